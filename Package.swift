@@ -45,10 +45,17 @@ let package = Package(
             name: "IMRABI",
             dependencies: ["IMRCore", "CIMR"]
         ),
+        // The deterministic fault simulator and the delivery invariant checker (tests, demo, simulate).
+        .target(
+            name: "IMRSimulation",
+            dependencies: ["IMRCore"]
+        ),
         .executableTarget(
             name: "imrctl",
             dependencies: [
                 "IMRCore",
+                "IMRSimulation",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -58,7 +65,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IMRCoreTests",
-            dependencies: ["IMRCore", "IMRWireC"]
+            dependencies: ["IMRCore", "IMRWireC", "IMRSimulation"]
         ),
     ],
     swiftLanguageModes: [.v6]
