@@ -36,6 +36,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxQueuedEvents: Int
     /// Wall time minus the monotonic `now`, in milliseconds (see the type's documentation).
     public var wallClockOffsetMs: Int64
+    /// Conversations every authenticated user joins at hello (created when missing): open
+    /// rooms for demos and small deployments. Empty by default.
+    public var autoJoinConversations: [String]
 
     public init(
         limits: WireLimits = .default,
@@ -51,7 +54,8 @@ public struct ServerConfig: Sendable, Equatable {
         maxMembersPerConversation: Int = 10_000,
         sendReceipts: Bool = true,
         maxQueuedEvents: Int = 10_000,
-        wallClockOffsetMs: Int64 = 0
+        wallClockOffsetMs: Int64 = 0,
+        autoJoinConversations: [String] = []
     ) {
         self.limits = limits
         self.maxSyncPage = maxSyncPage
@@ -67,6 +71,7 @@ public struct ServerConfig: Sendable, Equatable {
         self.sendReceipts = sendReceipts
         self.maxQueuedEvents = maxQueuedEvents
         self.wallClockOffsetMs = wallClockOffsetMs
+        self.autoJoinConversations = autoJoinConversations
     }
 
     /// The limits announced to clients in the welcome.
