@@ -23,10 +23,10 @@
  *    imr_<object>_free(NULL) is a no-op. A handle must not be used after its _free.
  *  - Pointers and lengths. A pointer argument may be NULL only where documented (a
  *    data pointer may always be NULL when its length is 0); otherwise NULL gives
- *    IMR_ERR_NULL. A size_t argument above INT64_MAX gives IMR_ERR_INVALID_ARG. Inputs are borrowed for the duration of the call; imr keeps no
- *    pointer to them. Strings are NUL-terminated UTF-8 and bounded (an identifier
- *    longer than its limit gives IMR_ERR_TOO_LARGE without reading past limit + 1
- *    bytes).
+ *    IMR_ERR_NULL. A size_t argument above INT64_MAX gives IMR_ERR_INVALID_ARG.
+ *    Inputs are borrowed for the duration of the call; imr keeps no pointer to them.
+ *    Strings are NUL-terminated UTF-8 and bounded (an identifier longer than its
+ *    limit gives IMR_ERR_TOO_LARGE without reading past limit + 1 bytes).
  *  - Borrowed outputs. A pointer handed out by a handle (a frame, an event's strings)
  *    stays valid until the next call that takes that handle non-const, or its _free.
  *  - Threads. No callbacks, no globals, no threads of its own. One handle is used by
@@ -99,16 +99,6 @@ typedef int64_t imr_ssize;
 #define IMR_ERR_MALFORMED_LENGTH (-10)
 /* Stream framing failed earlier; the connection must be reset. Fatal for the stream. */
 #define IMR_ERR_STREAM_FAILED (-11)
-/* Unknown message id, conversation or session. */
-#define IMR_ERR_NOT_FOUND (-12)
-/* The operation is not allowed in the current state. */
-#define IMR_ERR_INVALID_STATE (-13)
-/* The peer broke the protocol (for example an ack that contradicts the message). */
-#define IMR_ERR_PROTOCOL (-14)
-/* The durable store failed: cannot open, not an imr store, corrupt, or I/O error. */
-#define IMR_ERR_STORE (-15)
-/* An unexpected failure inside imr (a bug). Fatal: free the handle. */
-#define IMR_ERR_INTERNAL (-16)
 
 /*
  * A static, NUL-terminated English description of `code` (an IMR_ERR_* code or
@@ -120,9 +110,8 @@ IMR_API const char *imr_strerror(int code);
 /*
  * 1 if `code` is fatal: the object that returned it (or the connection it serves)
  * cannot continue and must be discarded — IMR_ERR_FRAME_TOO_LARGE,
- * IMR_ERR_MALFORMED_LENGTH and IMR_ERR_STREAM_FAILED (reset the connection) and
- * IMR_ERR_INTERNAL (free the handle). 0 for every other code, including IMR_OK and
- * values that are not error codes.
+ * IMR_ERR_MALFORMED_LENGTH and IMR_ERR_STREAM_FAILED (reset the connection). 0 for
+ * every other code, including IMR_OK and values that are not error codes.
  */
 IMR_API int imr_error_is_fatal(int code);
 

@@ -19,11 +19,6 @@ public func imr_strerror(_ code: Int32) -> UnsafePointer<CChar>? {
     case IMR_ERR_FRAME_TOO_LARGE: text = "frame length exceeds the maximum frame size"
     case IMR_ERR_MALFORMED_LENGTH: text = "malformed varint length prefix"
     case IMR_ERR_STREAM_FAILED: text = "stream framing failed earlier; the connection must be reset"
-    case IMR_ERR_NOT_FOUND: text = "not found"
-    case IMR_ERR_INVALID_STATE: text = "operation not allowed in the current state"
-    case IMR_ERR_PROTOCOL: text = "the peer broke the protocol"
-    case IMR_ERR_STORE: text = "durable store failure"
-    case IMR_ERR_INTERNAL: text = "internal error"
     default: text = "unknown error"
     }
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
@@ -32,7 +27,7 @@ public func imr_strerror(_ code: Int32) -> UnsafePointer<CChar>? {
 @c @implementation
 public func imr_error_is_fatal(_ code: Int32) -> Int32 {
     switch code {
-    case IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH, IMR_ERR_STREAM_FAILED, IMR_ERR_INTERNAL: 1
+    case IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH, IMR_ERR_STREAM_FAILED: 1
     default: 0
     }
 }
