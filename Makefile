@@ -6,7 +6,7 @@ PROTO      := proto/imr.proto
 WIRE_DIR   := Sources/IMRWireC
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev pkg-config valgrind gcc g++ binutils
 
-.PHONY: all build deps test test-swift proto bench demo soak clean lib install test-abi test-header check-abi test-c test-python
+.PHONY: all build deps test test-swift proto bench demo soak clean lib install test-abi test-header check-abi test-c test-install test-python
 
 # The C ABI library (make lib): version from the header, SONAME libimr.so.MAJOR.
 imr_version_part = $(shell sed -n 's/^\#define IMR_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/imr.h)
@@ -37,7 +37,7 @@ build: deps
 test: deps test-swift test-abi
 
 # Every check of the C ABI and its bindings.
-test-abi: test-header check-abi test-c test-python
+test-abi: test-header check-abi test-c test-install test-python
 
 # The header alone compiles as C99, C11 and C++17, warning-free and pedantic.
 HEADER_CFLAGS := -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only
@@ -58,6 +58,19 @@ check-abi: lib
 # The C ABI tests under valgrind (no errors, no leaks).
 test-c: lib
 	$(MAKE) -C bindings/c check
+
+# `make install` into a staging DESTDIR, then the C tests built through pkg-config
+# against the installed copy and run from it.
+STAGE := $(CURDIR)/build/stage
+test-install: lib
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(STAGE) PREFIX=/usr/local
+	test -L $(STAGE)/usr/local/lib/libimr.so && test -L $(STAGE)/usr/local/lib/$(LIB_SONAME)
+	readelf -d $(STAGE)/usr/local/lib/$(LIB_REAL) | grep -q 'SONAME.*\[$(LIB_SONAME)\]'
+	PKG_CONFIG_PATH=$(STAGE)/usr/local/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) \
+	  $(MAKE) --no-print-directory -C bindings/c IMR_PKG=1 BUILD=build/pkg build/pkg/test_abi
+	LD_LIBRARY_PATH=$(STAGE)/usr/local/lib bindings/c/build/pkg/test_abi
+	@! ldd bindings/c/build/pkg/test_abi | grep -q '$(CURDIR)/build/lib' || { echo "linked the in-tree library"; exit 1; }
 
 # The Python package installed into a private venv (pytest added only if missing),
 # tested against the fresh in-tree library.

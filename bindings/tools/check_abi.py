@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import re
 import subprocess
 import sys
@@ -131,6 +132,20 @@ def main() -> int:
                         ("IMR_LIMIT_MAX_FRAME_BYTES", imr.LIMIT_MAX_FRAME_BYTES)):
         m = re.search(r"^#define " + name + r" \(1 << (\d+)\)", header, re.M)
         check(m is not None and 1 << int(m.group(1)) == value, f"{name} != Python")
+
+    # The event layout: the header's static asserts = the Python ctypes mirror.
+    from imr.events import CEvent
+
+    size = re.search(r"IMR_STATIC_ASSERT\(sizeof\(imr_event\) == (\d+)", header)
+    check(size is not None and int(size.group(1)) == ctypes.sizeof(CEvent),
+          "sizeof(imr_event) != Python CEvent")
+    offsets = dict(re.findall(r"IMR_STATIC_ASSERT\(offsetof\(imr_event, (\w+)\) == (\d+)", header))
+    fields = {name for name, *_ in CEvent._fields_}
+    same_sets(set(offsets), fields, "imr_event static asserts", "Python CEvent fields")
+    for name, offset in offsets.items():
+        if name in fields:
+            check(getattr(CEvent, name).offset == int(offset), f"imr_event.{name}: offset {offset} in C, "
+                  f"{getattr(CEvent, name).offset} in Python")
 
     if problems:
         return report()

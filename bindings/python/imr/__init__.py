@@ -12,6 +12,7 @@ from .clock import MAX_ENTRIES as CLOCK_MAX_ENTRIES
 from .clock import Order, VectorClock
 from .config import Config, HistoryOrder
 from .errors import ClosedError, ErrorCode, ImrError
+from .events import Event
 from .framing import DEFAULT_MAX_FRAME_BYTES, LIMIT_MAX_FRAME_BYTES, Splitter, delimit, delimited_size
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "Config",
     "DEFAULT_MAX_FRAME_BYTES",
     "ErrorCode",
+    "Event",
     "FUNCTIONS",
     "HistoryOrder",
     "ImrError",
