@@ -163,7 +163,7 @@ extension FrameCodec {
         return m
     }
 
-    private func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock> {
+    func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock> {
         guard v.count <= limits.maxClockEntries else {
             throw .invalidClock(.tooManyEntries(v.count, limit: limits.maxClockEntries))
         }
