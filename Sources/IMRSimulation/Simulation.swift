@@ -136,9 +136,15 @@ public final class Simulation {
     }
 
     private func startClient(_ i: Int) throws {
-        var c = ClientConfig(nodeID: devices[i].node, token: devices[i].user)
+        var c = ClientConfig(nodeID: devices[i].node, token: devices[i].user, userID: devices[i].user)
         c.seed = config.seed &* 1_000_003 &+ UInt64(i)
         c.storePath = devices[i].storePath
+        c.storeDurability = .processCrash
+        // Virtual time is free, but short timers keep each seed's event count small.
+        c.ackTimeoutBaseMs = 300
+        c.backoffCapMs = 3_000
+        c.maxAttempts = 12
+        c.pollIntervalMs = 2_000
         devices[i].engine = try ClientEngine(config: c)
     }
 
@@ -316,7 +322,6 @@ public final class Simulation {
             case let .sent(seq, _): outcome = .sent(seq: seq)
             case .failed: outcome = .failed
             case .sending: outcome = .sending
-            default: return
             }
             devices[i].sends[id] = (conversation, outcome)
             log("\(devices[i].name) \(id) -> \(state)")

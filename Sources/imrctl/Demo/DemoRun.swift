@@ -37,6 +37,7 @@ struct DemoRun {
         var name: String
         var user: String
         var connection: ClientConnection
+        var log: DemoDeviceLog
     }
 
     func run() async throws -> DemoReport {
@@ -66,15 +67,23 @@ struct DemoRun {
         for i in 0..<max(1, options.devices) {
             let user = users[i % users.count]
             let name = "\(user)-\(i / users.count + 1)"
-            var config = ClientConfig(nodeID: rng.next() | 1, token: relay.token(for: user))
+            var config = ClientConfig(nodeID: rng.next() | 1, token: relay.token(for: user), userID: user)
             config.seed = options.seed &* 7_919 &+ UInt64(i)
+            // A lossy network: retransmit soon, keep trying, probe the head often.
+            config.ackTimeoutBaseMs = 400
+            config.backoffCapMs = 3_000
+            config.maxAttempts = 30
+            config.pollIntervalMs = 3_000
+            config.gapGraceMs = 150
+            config.syncTimeoutMs = 2_000
             let engine = try ClientEngine(config: config)
             let loop = group.next()
+            let log = DemoDeviceLog()
             let connection = ClientConnection(engine: engine, loop: loop, host: "127.0.0.1", port: proxyPort) { event in
-                Self.observe(event, metrics: metrics)
+                log.observe(event, metrics: metrics)
             }
             connection.start()
-            devices.append(Device(name: name, user: user, connection: connection))
+            devices.append(Device(name: name, user: user, connection: connection, log: log))
         }
         say("\(devices.count) devices of \(users.count) users in \(members.count) conversations; sending \(options.messages) messages over \(options.duration) s")
 
@@ -141,17 +150,6 @@ struct DemoRun {
         return report
     }
 
-    private static func observe(_ event: ClientEvent, metrics: DemoMetrics) {
-        switch event {
-        case let .stateChanged(id, _, state):
-            if case .sent = state { metrics.acked(id, at: monotonicMilliseconds()) }
-        case let .messageReceived(received):
-            if !received.isOwn { metrics.delivered(received.messageID, at: monotonicMilliseconds()) }
-        default:
-            break
-        }
-    }
-
     private func collect(_ devices: [Device], members: [String: Set<String>]) async throws -> ([DeviceSnapshot], [String: UInt64], [ClientStats]) {
         var snapshots: [DeviceSnapshot] = []
         var stats: [ClientStats] = []
@@ -160,6 +158,7 @@ struct DemoRun {
             let user = d.user
             let name = d.name
             let conversationNames = members.filter { $0.value.contains(user) }.keys.sorted()
+            let log = d.log
             let (snapshot, deviceStats, cursors) = try await d.connection.perform { engine, _ in
                 var conversations: [String: DeviceSnapshot.Conversation] = [:]
                 var cursors: [String: UInt64] = [:]
@@ -167,11 +166,7 @@ struct DemoRun {
                     cursors[c] = engine.cursor(c)
                     if let t = engine.timeline(c) { conversations[c] = .init(live: t.live, history: t.history()) }
                 }
-                var sends: [MessageID: (conversation: String, outcome: DeviceSnapshot.SendOutcome)] = [:]
-                for entry in engine.outbox() {
-                    sends[entry.id] = (entry.conversation, entry.outcome)
-                }
-                return (DeviceSnapshot(name: name, user: user, conversations: conversations, sends: sends), engine.stats, cursors)
+                return (DeviceSnapshot(name: name, user: user, conversations: conversations, sends: log.sends), engine.stats, cursors)
             }.get()
             snapshots.append(snapshot)
             stats.append(deviceStats)
