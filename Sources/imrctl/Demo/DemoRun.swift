@@ -108,10 +108,11 @@ struct DemoRun {
             }
             let payload = Array("message \(k) from \(devices[item.device].name)".utf8)
             let conversation = item.conversation
-            let id = try await devices[item.device].connection.perform { engine, now in
-                try engine.send(conversation: conversation, payload: payload, now: now)
+            _ = try await devices[item.device].connection.perform { engine, now in
+                let id = try engine.send(conversation: conversation, payload: payload, now: now)
+                metrics.sent(id, at: now)
+                return id
             }.get()
-            metrics.sent(id, at: monotonicMilliseconds())
         }
 
         // Settle: stop the faults, bring every device to the foreground, wait for convergence.
