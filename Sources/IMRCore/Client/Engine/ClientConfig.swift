@@ -49,7 +49,8 @@ public struct ClientConfig: Sendable {
     public var maxSyncPagesPerCycle: Int
     /// Delivered watermarks are coalesced into one frame per this interval (0 = one per input).
     public var deliveredFlushMs: UInt64
-    /// Out-of-order pushes held per conversation while a gap is open; more are left to the sync.
+    /// Messages held above a gap per conversation (shown at once); further ones are dropped
+    /// and left to the sync that fills the gap.
     public var maxBufferedPerConversation: Int
     public var historyOrder: HistoryOrder
 

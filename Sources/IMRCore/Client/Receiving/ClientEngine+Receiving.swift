@@ -70,41 +70,47 @@ extension ClientEngine {
 
     // MARK: the cursor
 
-    /// A message of `c` from a push, a sync page or an ack: drop it at or below the cursor,
-    /// apply it at cursor+1 (then whatever buffered message became contiguous), buffer it
-    /// beyond and announce the gap.
+    /// A message of `c` from a push or a sync page: dropped at or below the cursor (or when
+    /// already held above it), otherwise shown at once (live view: arrival order) and then
+    /// accounted for by the cursor.
     func receive(_ c: ConversationState, _ m: StoredMessage, now: UInt64) {
-        if m.seq > c.knownHead { c.knownHead = m.seq }
-        if m.seq <= c.cursor {
+        if m.seq <= c.cursor || c.heldAbove.contains(m.seq) {
+            if m.seq > c.knownHead { c.knownHead = m.seq }
             statistics.duplicatesDropped += 1
             return
         }
-        if m.seq == c.cursor + 1 {
-            apply(c, m, now: now)
-            if !c.buffered.isEmpty {
-                while let next = c.buffered.removeValue(forKey: c.cursor + 1) { apply(c, next, now: now) }
-            }
-            cursorMoved(c, now: now)
-            return
-        }
-        if c.buffered[m.seq] != nil {
-            statistics.duplicatesDropped += 1
-            return
-        }
-        if c.buffered.count < config.maxBufferedPerConversation {
-            c.buffered[m.seq] = m
-            statistics.outOfOrderBuffered += 1
-        } else {
+        if m.seq > c.cursor + 1 && c.heldAbove.count >= config.maxBufferedPerConversation {
+            // Too far ahead to hold: the sync that fills the gap brings it again.
             statistics.bufferOverflowDrops += 1
+            if m.seq > c.knownHead { c.knownHead = m.seq }
+            noteGap(c, now: now)
+            return
         }
-        noteGap(c, now: now)
+        apply(c, m, now: now)
+        markHeld(c, seq: m.seq, now: now)
     }
 
-    /// Takes `m` (seq == cursor+1) into the conversation: merges an own message with its
-    /// pending copy by id, refuses a clock that goes backwards (the seq is still consumed),
-    /// otherwise appends it to the timeline.
+    /// Seq `seq` of `c` is held here (received, or acked as our own): advance the cursor over
+    /// every contiguous held seq, or remember it above a gap.
+    func markHeld(_ c: ConversationState, seq: UInt64, now: UInt64) {
+        if seq > c.knownHead { c.knownHead = seq }
+        if seq <= c.cursor { return }
+        if seq == c.cursor + 1 {
+            c.cursor = seq
+            if !c.heldAbove.isEmpty {
+                while c.heldAbove.remove(c.cursor + 1) != nil { c.cursor += 1 }
+            }
+            cursorMoved(c, now: now)
+        } else {
+            if c.heldAbove.insert(seq).inserted { statistics.outOfOrderBuffered += 1 }
+            noteGap(c, now: now)
+        }
+    }
+
+    /// Takes `m` into the conversation: merges an own message with its pending copy by id,
+    /// refuses a clock that goes backwards (the seq is still consumed), otherwise appends it
+    /// to the timeline.
     private func apply(_ c: ConversationState, _ m: StoredMessage, now: UInt64) {
-        c.cursor = m.seq
         if let slot = outgoing.find(m.messageID), outgoing[slot].conversation == c.index {
             // Our own message came back before its ack (or after it failed): sent, never shown twice.
             statistics.ownEchoesMerged += 1
@@ -165,7 +171,7 @@ extension ClientEngine {
     func noteGap(_ c: ConversationState, now: UInt64) {
         guard c.knownHead > c.cursor else { return }
         var to = c.knownHead
-        while to > c.cursor + 1 && c.buffered[to] != nil { to -= 1 }
+        while to > c.cursor + 1 && c.heldAbove.contains(to) { to -= 1 }
         if let gap = c.gap {
             if to > gap.to { c.gap = (gap.from, to) }
         } else {
@@ -235,7 +241,7 @@ extension ClientEngine {
             requestPage(c, attempt: request.attempt + 1, now: now)
         } else if c.graceArmed {
             c.graceArmed = false
-            if c.cursor < c.knownHead || !c.buffered.isEmpty { startSync(c, now: now) }
+            if c.cursor < c.knownHead { startSync(c, now: now) }
         }
     }
 
@@ -307,7 +313,7 @@ extension ClientEngine {
                     deliveredDirty.append(c.index)
                 }
             }
-            if c.cursor < c.knownHead || !c.buffered.isEmpty || !listed.contains(c.index) {
+            if c.cursor < c.knownHead || !listed.contains(c.index) {
                 startSync(c, now: now)
             }
         }

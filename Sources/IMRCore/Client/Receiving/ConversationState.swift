@@ -14,8 +14,8 @@ final class ConversationState {
     var cursor: UInt64 = 0
     /// Highest seq known to exist on the server (welcome, pushes, sync responses, probes).
     var knownHead: UInt64 = 0
-    /// Pushes above cursor+1, waiting for the gap below them to close.
-    var buffered: [UInt64: StoredMessage] = [:]
+    /// Seqs above cursor+1 already held (shown), waiting for the gap below them to close.
+    var heldAbove: Set<UInt64> = []
     /// The gap announced by `gapOpened`, while open.
     var gap: (from: UInt64, to: UInt64)?
 

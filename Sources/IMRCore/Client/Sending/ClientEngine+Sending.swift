@@ -104,11 +104,9 @@ extension ClientEngine {
             throw .invalidSeq(conversation: ack.conversation, seq: 0)
         }
         statistics.acks += 1
-        let message = StoredMessage(conversation: c.name, seq: ack.seq, serverTimeMs: ack.serverTimeMs, senderUser: user,
-                                    senderNode: config.nodeID, messageID: s.id, clock: s.clock, payload: s.payload)
         markSent(slot, seq: ack.seq, serverTimeMs: ack.serverTimeMs, now: now)
         // The ack also tells the receiving leg that this seq is held here.
-        receive(c, message, now: now)
+        markHeld(c, seq: ack.seq, now: now)
     }
 
     func handleReject(_ reject: SendReject, now: UInt64) throws(ClientError) {
