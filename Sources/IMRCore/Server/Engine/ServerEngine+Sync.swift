@@ -29,7 +29,7 @@ extension ServerEngine {
         let last = page.last?.seq ?? request.afterSeq
         counters.syncMessages += page.count
         enqueue(.syncResponse(SyncResponse(conversation: request.conversation, messages: page, headSeq: head,
-                                           hasMore: last < head && request.limit > 0, afterSeq: request.afterSeq)), to: s)
+                                           hasMore: last < head, afterSeq: request.afterSeq)), to: s)
     }
 
     /// Trims a page so that its response frame stays under the frame limit (always keeping the
@@ -63,6 +63,7 @@ extension ServerEngine {
                 let before = try store.userWatermark(conversation: mark.conversation, user: user)
                 let device = try store.deviceWatermark(conversation: mark.conversation, user: user, node: s.node)
                 guard deliveredSeq > device.delivered || readSeq > device.read else { continue }
+                try beginWrite()
                 try store.recordWatermark(conversation: mark.conversation, user: user, node: s.node,
                                           delivered: deliveredSeq, read: readSeq)
                 let after = WatermarkPair(delivered: max(before.delivered, deliveredSeq), read: max(before.read, readSeq))

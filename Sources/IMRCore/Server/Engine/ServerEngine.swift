@@ -28,6 +28,10 @@ public final class ServerEngine {
     private var events: [ServerEvent] = []
     private var eventHead = 0
 
+    /// Group commit: a store batch is open, and outputs from `heldFrom` on wait for its commit.
+    private var batchOpen = false
+    private var heldFrom = 0
+
     private var nextSessionID: UInt64 = 1
     private var nextSweepAt: UInt64?
     var wallOffsetMs: Int64
@@ -212,8 +216,10 @@ public final class ServerEngine {
 
     // MARK: Output
 
-    /// The next thing to transmit or close, nil when there is nothing.
+    /// The next thing to transmit or close, nil when there is nothing. The first poll after
+    /// writes commits them (group commit), so an ack never leaves before its message is durable.
     public func pollOutput() -> ServerOutput? {
+        if batchOpen { _ = commitWrites() }
         while outputHead < outputs.count {
             let out = outputs[outputHead]
             outputHead += 1
@@ -365,6 +371,55 @@ public final class ServerEngine {
             enqueue(.ping(nonce: s.pingNonce), to: s)
         }
         nextSweepAt = sessions.isEmpty ? nil : now + max(1, config.timerGranularityMs)
+    }
+
+    // MARK: Group commit
+
+    /// Called before every store write: opens the store batch if group commit is on.
+    func beginWrite() throws {
+        guard config.groupCommit, !batchOpen else { return }
+        try store.beginBatch()
+        batchOpen = true
+        heldFrom = outputs.count
+    }
+
+    /// Commits the open batch. On failure the batch is rolled back, every frame queued since
+    /// it opened is withdrawn (it may acknowledge or show a write that no longer exists), and
+    /// the sessions concerned are closed with an error: their clients reconnect, sync and
+    /// retransmit.
+    @discardableResult
+    func commitWrites() -> Bool {
+        guard batchOpen else { return true }
+        batchOpen = false
+        do {
+            try store.commitBatch()
+            return true
+        } catch {
+            store.rollbackBatch()
+            storeFailed(error, "committing a batch of writes")
+            memberCache.removeAll()
+            let held = Array(outputs[heldFrom...])
+            outputs.removeSubrange(heldFrom...)
+            var affected = Set<SessionID>()
+            for out in held {
+                switch out {
+                case let .frame(id, _):
+                    sessions[id]?.queued -= 1
+                    affected.insert(id)
+                case .close:
+                    outputs.append(out)
+                }
+            }
+            for id in affected.sorted() {
+                if let s = sessions[id] { fail(s, .internalError, "server store commit failed") }
+            }
+            return false
+        }
+    }
+
+    /// For the admin calls: make their writes durable before returning.
+    func commitOrThrow() throws {
+        guard commitWrites() else { throw ServerError.storeCommitFailed }
     }
 
     // MARK: Membership helpers
