@@ -80,14 +80,14 @@ extension ServerEngine {
             emit(.accepted(conversation: message.conversation, seq: message.seq, messageID: message.messageID, sender: user))
             enqueue(.sendAck(SendAck(messageID: message.messageID, conversation: message.conversation, seq: message.seq,
                                      serverTimeMs: message.serverTimeMs, duplicate: false)), to: s)
-            fanOut(message, members: memberSet)
+            fanOut(message, members: orderedMembers(message.conversation, memberSet))
         }
     }
 
     /// Pushes a stored message to every online device of every member (sender's devices included).
-    func fanOut(_ message: StoredMessage, members: Set<String>) {
+    func fanOut(_ message: StoredMessage, members: [String]) {
         var bytes: [UInt8]?
-        for member in members.sorted() {
+        for member in members {
             guard let devices = online[member] else { continue }
             if bytes == nil { bytes = encode(.push(message)) }
             guard let bytes else { return }

@@ -64,7 +64,7 @@ extension ServerEngine {
             try store.removeMember(user, from: conversation)
             updated.remove(user)
         }
-        memberCache[conversation] = updated
+        cacheMembers(conversation, updated)
         emit(.membershipChanged(conversation: conversation, members: updated.sorted()))
         return updated
     }
@@ -95,7 +95,7 @@ extension ServerEngine {
     private func create(_ id: String, _ set: Set<String>) throws {
         try beginWrite()
         guard try store.createConversation(id, members: set.sorted()) else { throw ServerError.conversationExists(id) }
-        memberCache[id] = set
+        cacheMembers(id, set)
         emit(.membershipChanged(conversation: id, members: set.sorted()))
     }
 

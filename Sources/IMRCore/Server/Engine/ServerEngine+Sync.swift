@@ -69,7 +69,8 @@ extension ServerEngine {
                 let after = WatermarkPair(delivered: max(before.delivered, deliveredSeq), read: max(before.read, readSeq))
                 if config.sendReceipts && after != before {
                     sendReceipt(Receipt(conversation: mark.conversation, user: user, deliveredSeq: after.delivered,
-                                        readSeq: after.read > 0 ? after.read : nil), members: memberSet)
+                                        readSeq: after.read > 0 ? after.read : nil),
+                                members: orderedMembers(mark.conversation, memberSet))
                 }
             } catch {
                 storeFailed(error, "recording a watermark in \(mark.conversation)")
@@ -79,9 +80,9 @@ extension ServerEngine {
 
     /// Tells the other members' online devices how far `receipt.user` has got. Receipts are
     /// cumulative, so one dropped under backpressure is superseded by the next.
-    private func sendReceipt(_ receipt: Receipt, members: Set<String>) {
+    private func sendReceipt(_ receipt: Receipt, members: [String]) {
         var bytes: [UInt8]?
-        for member in members.sorted() where member != receipt.user {
+        for member in members where member != receipt.user {
             guard let devices = online[member] else { continue }
             if bytes == nil { bytes = encode(.receipt(receipt)) }
             guard let bytes else { return }

@@ -21,7 +21,9 @@ public final class ServerEngine {
     /// user -> online (authenticated) sessions, in the order they authenticated.
     var online: [String: [SessionID]] = [:]
     /// conversation -> members; the engine is the store's only writer, so this stays exact.
-    var memberCache: [String: Set<String>] = [:]
+    private(set) var memberCache: [String: Set<String>] = [:]
+    /// The same members sorted (fan-out order is deterministic), cached per conversation.
+    private var orderedMemberCache: [String: [String]] = [:]
 
     private var outputs: [ServerOutput] = []
     private var outputHead = 0
@@ -397,7 +399,7 @@ public final class ServerEngine {
         } catch {
             store.rollbackBatch()
             storeFailed(error, "committing a batch of writes")
-            memberCache.removeAll()
+            forgetMembers()
             let held = Array(outputs[heldFrom...])
             outputs.removeSubrange(heldFrom...)
             var affected = Set<SessionID>()
@@ -427,10 +429,29 @@ public final class ServerEngine {
     func members(_ conversation: String) throws -> Set<String>? {
         if let cached = memberCache[conversation] { return cached }
         guard let list = try store.members(of: conversation) else { return nil }
-        if memberCache.count >= 100_000 { memberCache.removeAll(keepingCapacity: true) }
+        if memberCache.count >= 100_000 { forgetMembers() }
         let set = Set(list)
         memberCache[conversation] = set
         return set
+    }
+
+    /// Records a conversation's membership after the engine changed it.
+    func cacheMembers(_ conversation: String, _ members: Set<String>) {
+        memberCache[conversation] = members
+        orderedMemberCache[conversation] = nil
+    }
+
+    func forgetMembers() {
+        memberCache.removeAll(keepingCapacity: true)
+        orderedMemberCache.removeAll(keepingCapacity: true)
+    }
+
+    /// The members in sorted order, for deterministic fan-out.
+    func orderedMembers(_ conversation: String, _ set: Set<String>) -> [String] {
+        if let cached = orderedMemberCache[conversation] { return cached }
+        let sorted = set.sorted()
+        orderedMemberCache[conversation] = sorted
+        return sorted
     }
 
     func isMember(_ user: String, _ conversation: String) throws -> Bool {
