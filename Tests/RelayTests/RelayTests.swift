@@ -52,11 +52,12 @@ import Testing
 @Suite struct RelayInProcessTests {
     static let secret = Array("in-process-secret-0123456789".utf8)
 
-    func withRelay(_ body: (Int, HMACTokenAuthority) throws -> Void) async throws {
+    func withRelay(configure: (inout ServerConfig) -> Void = { _ in }, _ body: (Int, HMACTokenAuthority) throws -> Void) async throws {
         let authority = try HMACTokenAuthority(secret: Self.secret)
         var options = RelayOptions(databasePath: nil, verifier: HMACTokenVerifier(authority: authority))
         options.conversations = [("general", ["alice", "bob"])]
         options.server.rateLimit = nil
+        configure(&options.server)
         var logger = Logger(label: "imr.relay.test")
         logger.logLevel = .warning
         let relay = Relay(options: options, logger: logger)
@@ -124,6 +125,32 @@ import Testing
             // The good connection never noticed.
             try good.send(.ping(nonce: 1))
             #expect(try good.read { f -> UInt64? in if case let .pong(n) = f { return n } else { return nil } } == 1)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func silentConnectionsArePingedThenClosed() async throws {
+        try await withRelay(configure: { $0.pingIntervalMs = 200; $0.idleTimeoutMs = 700; $0.timerGranularityMs = 50 }) { port, authority in
+            let silent = try RawClient(port: port)
+            let lively = try RawClient(port: port)
+            _ = try silent.hello(token: authority.mint(user: "alice", ttlSeconds: 60), node: 1)
+            _ = try lively.hello(token: authority.mint(user: "bob", ttlSeconds: 60), node: 2)
+            let started = Date()
+            // The lively one answers every ping for a while.
+            var pings = 0
+            while Date().timeIntervalSince(started) < 1.5 {
+                if case let .ping(nonce) = try lively.read() {
+                    pings += 1
+                    try lively.send(.pong(nonce: nonce))
+                }
+            }
+            #expect(pings >= 3)
+            // The silent one got a ping, then the connection closed.
+            let frames = try silent.readToEnd()
+            #expect(frames.contains { if case .ping = $0 { true } else { false } })
+            // The lively one is still served.
+            try lively.send(.syncRequest(SyncRequest(conversation: "general", afterSeq: 0, limit: 0)))
+            #expect(try lively.read { f -> SyncResponse? in if case let .syncResponse(r) = f { r } else { nil } }.headSeq == 0)
         }
     }
 
