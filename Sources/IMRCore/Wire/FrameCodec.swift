@@ -54,6 +54,10 @@ public final class FrameCodec {
         guard let message = imrpb__frame__unpack(&allocator, bytes.count, base) else {
             throw .malformed
         }
+        try checkEnvelope(message.pointee)
+        if let field = EmbeddedNULScan.field(in: bytes, of: message.pointee.base.descriptor) {
+            throw .invalidIdentifier(field: field, .containsNUL)
+        }
         return try swiftFrame(message.pointee)
     }
 }

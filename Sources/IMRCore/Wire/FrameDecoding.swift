@@ -6,9 +6,14 @@ import Glibc
 
 /// protobuf-c structs -> Swift frame, validating every field.
 extension FrameCodec {
-    func swiftFrame(_ f: Imrpb__Frame) throws(WireError) -> Frame {
+    /// The envelope checks, before anything in the body: a body is there, the version is ours.
+    func checkEnvelope(_ f: Imrpb__Frame) throws(WireError) {
         if f.body_case == IMRPB__FRAME__BODY__NOT_SET && f.version <= Frame.wireVersion { throw .missingBody }
         guard f.version == Frame.wireVersion else { throw .unsupportedVersion(f.version) }
+    }
+
+    func swiftFrame(_ f: Imrpb__Frame) throws(WireError) -> Frame {
+        try checkEnvelope(f)
         switch f.body_case {
         case IMRPB__FRAME__BODY_HELLO:
             let m = try required(f.hello, "hello").pointee
@@ -139,7 +144,7 @@ extension FrameCodec {
         return Array(UnsafeBufferPointer(start: data, count: b.len))
     }
 
-    private func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
+    func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
         guard let c = c?.pointee, c.n_entries > 0 else { return VectorClock() }
         guard c.n_entries <= limits.maxClockEntries else {
             throw .invalidClock(.tooManyEntries(c.n_entries, limit: limits.maxClockEntries))
@@ -183,5 +188,68 @@ extension FrameCodec {
     private func lenientText(_ p: UnsafeMutablePointer<CChar>?) -> String {
         guard let p else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: p, count: strlen(p)).bindMemory(to: UInt8.self), as: UTF8.self)
+    }
+}
+
+/// protobuf-c hands strings over NUL-terminated, so a string field with a NUL inside would be cut
+/// there silently (and read differently by every other protobuf implementation). This walks bytes
+/// that protobuf-c has already accepted, guided by the generated descriptors, and names the first
+/// string field holding a NUL. Free-text `detail` fields are exempt: like invalid UTF-8 there,
+/// a NUL only shortens the text.
+enum EmbeddedNULScan {
+    static func field(in bytes: UnsafeRawBufferPointer, of descriptor: UnsafePointer<ProtobufCMessageDescriptor>) -> String? {
+        guard let base = bytes.baseAddress, bytes.count > 0,
+              memchr(base, 0, bytes.count) != nil else { return nil }
+        return scan(base.assumingMemoryBound(to: UInt8.self), bytes.count, descriptor, depth: 0)
+    }
+
+    private static func scan(_ p: UnsafePointer<UInt8>, _ count: Int, _ descriptor: UnsafePointer<ProtobufCMessageDescriptor>, depth: Int) -> String? {
+        guard depth < 16 else { return nil }
+        var i = 0
+        while i < count {
+            guard let tag = varint(p, count, &i) else { return nil }
+            switch tag & 7 {
+            case 0: guard varint(p, count, &i) != nil else { return nil }
+            case 1: i += 8
+            case 5: i += 4
+            case 2:
+                guard let length = varint(p, count, &i), length <= UInt64(count - i) else { return nil }
+                let start = i
+                i += Int(length)
+                guard tag >> 3 <= UInt64(UInt32.max),
+                      let field = protobuf_c_message_descriptor_get_field(descriptor, UInt32(tag >> 3)) else { continue }
+                switch field.pointee.type {
+                case PROTOBUF_C_TYPE_STRING:
+                    if length > 0, memchr(p + start, 0, Int(length)) != nil {
+                        let name = String(cString: field.pointee.name)
+                        if name != "detail" { return name }
+                    }
+                case PROTOBUF_C_TYPE_MESSAGE:
+                    if length > 0, let sub = field.pointee.descriptor?.assumingMemoryBound(to: ProtobufCMessageDescriptor.self),
+                       let found = scan(p + start, Int(length), sub, depth: depth + 1) {
+                        return found
+                    }
+                default:
+                    break
+                }
+            default:
+                return nil
+            }
+        }
+        return nil
+    }
+
+    @inline(__always)
+    private static func varint(_ p: UnsafePointer<UInt8>, _ count: Int, _ i: inout Int) -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < count && shift < 64 {
+            let byte = p[i]
+            i += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return value }
+            shift += 7
+        }
+        return nil
     }
 }

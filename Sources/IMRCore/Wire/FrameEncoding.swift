@@ -163,23 +163,23 @@ extension FrameCodec {
         return m
     }
 
-    private func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock> {
+    /// The clock's sub-message; none for the empty clock (the default, so not written).
+    func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock>? {
         guard v.count <= limits.maxClockEntries else {
             throw .invalidClock(.tooManyEntries(v.count, limit: limits.maxClockEntries))
         }
-        let c = arena.new(Imrpb__VectorClock.self); imrpb__vector_clock__init(c)
         let n = v.count
-        if n > 0 {
-            let pointers = arena.array(UnsafeMutablePointer<Imrpb__ClockEntry>?.self, count: n)
-            let entries = arena.array(Imrpb__ClockEntry.self, count: n)
-            for (i, e) in v.entries.enumerated() {
-                imrpb__clock_entry__init(entries + i)
-                entries[i].node = e.node
-                entries[i].counter = e.counter
-                pointers[i] = entries + i
-            }
-            c.pointee.n_entries = n; c.pointee.entries = pointers
+        if n == 0 { return nil }
+        let c = arena.new(Imrpb__VectorClock.self); imrpb__vector_clock__init(c)
+        let pointers = arena.array(UnsafeMutablePointer<Imrpb__ClockEntry>?.self, count: n)
+        let entries = arena.array(Imrpb__ClockEntry.self, count: n)
+        for (i, e) in v.entries.enumerated() {
+            imrpb__clock_entry__init(entries + i)
+            entries[i].node = e.node
+            entries[i].counter = e.counter
+            pointers[i] = entries + i
         }
+        c.pointee.n_entries = n; c.pointee.entries = pointers
         return c
     }
 
