@@ -67,6 +67,11 @@ let package = Package(
             name: "IMRCoreTests",
             dependencies: ["IMRCore", "IMRWireC", "IMRSimulation"]
         ),
+        // The relay over real TCP: in-process, and as a child process killed mid-stream.
+        .testTarget(
+            name: "RelayTests",
+            dependencies: ["imrctl", "IMRCore", .product(name: "Logging", package: "swift-log")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

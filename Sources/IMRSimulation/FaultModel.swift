@@ -22,14 +22,14 @@ public struct FaultModel: Sendable, Equatable {
     public static let perfect = FaultModel()
 
     /// The delivery delays of one frame: empty when lost, two when duplicated.
-    func deliveries(using rng: inout SeededGenerator) -> [UInt64] {
+    public func deliveries(using rng: inout SeededGenerator) -> [UInt64] {
         if chance(loss, &rng) { return [] }
         var delays = [delay(&rng)]
         if chance(duplicate, &rng) { delays.append(delay(&rng)) }
         return delays
     }
 
-    func cutsConnection(using rng: inout SeededGenerator) -> Bool { chance(disconnect, &rng) }
+    public func cutsConnection(using rng: inout SeededGenerator) -> Bool { chance(disconnect, &rng) }
 
     private func delay(_ rng: inout SeededGenerator) -> UInt64 {
         latencyMs + (jitterMs == 0 ? 0 : UInt64.random(in: 0...jitterMs, using: &rng))

@@ -161,13 +161,10 @@ public final class Simulation {
             bytes.withUnsafeBytes { server.handle(frameBytes: $0, from: session, now: now) }
         case let .toClient(i, epoch, bytes):
             guard case let .online(e, _) = devices[i].link, e == epoch, let engine = devices[i].engine else { return }
-            do {
-                try bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(ClientError) in
-                    try engine.handle(frameBytes: raw, now: now)
-                }
-            } catch {
-                log("\(devices[i].name) rejected a frame: \(error)")
+            let problem = bytes.withUnsafeBytes { raw -> String? in
+                do { try engine.handle(frameBytes: raw, now: now); return nil } catch { return "\(error)" }
             }
+            if let problem { log("\(devices[i].name) rejected a frame: \(problem)") }
         case let .appSend(i):
             guard let engine = devices[i].engine else {
                 // The app is down: the user sends again a little later.

@@ -211,6 +211,5 @@ struct DemoRun {
     /// Progress and the report go to stdout; with --json the JSON object is the last line.
     private func say(_ line: String) {
         print(line)
-        fflush(stdout)
     }
 }

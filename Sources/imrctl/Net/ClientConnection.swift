@@ -120,13 +120,8 @@ final class ClientConnection: @unchecked Sendable {
         let now = monotonicMilliseconds()
         do {
             while let frame = try splitter.next() {
-                do {
-                    try frame.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(ClientError) in
-                        try engine.handle(frameBytes: raw, now: now)
-                    }
-                } catch {
-                    // The engine counted or reported it; one bad frame does not end the connection.
-                }
+                // A bad frame is counted or reported by the engine; it does not end the connection.
+                frame.withUnsafeBytes { raw in _ = try? engine.handle(frameBytes: raw, now: now) }
             }
         } catch {
             // The stream is unusable: reset the connection.
