@@ -5,11 +5,22 @@ DESTDIR    ?=
 PROTO      := proto/imr.proto
 WIRE_DIR   := Sources/IMRWireC
 # python3-protobuf: Google's protobuf for Debian's /usr/bin/python3, the wire vectors' independent checker.
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libsqlite3-dev pkg-config valgrind
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libsqlite3-dev pkg-config valgrind gcc g++ binutils
 # The Python with python3-protobuf (Tests/Vectors/vectors.py; the Swift tests use the same).
 VECTOR_PYTHON ?= /usr/bin/python3
 
-.PHONY: all build deps test test-swift proto proto-check vectors bench demo soak clean
+.PHONY: all build deps test test-swift proto proto-check vectors bench demo soak clean lib install test-abi test-header check-abi test-c test-install test-python
+
+# The C ABI library (make lib): version from the header, SONAME libimr.so.MAJOR.
+imr_version_part = $(shell sed -n 's/^\#define IMR_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/imr.h)
+LIB_MAJOR   := $(call imr_version_part,MAJOR)
+LIB_VERSION := $(LIB_MAJOR).$(call imr_version_part,MINOR).$(call imr_version_part,PATCH)
+LIB_DIR     := build/lib
+LIB_REAL    := libimr.so.$(LIB_VERSION)
+LIB_SONAME  := libimr.so.$(LIB_MAJOR)
+LIB_SCRATCH := .build-lib
+LIB_BUILT   := $(LIB_SCRATCH)/release/libimr.so
+ABI_SYMBOLS := bindings/tools/abi-symbols.sh
 
 all: build
 
@@ -26,7 +37,52 @@ deps:
 build: deps
 	$(SWIFT) build
 
-test: deps test-swift
+test: deps test-swift test-abi
+
+# Every check of the C ABI and its bindings.
+test-abi: test-header check-abi test-c test-install test-python
+
+# The header alone compiles as C99, C11 and C++17, warning-free and pedantic.
+HEADER_CFLAGS := -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only
+test-header:
+	@for cc in gcc clang; do command -v $$cc >/dev/null || continue; \
+	  for std in c99 c11; do \
+	    echo '#include "imr.h"' | $$cc -std=$$std $(HEADER_CFLAGS) -x c - || exit 1; \
+	    echo "  imr.h: $$cc -std=$$std ok"; done; done
+	@for cxx in g++ clang++; do command -v $$cxx >/dev/null || continue; \
+	  echo '#include "imr.h"' | $$cxx -std=c++17 $(HEADER_CFLAGS) -x c++ - || exit 1; \
+	  echo "  imr.h: $$cxx -std=c++17 ok"; done
+
+# Exported symbols = IMR_API declarations = the Python table; error codes, versions and
+# shared constants agree across C, Swift and Python.
+check-abi: lib
+	IMR_LIBRARY=$(CURDIR)/$(LIB_DIR)/$(LIB_SONAME) python3 bindings/tools/check_abi.py
+
+# The C ABI tests under valgrind (no errors, no leaks).
+test-c: lib
+	$(MAKE) -C bindings/c check
+
+# `make install` into a staging DESTDIR, then the C tests built through pkg-config
+# against the installed copy and run from it.
+STAGE := $(CURDIR)/build/stage
+test-install: lib
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(STAGE) PREFIX=/usr/local
+	test -L $(STAGE)/usr/local/lib/libimr.so && test -L $(STAGE)/usr/local/lib/$(LIB_SONAME)
+	readelf -d $(STAGE)/usr/local/lib/$(LIB_REAL) | grep -q 'SONAME.*\[$(LIB_SONAME)\]'
+	PKG_CONFIG_PATH=$(STAGE)/usr/local/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) \
+	  $(MAKE) --no-print-directory -C bindings/c IMR_PKG=1 BUILD=build/pkg build/pkg/test_abi
+	LD_LIBRARY_PATH=$(STAGE)/usr/local/lib bindings/c/build/pkg/test_abi
+	@! ldd bindings/c/build/pkg/test_abi | grep -q '$(CURDIR)/build/lib' || { echo "linked the in-tree library"; exit 1; }
+
+# The Python package installed into a private venv (pytest added only if missing),
+# tested against the fresh in-tree library.
+PYENV := build/pyenv
+test-python: lib
+	@[ -x $(PYENV)/bin/python ] || python3 -m venv --system-site-packages $(PYENV)
+	@$(PYENV)/bin/python -m pytest --version >/dev/null 2>&1 || $(PYENV)/bin/python -m pip install -q pytest
+	$(PYENV)/bin/python -m pip install -q --force-reinstall --no-deps ./bindings/python
+	IMR_LIBRARY=$(CURDIR)/$(LIB_DIR)/$(LIB_SONAME) $(PYENV)/bin/python -m pytest -q bindings/python/tests
 
 test-swift:
 	$(SWIFT) test
@@ -57,5 +113,40 @@ bench: deps
 	$(SWIFT) build -c release --product imrctl
 	.build/release/imrctl bench
 
+# libimr.so: the IMRABI product in release with the Swift runtime linked statically
+# (SwiftPM's --static-swift-stdlib does not apply to dynamic libraries), exporting
+# exactly the header's IMR_API functions (linker version script generated from the
+# header), with SONAME libimr.so.MAJOR. Its own scratch path keeps the debug build intact.
+lib: deps $(LIB_DIR)/imr.map
+	rm -f $(LIB_BUILT)
+	$(SWIFT) build -c release --product imr --scratch-path $(LIB_SCRATCH) -Xswiftc -static-stdlib \
+	  -Xlinker --version-script=$(CURDIR)/$(LIB_DIR)/imr.map -Xlinker -soname=$(LIB_SONAME)
+	# Debug info stripped: the toolchain's DWARF 5 is unreadable to valgrind 3.19, and
+	# the symbols stay for backtraces.
+	strip --strip-debug -o $(LIB_DIR)/$(LIB_REAL) $(LIB_BUILT)
+	ln -sf $(LIB_REAL) $(LIB_DIR)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(LIB_DIR)/libimr.so
+	@if ldd $(LIB_DIR)/$(LIB_REAL) | grep -q 'libswift'; then \
+	  echo "error: $(LIB_REAL) needs a Swift runtime library:"; ldd $(LIB_DIR)/$(LIB_REAL); exit 1; fi
+	@echo "built $(LIB_DIR)/$(LIB_REAL) (SONAME $(LIB_SONAME), $$(wc -l < $(LIB_DIR)/imr.symbols) exported functions)"
+
+$(LIB_DIR)/imr.symbols: include/imr.h $(ABI_SYMBOLS)
+	@mkdir -p $(LIB_DIR)
+	$(ABI_SYMBOLS) include/imr.h > $@
+
+$(LIB_DIR)/imr.map: $(LIB_DIR)/imr.symbols
+	{ echo 'IMR_$(LIB_MAJOR) {'; echo '  global:'; sed 's/.*/    &;/' $<; echo '  local: *;'; echo '};'; } > $@
+
+# make install PREFIX=/usr/local DESTDIR=: the header, the library with its symlinks,
+# and the pkg-config file.
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/imr.h $(DESTDIR)$(PREFIX)/include/imr.h
+	install -m 755 $(LIB_DIR)/$(LIB_REAL) $(DESTDIR)$(PREFIX)/lib/$(LIB_REAL)
+	ln -sf $(LIB_REAL) $(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(PREFIX)/lib/libimr.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIB_VERSION)|g' bindings/c/imr.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/imr.pc
+
 clean:
-	rm -rf .build build
+	rm -rf .build build $(LIB_SCRATCH)

@@ -1,15 +1,40 @@
 /*
  * imr.h — the C ABI of imr, reliable and consistent instant-messaging delivery.
  *
- * Conventions (see README.md, "The C ABI"):
- *  - Every function returns a negative IMR_ERR_* code on failure; out-parameters are
- *    written only on success. imr_strerror() never returns NULL.
- *  - Opaque handles are created by imr_<object>_new and released once by imr_<object>_free;
- *    imr_<object>_free(NULL) is a no-op.
- *  - No callbacks, no globals, no threads: one handle is used by one thread at a time.
- *  - Inputs are borrowed for the duration of a call. Pointers handed out by imr_*_poll_*
- *    stay valid until the next mutating call on the same handle.
+ * This is the one public header of libimr (link with `pkg-config --libs imr`).
+ * The Swift core is the implementation; this layer only checks arguments, maps
+ * handles and maps errors to codes. See README.md, "The C ABI".
+ *
+ * Conventions
+ *  - Errors. Functions returning `int` or `imr_ssize` return a negative IMR_ERR_*
+ *    code on failure and a value >= 0 on success (IMR_OK unless documented otherwise).
+ *    imr_strerror() gives the text of any code and never returns NULL;
+ *    imr_error_is_fatal() says whether the object (or the connection it serves) must
+ *    be discarded. A failed call changes nothing.
+ *  - Out-parameters are written only on success. The one exception is the copy-out
+ *    convention below, which reports the needed size on IMR_ERR_BUFFER_TOO_SMALL.
+ *  - Copy-out convention: functions taking (uint8_t *buf, size_t cap, size_t *out_len)
+ *    write at most `cap` bytes. On success they set *out_len to the bytes written; if
+ *    `cap` is too small they write nothing to `buf`, set *out_len to the size needed
+ *    and return IMR_ERR_BUFFER_TOO_SMALL. `buf` may be NULL when `cap` is 0 (a size
+ *    query).
+ *  - Handles. Opaque `imr_<object>` handles are created by imr_<object>_new (or
+ *    _decode/_copy) and released exactly once by imr_<object>_free;
+ *    imr_<object>_free(NULL) is a no-op. A handle must not be used after its _free.
+ *  - Pointers and lengths. A pointer argument may be NULL only where documented (a
+ *    data pointer may always be NULL when its length is 0); otherwise NULL gives
+ *    IMR_ERR_NULL. A size_t argument above INT64_MAX gives IMR_ERR_INVALID_ARG.
+ *    Inputs are borrowed for the duration of the call; imr keeps no pointer to them.
+ *    Strings are NUL-terminated UTF-8 and bounded (an identifier longer than its
+ *    limit gives IMR_ERR_TOO_LARGE without reading past limit + 1 bytes).
+ *  - Borrowed outputs. A pointer handed out by a handle (a frame, an event's strings)
+ *    stays valid until the next call that takes that handle non-const, or its _free.
+ *  - Threads. No callbacks, no globals, no threads of its own. One handle is used by
+ *    one thread at a time; different handles are independent. Functions taking no
+ *    handle are thread-safe.
  *  - Time is monotonic milliseconds as uint64_t, passed last.
+ *  - Nothing here aborts the process on bad input: every input is validated and bad
+ *    input gets an error code.
  */
 #ifndef IMR_H
 #define IMR_H
@@ -21,11 +46,16 @@
 extern "C" {
 #endif
 
+/* Marks every exported declaration (the export list of libimr.so is generated from it). */
 #if defined(__GNUC__) || defined(__clang__)
 #define IMR_API __attribute__((visibility("default")))
 #else
 #define IMR_API
 #endif
+
+/* ---------------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------------- */
 
 #define IMR_VERSION_MAJOR 0
 #define IMR_VERSION_MINOR 1
@@ -33,11 +63,367 @@ extern "C" {
 /* Packed as MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define IMR_VERSION_NUM (IMR_VERSION_MAJOR * 10000 + IMR_VERSION_MINOR * 100 + IMR_VERSION_PATCH)
 
-/* Signed size type of the ABI: byte counts, or a negative IMR_ERR_* code. */
+/*
+ * The version of the linked library, packed like IMR_VERSION_NUM. Compare it with
+ * IMR_VERSION_NUM to detect a header/library mismatch. Never fails.
+ */
+IMR_API int imr_version(void);
+
+/* ---------------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------------- */
+
+/* Signed size type of the ABI: a count or byte size, or a negative IMR_ERR_* code. */
 typedef int64_t imr_ssize;
 
-/* The runtime version, packed like IMR_VERSION_NUM. */
-IMR_API int imr_version(void);
+#define IMR_OK 0
+/* A required pointer argument is NULL. */
+#define IMR_ERR_NULL (-1)
+/* An argument is out of range or of the wrong kind (unknown key, bad enum value). */
+#define IMR_ERR_INVALID_ARG (-2)
+/* The caller's buffer is too small; the needed size is reported (copy-out convention). */
+#define IMR_ERR_BUFFER_TOO_SMALL (-3)
+/* A length exceeds a limit: payload, identifier, token, frame, clock entries. */
+#define IMR_ERR_TOO_LARGE (-4)
+/* An identifier or token is empty, not valid UTF-8, or contains NUL. */
+#define IMR_ERR_INVALID_ID (-5)
+/* The bytes are not a valid frame (not protobuf, missing or invalid fields). */
+#define IMR_ERR_MALFORMED_FRAME (-6)
+/* The frame carries a wire version this library does not speak. */
+#define IMR_ERR_UNSUPPORTED_VERSION (-7)
+/* A vector clock names a node twice, or a counter would overflow. */
+#define IMR_ERR_INVALID_CLOCK (-8)
+/* Stream framing: a length prefix over the maximum frame size. Fatal for the stream. */
+#define IMR_ERR_FRAME_TOO_LARGE (-9)
+/* Stream framing: a length prefix that is not a valid varint. Fatal for the stream. */
+#define IMR_ERR_MALFORMED_LENGTH (-10)
+/* Stream framing failed earlier; the connection must be reset. Fatal for the stream. */
+#define IMR_ERR_STREAM_FAILED (-11)
+
+/*
+ * A static, NUL-terminated English description of `code` (an IMR_ERR_* code or
+ * IMR_OK). Never returns NULL: an unknown code gives "unknown error". The string
+ * lives as long as the library is loaded; do not free it.
+ */
+IMR_API const char *imr_strerror(int code);
+
+/*
+ * 1 if `code` is fatal: the object that returned it (or the connection it serves)
+ * cannot continue and must be discarded — IMR_ERR_FRAME_TOO_LARGE,
+ * IMR_ERR_MALFORMED_LENGTH and IMR_ERR_STREAM_FAILED (reset the connection). 0 for
+ * every other code, including IMR_OK and values that are not error codes.
+ */
+IMR_API int imr_error_is_fatal(int code);
+
+/* ---------------------------------------------------------------------------------
+ * Configuration
+ *
+ * A config is a set of typed settings, each named by an IMR_CONFIG_* key; a key that
+ * is never set keeps the engine's default. It is read by the constructors that take
+ * it and can be freed right after them.
+ * ------------------------------------------------------------------------------- */
+
+typedef struct imr_config imr_config;
+
+/* Unsigned integer settings (imr_config_set_u64). Times are milliseconds. */
+#define IMR_CONFIG_NODE_ID 1               /* this device's 64-bit node id */
+#define IMR_CONFIG_SEED 2                  /* seed of the generator for ids and jitter */
+#define IMR_CONFIG_ACK_TIMEOUT_MS 3        /* first retransmission timeout */
+#define IMR_CONFIG_BACKOFF_CAP_MS 4        /* largest retransmission timeout */
+#define IMR_CONFIG_MAX_ATTEMPTS 5          /* transmissions before a message fails (>= 1) */
+#define IMR_CONFIG_MAX_OFFLINE_AGE_MS 6    /* a message waiting offline fails after this */
+#define IMR_CONFIG_INFLIGHT_WINDOW 7       /* most unacked sends at once (>= 1) */
+#define IMR_CONFIG_GAP_GRACE_MS 8          /* wait for a reordered push before syncing a gap */
+#define IMR_CONFIG_SYNC_PAGE_SIZE 9        /* messages asked per sync page (>= 1) */
+#define IMR_CONFIG_SYNC_TIMEOUT_MS 10      /* a sync page not answered in this time is retried */
+#define IMR_CONFIG_POLL_INTERVAL_MS 11     /* period of the head probe (0 = never) */
+#define IMR_CONFIG_MAX_SYNC_PAGES 12       /* most sync pages per conversation per cycle (>= 1) */
+#define IMR_CONFIG_DELIVERED_FLUSH_MS 13   /* coalescing delay of delivered watermarks */
+#define IMR_CONFIG_HISTORY_ORDER 14        /* IMR_HISTORY_CAUSAL or IMR_HISTORY_ARRIVAL */
+#define IMR_CONFIG_MAX_FRAME_BYTES 15      /* largest frame (wire limit, >= 64) */
+#define IMR_CONFIG_MAX_PAYLOAD_BYTES 16    /* largest message payload (wire limit, >= 1) */
+#define IMR_CONFIG_MAX_IDENTIFIER_BYTES 17 /* longest conversation or user id (>= 1) */
+#define IMR_CONFIG_MAX_CLOCK_ENTRIES 18    /* most entries in a vector clock (>= 1) */
+#define IMR_CONFIG_MAX_TOKEN_BYTES 19      /* longest auth token (>= 1) */
+/* Floating-point settings (imr_config_set_double). */
+#define IMR_CONFIG_BACKOFF_FACTOR 30       /* timeout multiplier per attempt (>= 1.0) */
+#define IMR_CONFIG_JITTER 31               /* relative random spread of timeouts, 0.0 ... 1.0 */
+/* String settings (imr_config_set_string). */
+#define IMR_CONFIG_TOKEN 40                /* auth token sent in the hello */
+#define IMR_CONFIG_STORE_PATH 41           /* SQLite file for durable state (unset = memory) */
+
+/* Values of IMR_CONFIG_HISTORY_ORDER. */
+#define IMR_HISTORY_CAUSAL 0               /* causal order, identical on every device */
+#define IMR_HISTORY_ARRIVAL 1              /* arrival order (history = live view) */
+
+/*
+ * Creates a config with every key unset and stores it in *out.
+ * Returns IMR_OK, or IMR_ERR_NULL if `out` is NULL.
+ * Ownership: the caller owns *out and releases it with imr_config_free.
+ */
+IMR_API int imr_config_new(imr_config **out);
+
+/* Releases a config. NULL is a no-op. */
+IMR_API void imr_config_free(imr_config *config);
+
+/*
+ * Sets an unsigned integer setting (an IMR_CONFIG_* key of that type).
+ * Returns IMR_OK; IMR_ERR_NULL if `config` is NULL; IMR_ERR_INVALID_ARG if `key` is
+ * unknown, not an integer setting, or `value` is out of its range (see the keys).
+ */
+IMR_API int imr_config_set_u64(imr_config *config, int key, uint64_t value);
+
+/*
+ * Sets a floating-point setting. Returns IMR_OK; IMR_ERR_NULL if `config` is NULL;
+ * IMR_ERR_INVALID_ARG if `key` is unknown, not a floating-point setting, or `value` is
+ * not finite or out of its range.
+ */
+IMR_API int imr_config_set_double(imr_config *config, int key, double value);
+
+/*
+ * Sets a string setting; `value` is copied. A NULL `value` unsets the key (back to the
+ * default). Returns IMR_OK; IMR_ERR_NULL if `config` is NULL; IMR_ERR_INVALID_ARG if
+ * `key` is unknown or not a string setting; IMR_ERR_TOO_LARGE if `value` is longer
+ * than 4096 bytes; IMR_ERR_INVALID_ID if it is empty or not valid UTF-8.
+ */
+IMR_API int imr_config_set_string(imr_config *config, int key, const char *value);
+
+/* ---------------------------------------------------------------------------------
+ * Stream framing
+ *
+ * On stream transports (TCP) every frame is preceded by its length as a protobuf
+ * varint (protobuf's "delimited" format). imr_frame_delimit writes that form; the
+ * splitter cuts a received byte stream back into frames, whatever the chunking.
+ * ------------------------------------------------------------------------------- */
+
+/* Default and largest maximum frame size of a splitter. */
+#define IMR_DEFAULT_MAX_FRAME_BYTES (1 << 20)
+#define IMR_LIMIT_MAX_FRAME_BYTES (1 << 30)
+
+/*
+ * The size of `frame_len` bytes in delimited form (the varint length prefix plus the
+ * frame), or IMR_ERR_TOO_LARGE if that size does not fit an imr_ssize.
+ */
+IMR_API imr_ssize imr_frame_delimited_size(size_t frame_len);
+
+/*
+ * Writes `frame` (one encoded frame, `frame_len` bytes) in delimited form into `buf`,
+ * following the copy-out convention. `frame` may be NULL only if `frame_len` is 0;
+ * `buf` may overlap `frame`.
+ * Returns IMR_OK; IMR_ERR_NULL (`frame`, `buf` or `out_len` NULL where not allowed);
+ * IMR_ERR_BUFFER_TOO_SMALL (the needed size in *out_len); IMR_ERR_TOO_LARGE if the
+ * delimited size does not fit an imr_ssize.
+ */
+IMR_API int imr_frame_delimit(const uint8_t *frame, size_t frame_len,
+                              uint8_t *buf, size_t cap, size_t *out_len);
+
+/* An incremental splitter of a delimited byte stream into frames. */
+typedef struct imr_splitter imr_splitter;
+
+/*
+ * Creates a splitter that accepts frames of at most `max_frame_bytes` bytes (0 means
+ * IMR_DEFAULT_MAX_FRAME_BYTES) and stores it in *out.
+ * Returns IMR_OK; IMR_ERR_NULL if `out` is NULL; IMR_ERR_INVALID_ARG if
+ * `max_frame_bytes` exceeds IMR_LIMIT_MAX_FRAME_BYTES.
+ * Ownership: the caller owns *out and releases it with imr_splitter_free.
+ */
+IMR_API int imr_splitter_new(size_t max_frame_bytes, imr_splitter **out);
+
+/* Releases a splitter. NULL is a no-op. */
+IMR_API void imr_splitter_free(imr_splitter *splitter);
+
+/*
+ * Appends `len` received bytes (copied). Call imr_splitter_next until it returns 0
+ * after every push. `data` may be NULL only if `len` is 0.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_STREAM_FAILED if the splitter failed earlier
+ * (fatal); IMR_ERR_TOO_LARGE if more than max_frame_bytes + 16 bytes are already
+ * buffered (frames are not being taken out with imr_splitter_next) — nothing is
+ * appended then.
+ */
+IMR_API int imr_splitter_push(imr_splitter *splitter, const uint8_t *data, size_t len);
+
+/*
+ * Takes out the next complete frame, if any: on 1, *out_frame and *out_len describe
+ * the frame (without its length prefix; *out_frame is non-NULL even for a 0-length
+ * frame). The bytes stay valid until the next imr_splitter_push, imr_splitter_next or
+ * imr_splitter_free on this splitter.
+ * Returns 1 (a frame), 0 (more bytes needed), or a fatal error:
+ * IMR_ERR_FRAME_TOO_LARGE (a length prefix over the limit, rejected before its bytes
+ * are buffered), IMR_ERR_MALFORMED_LENGTH, IMR_ERR_STREAM_FAILED (failed earlier);
+ * after an error the splitter stays failed and the connection must be reset.
+ * IMR_ERR_NULL if an argument is NULL.
+ */
+IMR_API int imr_splitter_next(imr_splitter *splitter, const uint8_t **out_frame, size_t *out_len);
+
+/* Bytes pushed but not yet taken out as frames, or IMR_ERR_NULL. */
+IMR_API imr_ssize imr_splitter_buffered(const imr_splitter *splitter);
+
+/* ---------------------------------------------------------------------------------
+ * Vector clocks
+ *
+ * A sparse vector clock (node -> counter) of one conversation. The encoded form is
+ * the protobuf message imrpb.VectorClock of proto/imr.proto (canonical: sorted by
+ * node, no duplicates, no zero counters).
+ * ------------------------------------------------------------------------------- */
+
+typedef struct imr_clock imr_clock;
+
+/* Most entries a clock may hold (the default wire limit). */
+#define IMR_CLOCK_MAX_ENTRIES 4096
+
+/* Results of imr_clock_compare. */
+#define IMR_ORDER_EQUAL 0      /* same entries */
+#define IMR_ORDER_BEFORE 1     /* a happened before b */
+#define IMR_ORDER_AFTER 2      /* b happened before a */
+#define IMR_ORDER_CONCURRENT 3 /* neither */
+
+/*
+ * Creates an empty clock in *out. Returns IMR_OK or IMR_ERR_NULL.
+ * Ownership: the caller releases *out with imr_clock_free.
+ */
+IMR_API int imr_clock_new(imr_clock **out);
+
+/* Creates a copy of `clock` in *out. Returns IMR_OK or IMR_ERR_NULL. */
+IMR_API int imr_clock_copy(const imr_clock *clock, imr_clock **out);
+
+/* Releases a clock. NULL is a no-op. */
+IMR_API void imr_clock_free(imr_clock *clock);
+
+/*
+ * Increments `node`'s entry (inserting it at 1). If `out_counter` is not NULL it
+ * receives the new counter.
+ * Returns IMR_OK; IMR_ERR_NULL if `clock` is NULL; IMR_ERR_INVALID_CLOCK if the
+ * counter is at UINT64_MAX; IMR_ERR_TOO_LARGE if a new entry would exceed
+ * IMR_CLOCK_MAX_ENTRIES. On error the clock is unchanged.
+ */
+IMR_API int imr_clock_increment(imr_clock *clock, uint64_t node, uint64_t *out_counter);
+
+/*
+ * Merges `other` into `clock` (entry-wise maximum); they may be the same clock.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_TOO_LARGE if the result would exceed
+ * IMR_CLOCK_MAX_ENTRIES (the clock is unchanged then).
+ */
+IMR_API int imr_clock_merge(imr_clock *clock, const imr_clock *other);
+
+/*
+ * Compares two clocks: IMR_ORDER_BEFORE if `a` happened before `b`, IMR_ORDER_AFTER,
+ * IMR_ORDER_EQUAL or IMR_ORDER_CONCURRENT; IMR_ERR_NULL if either is NULL.
+ */
+IMR_API int imr_clock_compare(const imr_clock *a, const imr_clock *b);
+
+/*
+ * Stores `node`'s counter (0 if the clock has no entry for it) in *out_counter.
+ * Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_clock_get(const imr_clock *clock, uint64_t node, uint64_t *out_counter);
+
+/*
+ * Stores the causal depth (the sum of the counters, saturating at UINT64_MAX) in
+ * *out_depth. Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_clock_depth(const imr_clock *clock, uint64_t *out_depth);
+
+/* The number of entries, or IMR_ERR_NULL. */
+IMR_API imr_ssize imr_clock_count(const imr_clock *clock);
+
+/*
+ * Stores the entry at `index` (entries are sorted by node, 0 <= index < count) in
+ * *out_node and *out_counter. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG if
+ * `index` is out of range.
+ */
+IMR_API int imr_clock_entry(const imr_clock *clock, size_t index,
+                            uint64_t *out_node, uint64_t *out_counter);
+
+/*
+ * Writes the encoded clock into `buf` (copy-out convention; an empty clock encodes
+ * to 0 bytes). Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_BUFFER_TOO_SMALL.
+ */
+IMR_API int imr_clock_encode(const imr_clock *clock, uint8_t *buf, size_t cap, size_t *out_len);
+
+/*
+ * Decodes an encoded clock into a new clock in *out. `bytes` may be NULL only if
+ * `len` is 0 (the empty clock). Entries may come in any order; zero counters are
+ * dropped.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_TOO_LARGE (`len` over
+ * IMR_DEFAULT_MAX_FRAME_BYTES or more than IMR_CLOCK_MAX_ENTRIES entries);
+ * IMR_ERR_MALFORMED_FRAME (not a protobuf VectorClock); IMR_ERR_INVALID_CLOCK (a node
+ * named twice). Ownership: the caller releases *out with imr_clock_free.
+ */
+IMR_API int imr_clock_decode(const uint8_t *bytes, size_t len, imr_clock **out);
+
+/* ---------------------------------------------------------------------------------
+ * Events
+ *
+ * What an engine reports, drained one by one with a poll_event function into a
+ * caller-owned imr_event. The layout is fixed (checked below on 64-bit platforms);
+ * fields a kind does not use are zero / NULL. The string and byte pointers are
+ * borrowed from the handle: valid until the next non-const call on that handle.
+ * String fields are also NUL-terminated.
+ * ------------------------------------------------------------------------------- */
+
+#define IMR_EVENT_NONE 0
+
+typedef struct imr_event {
+    int32_t kind;               /* IMR_EVENT_* */
+    int32_t code;               /* kind-specific code (a failure reason, a peer's error code) */
+    uint64_t seq;               /* a message's seq, or the first seq of a range */
+    uint64_t seq_end;           /* the last seq of a range, or a head seq */
+    uint64_t server_time_ms;    /* the server's time for the message */
+    uint64_t node;              /* the sender's device node */
+    uint64_t live_index;        /* position in the conversation's live view */
+    uint64_t session;           /* server events: the session */
+    uint64_t retry_after_ms;    /* a transient rejection: retry after this long */
+    uint32_t attempts;          /* transmissions so far */
+    uint32_t flags;             /* IMR_EVENT_FLAG_* */
+    uint8_t message_id[16];     /* the client message id */
+    const char *conversation;   /* conversation id */
+    size_t conversation_len;
+    const char *user;           /* a user id (the sender, a member) */
+    size_t user_len;
+    const uint8_t *payload;     /* message payload */
+    size_t payload_len;
+    const uint8_t *clock;       /* encoded vector clock (imr_clock_decode) */
+    size_t clock_len;
+    const char *detail;         /* human-readable detail */
+    size_t detail_len;
+    uint64_t reserved[4];       /* zero; room to grow without changing the size */
+} imr_event;
+
+/* Static assertions that work in C99, C11 and C++. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define IMR_STATIC_ASSERT(cond, name) static_assert(cond, #name)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define IMR_STATIC_ASSERT(cond, name) _Static_assert(cond, #name)
+#else
+#define IMR_STATIC_ASSERT(cond, name) typedef char imr_static_assert_##name[(cond) ? 1 : -1]
+#endif
+
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu && SIZE_MAX == 0xFFFFFFFFFFFFFFFFu
+IMR_STATIC_ASSERT(sizeof(imr_event) == 200, imr_event_size);
+IMR_STATIC_ASSERT(offsetof(imr_event, kind) == 0, imr_event_kind);
+IMR_STATIC_ASSERT(offsetof(imr_event, code) == 4, imr_event_code);
+IMR_STATIC_ASSERT(offsetof(imr_event, seq) == 8, imr_event_seq);
+IMR_STATIC_ASSERT(offsetof(imr_event, seq_end) == 16, imr_event_seq_end);
+IMR_STATIC_ASSERT(offsetof(imr_event, server_time_ms) == 24, imr_event_server_time_ms);
+IMR_STATIC_ASSERT(offsetof(imr_event, node) == 32, imr_event_node);
+IMR_STATIC_ASSERT(offsetof(imr_event, live_index) == 40, imr_event_live_index);
+IMR_STATIC_ASSERT(offsetof(imr_event, session) == 48, imr_event_session);
+IMR_STATIC_ASSERT(offsetof(imr_event, retry_after_ms) == 56, imr_event_retry_after_ms);
+IMR_STATIC_ASSERT(offsetof(imr_event, attempts) == 64, imr_event_attempts);
+IMR_STATIC_ASSERT(offsetof(imr_event, flags) == 68, imr_event_flags);
+IMR_STATIC_ASSERT(offsetof(imr_event, message_id) == 72, imr_event_message_id);
+IMR_STATIC_ASSERT(offsetof(imr_event, conversation) == 88, imr_event_conversation);
+IMR_STATIC_ASSERT(offsetof(imr_event, conversation_len) == 96, imr_event_conversation_len);
+IMR_STATIC_ASSERT(offsetof(imr_event, user) == 104, imr_event_user);
+IMR_STATIC_ASSERT(offsetof(imr_event, user_len) == 112, imr_event_user_len);
+IMR_STATIC_ASSERT(offsetof(imr_event, payload) == 120, imr_event_payload);
+IMR_STATIC_ASSERT(offsetof(imr_event, payload_len) == 128, imr_event_payload_len);
+IMR_STATIC_ASSERT(offsetof(imr_event, clock) == 136, imr_event_clock);
+IMR_STATIC_ASSERT(offsetof(imr_event, clock_len) == 144, imr_event_clock_len);
+IMR_STATIC_ASSERT(offsetof(imr_event, detail) == 152, imr_event_detail);
+IMR_STATIC_ASSERT(offsetof(imr_event, detail_len) == 160, imr_event_detail_len);
+IMR_STATIC_ASSERT(offsetof(imr_event, reserved) == 168, imr_event_reserved);
+#endif
 
 #ifdef __cplusplus
 }

@@ -1,10 +1,10 @@
 import ArgumentParser
 
 @main
-struct IMRCtl: ParsableCommand {
+struct IMRCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imrctl",
         abstract: "imr: reliable, consistent instant-messaging delivery — relay, demo, simulator, benchmarks.",
-        subcommands: [BenchCommand.self]
+        subcommands: [BenchCommand.self, RelayCommand.self, TokenCommand.self]
     )
 }

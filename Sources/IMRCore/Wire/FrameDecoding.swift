@@ -144,7 +144,7 @@ extension FrameCodec {
         return Array(UnsafeBufferPointer(start: data, count: b.len))
     }
 
-    private func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
+    func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
         guard let c = c?.pointee, c.n_entries > 0 else { return VectorClock() }
         let n = c.n_entries
         guard n <= limits.maxClockEntries else {

@@ -167,7 +167,7 @@ extension FrameCodec {
     }
 
     /// The clock's sub-message; none for the empty clock (the default, so not written).
-    private func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock>? {
+    func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock>? {
         guard v.count <= limits.maxClockEntries else {
             throw .invalidClock(.tooManyEntries(v.count, limit: limits.maxClockEntries))
         }

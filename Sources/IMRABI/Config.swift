@@ -1,0 +1,89 @@
+import CIMR
+import IMRCore
+
+/// The object behind an imr_config handle: the settings the caller made, by key.
+/// Keys never set keep the engine's defaults; the engine constructors read them.
+final class ConfigBox {
+    var integers: [Int32: UInt64] = [:]
+    var doubles: [Int32: Double] = [:]
+    var strings: [Int32: String] = [:]
+}
+
+/// The accepted range of each unsigned integer setting (argument validation only:
+/// values must fit the engine's types; the engine validates their meaning).
+private func integerRange(_ key: Int32) -> ClosedRange<UInt64>? {
+    let ms: ClosedRange<UInt64> = 0...UInt64(Int64.max)
+    switch key {
+    case IMR_CONFIG_NODE_ID, IMR_CONFIG_SEED: return 0...UInt64.max
+    case IMR_CONFIG_ACK_TIMEOUT_MS, IMR_CONFIG_BACKOFF_CAP_MS, IMR_CONFIG_MAX_OFFLINE_AGE_MS,
+         IMR_CONFIG_GAP_GRACE_MS, IMR_CONFIG_SYNC_TIMEOUT_MS, IMR_CONFIG_POLL_INTERVAL_MS,
+         IMR_CONFIG_DELIVERED_FLUSH_MS: return ms
+    case IMR_CONFIG_MAX_ATTEMPTS, IMR_CONFIG_INFLIGHT_WINDOW, IMR_CONFIG_MAX_SYNC_PAGES: return 1...UInt64(Int32.max)
+    case IMR_CONFIG_SYNC_PAGE_SIZE: return 1...UInt64(UInt32.max)
+    case IMR_CONFIG_HISTORY_ORDER: return UInt64(IMR_HISTORY_CAUSAL)...UInt64(IMR_HISTORY_ARRIVAL)
+    case IMR_CONFIG_MAX_FRAME_BYTES: return 64...UInt64(IMR_LIMIT_MAX_FRAME_BYTES)
+    case IMR_CONFIG_MAX_PAYLOAD_BYTES: return 1...UInt64(IMR_LIMIT_MAX_FRAME_BYTES)
+    case IMR_CONFIG_MAX_IDENTIFIER_BYTES: return 1...65_536
+    case IMR_CONFIG_MAX_CLOCK_ENTRIES: return 1...1_048_576
+    case IMR_CONFIG_MAX_TOKEN_BYTES: return 1...1_048_576
+    default: return nil
+    }
+}
+
+private func doubleRange(_ key: Int32) -> ClosedRange<Double>? {
+    switch key {
+    case IMR_CONFIG_BACKOFF_FACTOR: return 1.0...1000.0
+    case IMR_CONFIG_JITTER: return 0.0...1.0
+    default: return nil
+    }
+}
+
+private func isStringKey(_ key: Int32) -> Bool {
+    key == IMR_CONFIG_TOKEN || key == IMR_CONFIG_STORE_PATH
+}
+
+/// Longest string setting.
+let maxConfigStringBytes = 4096
+
+@c @implementation
+public func imr_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let out else { return IMR_ERR_NULL }
+    out.pointee = makeHandle(ConfigBox())
+    return IMR_OK
+}
+
+@c @implementation
+public func imr_config_free(_ config: OpaquePointer?) {
+    releaseHandle(config, as: ConfigBox.self)
+}
+
+@c @implementation
+public func imr_config_set_u64(_ config: OpaquePointer?, _ key: Int32, _ value: UInt64) -> Int32 {
+    guard let config else { return IMR_ERR_NULL }
+    guard let range = integerRange(key), range.contains(value) else { return IMR_ERR_INVALID_ARG }
+    object(config, as: ConfigBox.self).integers[key] = value
+    return IMR_OK
+}
+
+@c @implementation
+public func imr_config_set_double(_ config: OpaquePointer?, _ key: Int32, _ value: Double) -> Int32 {
+    guard let config else { return IMR_ERR_NULL }
+    guard let range = doubleRange(key), value.isFinite, range.contains(value) else { return IMR_ERR_INVALID_ARG }
+    object(config, as: ConfigBox.self).doubles[key] = value
+    return IMR_OK
+}
+
+@c @implementation
+public func imr_config_set_string(_ config: OpaquePointer?, _ key: Int32, _ value: UnsafePointer<CChar>?) -> Int32 {
+    abiCall { () throws(ABIFailure) -> Int32 in
+        guard let config else { throw ABIFailure(IMR_ERR_NULL) }
+        guard isStringKey(key) else { throw ABIFailure(IMR_ERR_INVALID_ARG) }
+        let box = object(config, as: ConfigBox.self)
+        guard let value else {
+            box.strings[key] = nil
+            return IMR_OK
+        }
+        box.strings[key] = try inputString(value, maxBytes: maxConfigStringBytes)
+        return IMR_OK
+    }
+}

@@ -1,0 +1,63 @@
+import CIMR
+import IMRCore
+
+// Error codes: their texts, the fatal predicate, and the mapping of Swift errors.
+
+@c @implementation
+public func imr_strerror(_ code: Int32) -> UnsafePointer<CChar>? {
+    let text: StaticString
+    switch code {
+    case IMR_OK: text = "success"
+    case IMR_ERR_NULL: text = "a required pointer argument is NULL"
+    case IMR_ERR_INVALID_ARG: text = "invalid argument"
+    case IMR_ERR_BUFFER_TOO_SMALL: text = "buffer too small"
+    case IMR_ERR_TOO_LARGE: text = "a length exceeds its limit"
+    case IMR_ERR_INVALID_ID: text = "identifier is empty, not valid UTF-8, or contains NUL"
+    case IMR_ERR_MALFORMED_FRAME: text = "malformed frame"
+    case IMR_ERR_UNSUPPORTED_VERSION: text = "unsupported wire version"
+    case IMR_ERR_INVALID_CLOCK: text = "invalid vector clock"
+    case IMR_ERR_FRAME_TOO_LARGE: text = "frame length exceeds the maximum frame size"
+    case IMR_ERR_MALFORMED_LENGTH: text = "malformed varint length prefix"
+    case IMR_ERR_STREAM_FAILED: text = "stream framing failed earlier; the connection must be reset"
+    default: text = "unknown error"
+    }
+    return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@c @implementation
+public func imr_error_is_fatal(_ code: Int32) -> Int32 {
+    switch code {
+    case IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH, IMR_ERR_STREAM_FAILED: 1
+    default: 0
+    }
+}
+
+extension ABIFailure {
+    /// The code of a wire-layer error.
+    init(_ error: WireError) {
+        switch error {
+        case .malformed, .missingBody, .missingField, .invalidMessageID:
+            self.init(IMR_ERR_MALFORMED_FRAME)
+        case .frameTooLarge:
+            self.init(IMR_ERR_FRAME_TOO_LARGE)
+        case .unsupportedVersion:
+            self.init(IMR_ERR_UNSUPPORTED_VERSION)
+        case let .invalidIdentifier(_, problem):
+            switch problem {
+            case .tooLong: self.init(IMR_ERR_TOO_LARGE)
+            case .empty, .notUTF8, .containsNUL: self.init(IMR_ERR_INVALID_ID)
+            }
+        case .payloadTooLarge:
+            self.init(IMR_ERR_TOO_LARGE)
+        case let .invalidClock(problem):
+            switch problem {
+            case .duplicateNode: self.init(IMR_ERR_INVALID_CLOCK)
+            case .tooManyEntries: self.init(IMR_ERR_TOO_LARGE)
+            }
+        case .malformedLength:
+            self.init(IMR_ERR_MALFORMED_LENGTH)
+        case .streamFailed:
+            self.init(IMR_ERR_STREAM_FAILED)
+        }
+    }
+}

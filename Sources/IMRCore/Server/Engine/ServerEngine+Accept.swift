@@ -1,0 +1,102 @@
+/// send -> rate limit -> membership -> idempotent store -> ack or reject -> fan-out.
+extension ServerEngine {
+    func handleSend(_ send: Send, _ s: Session, _ now: UInt64) {
+        guard let user = s.user else { return }
+        func reject(_ code: RejectCode, retryAfterMs: UInt64? = nil, _ detail: String) {
+            counters.rejected += 1
+            if code == .rateLimited { counters.rateLimited += 1 }
+            emit(.rejected(s.id, messageID: send.messageID, code: code))
+            enqueue(.sendReject(SendReject(messageID: send.messageID, conversation: send.conversation, code: code,
+                                           retryAfterMs: retryAfterMs, detail: detail)), to: s)
+        }
+
+        if let wait = s.bucket?.take(now: now) {
+            reject(.rateLimited, retryAfterMs: max(1, wait), "rate limited: try again in \(max(1, wait)) ms")
+            return
+        }
+        // Frames handed in already decoded have not met the codec's limits: check them here.
+        guard send.payload.count <= config.limits.maxPayloadBytes else {
+            reject(.payloadTooLarge, "payload of \(send.payload.count) bytes exceeds \(config.limits.maxPayloadBytes)")
+            return
+        }
+        guard send.clock.count <= config.limits.maxClockEntries,
+              (try? IdentifierRules.validate(send.conversation, field: "conversation", limits: config.limits)) != nil
+        else {
+            reject(.invalid, "invalid conversation id or vector clock")
+            return
+        }
+
+        let memberSet: Set<String>
+        do {
+            guard let m = try members(send.conversation) else {
+                reject(.unknownConversation, "no conversation \(send.conversation)")
+                return
+            }
+            memberSet = m
+        } catch {
+            storeFailed(error, "reading members of \(send.conversation)")
+            reject(.serverBusy, retryAfterMs: 1000, "server store unavailable")
+            return
+        }
+
+        let outcome: AppendOutcome
+        do {
+            if !memberSet.contains(user) {
+                // A former member retransmitting a message stored before its removal still gets
+                // its ack; anyone else is refused.
+                if let original = try store.message(in: send.conversation, id: send.messageID), original.senderUser == user {
+                    outcome = .existing(original)
+                } else {
+                    reject(.notMember, "\(user) is not a member of \(send.conversation)")
+                    return
+                }
+            } else {
+                // The sender is the session's user and device; nothing in the frame says otherwise.
+                outcome = try store.append(NewMessage(
+                    conversation: send.conversation, messageID: send.messageID, senderUser: user,
+                    senderNode: s.node, clock: send.clock, payload: send.payload, serverTimeMs: serverTime(now)))
+            }
+        } catch {
+            storeFailed(error, "storing a message in \(send.conversation)")
+            reject(.serverBusy, retryAfterMs: 1000, "server store unavailable")
+            return
+        }
+
+        switch outcome {
+        case let .existing(original):
+            guard original.senderUser == user else {
+                reject(.idConflict, "message id already used by another sender in \(send.conversation)")
+                return
+            }
+            counters.duplicates += 1
+            emit(.duplicateAcknowledged(conversation: original.conversation, seq: original.seq, messageID: original.messageID))
+            enqueue(.sendAck(SendAck(messageID: original.messageID, conversation: original.conversation, seq: original.seq,
+                                     serverTimeMs: original.serverTimeMs, duplicate: true)), to: s)
+        case let .stored(message):
+            // The store has committed: only now is the ack queued.
+            counters.accepted += 1
+            emit(.accepted(conversation: message.conversation, seq: message.seq, messageID: message.messageID, sender: user))
+            enqueue(.sendAck(SendAck(messageID: message.messageID, conversation: message.conversation, seq: message.seq,
+                                     serverTimeMs: message.serverTimeMs, duplicate: false)), to: s)
+            fanOut(message, members: memberSet)
+        }
+    }
+
+    /// Pushes a stored message to every online device of every member (sender's devices included).
+    func fanOut(_ message: StoredMessage, members: Set<String>) {
+        var bytes: [UInt8]?
+        for member in members.sorted() {
+            guard let devices = online[member] else { continue }
+            if bytes == nil { bytes = encode(.push(message)) }
+            guard let bytes else { return }
+            for id in devices {
+                guard let d = sessions[id] else { continue }
+                if enqueueDroppable(bytes: bytes, to: d, conversation: message.conversation) {
+                    counters.pushesQueued += 1
+                } else {
+                    counters.pushesDropped += 1
+                }
+            }
+        }
+    }
+}

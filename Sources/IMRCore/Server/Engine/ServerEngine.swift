@@ -1,0 +1,389 @@
+/// The sans-IO server engine: sessions, authentication, idempotent accept with per-conversation
+/// sequencing, fan-out to every online member device, watermarks, paged sync, membership, rate
+/// limits and per-session backpressure (DESIGN.md §3 "Server").
+///
+/// The host (the NIO relay, a C or Python program through the ABI, a simulation) owns the
+/// sockets and the clock. Per connection it calls `openSession`, feeds every received frame to
+/// `handle`, calls `closeSession` when the connection ends, and after each call drains
+/// `pollOutput()` (frames to write, connections to close) and re-arms one timer at
+/// `nextTimeout`. Time: see `ServerConfig`. One engine is used by one thread at a time.
+///
+/// Push policy: a stored message is pushed to every online device of every member, the
+/// sending device included (its ack is queued first, then the push). That keeps each device's
+/// receive cursor contiguous without special cases; the client merges its own echo by message id.
+public final class ServerEngine {
+    public let config: ServerConfig
+    let store: any ServerStore
+    let verifier: any TokenVerifier
+    let codec: FrameCodec
+
+    var sessions: [SessionID: Session] = [:]
+    /// user -> online (authenticated) sessions, in the order they authenticated.
+    var online: [String: [SessionID]] = [:]
+    /// conversation -> members; the engine is the store's only writer, so this stays exact.
+    var memberCache: [String: Set<String>] = [:]
+
+    private var outputs: [ServerOutput] = []
+    private var outputHead = 0
+    private var events: [ServerEvent] = []
+    private var eventHead = 0
+
+    private var nextSessionID: UInt64 = 1
+    private var nextSweepAt: UInt64?
+    var wallOffsetMs: Int64
+    private var lastServerTimeMs: UInt64 = 0
+    var counters = ServerStats()
+
+    public init(config: ServerConfig, store: any ServerStore, verifier: any TokenVerifier) {
+        self.config = config
+        self.store = store
+        self.verifier = verifier
+        self.codec = FrameCodec(limits: config.limits)
+        self.wallOffsetMs = config.wallClockOffsetMs
+    }
+
+    public var stats: ServerStats {
+        var s = counters
+        s.sessionsOpen = sessions.count
+        s.sessionsAuthenticated = online.values.reduce(0) { $0 + $1.count }
+        return s
+    }
+
+    // MARK: Time
+
+    /// Sets wall time: `unixMs` is the Unix time in ms at monotonic `now`.
+    public func setWallClock(unixMs: UInt64, now: UInt64) {
+        wallOffsetMs = Int64(clamping: unixMs) &- Int64(clamping: now)
+    }
+
+    /// Wall time at `now`, never earlier than a server time handed out before.
+    func serverTime(_ now: UInt64) -> UInt64 {
+        let t = Int64(clamping: now).addingReportingOverflow(wallOffsetMs)
+        let wall = t.overflow ? UInt64(now) : UInt64(clamping: t.partialValue)
+        lastServerTimeMs = max(lastServerTimeMs, wall)
+        return lastServerTimeMs
+    }
+
+    // MARK: Sessions
+
+    /// A new connection: a session that must send hello first.
+    public func openSession(now: UInt64) -> SessionID {
+        let id = SessionID(rawValue: nextSessionID)
+        nextSessionID += 1
+        sessions[id] = Session(id: id, now: now, rateLimit: config.rateLimit)
+        counters.sessionsOpened += 1
+        if nextSweepAt == nil { nextSweepAt = now + max(1, config.timerGranularityMs) }
+        return id
+    }
+
+    /// The connection ended (either side). Unknown or already closed ids are ignored; frames
+    /// still queued for the session are discarded.
+    public func closeSession(_ id: SessionID, now: UInt64) {
+        guard let s = sessions.removeValue(forKey: id) else { return }
+        goOffline(s)
+        if sessions.isEmpty { nextSweepAt = nil }
+    }
+
+    private func goOffline(_ s: Session) {
+        guard let user = s.user else { return }
+        if var list = online[user] {
+            list.removeAll { $0 == s.id }
+            online[user] = list.isEmpty ? nil : list
+        }
+    }
+
+    /// The host's write buffer for this session filled up (false) or drained (true). While not
+    /// writable the session gets no pushes (it is behind) and catches up later.
+    public func setWritable(_ id: SessionID, _ writable: Bool, now: UInt64) {
+        guard let s = sessions[id], s.isOpen else { return }
+        s.hostWritable = writable
+        if writable { recoverIfDrained(s) } else { markBehind(s, conversation: nil) }
+    }
+
+    /// Queues a fatal error frame and closes the session.
+    func fail(_ s: Session, _ code: ErrorCode, _ detail: String) {
+        guard s.isOpen else { return }
+        enqueue(.error(ErrorFrame(code: code, detail: detail, fatal: true)), to: s, force: true)
+        close(s, reason: detail)
+    }
+
+    /// Queues a close (after anything already queued); the session stops existing for inputs.
+    func close(_ s: Session, reason: String) {
+        guard s.isOpen else { return }
+        goOffline(s)
+        s.phase = .closing
+        counters.sessionsClosedByServer += 1
+        outputs.append(.close(s.id))
+        emit(.sessionClosed(s.id, reason: reason))
+    }
+
+    // MARK: Input
+
+    /// One received frame (the bytes between two length prefixes). Never throws: bad bytes get
+    /// an error frame, and a fatal one closes the session; the engine goes on.
+    public func handle(frameBytes: UnsafeRawBufferPointer, from id: SessionID, now: UInt64) {
+        guard let s = sessions[id], s.isOpen else { return }
+        let frame: Frame
+        do {
+            frame = try codec.decode(frameBytes)
+        } catch {
+            counters.framesIn += 1
+            s.lastReceivedAt = now
+            rejectUndecodable(s, error)
+            return
+        }
+        handle(frame, from: id, now: now)
+    }
+
+    /// The stream under this session failed (for example the splitter saw an oversize length
+    /// prefix or a malformed varint): error frame, then close.
+    public func handleStreamError(_ error: WireError, from id: SessionID, now: UInt64) {
+        guard let s = sessions[id], s.isOpen else { return }
+        counters.protocolViolations += 1
+        emit(.protocolViolation(s.id, error.description))
+        if case .frameTooLarge = error {
+            fail(s, .frameTooLarge, error.description)
+        } else {
+            fail(s, .badFrame, error.description)
+        }
+    }
+
+    private func rejectUndecodable(_ s: Session, _ error: WireError) {
+        counters.protocolViolations += 1
+        emit(.protocolViolation(s.id, error.description))
+        switch error {
+        case .frameTooLarge:
+            fail(s, .frameTooLarge, error.description)
+        case .unsupportedVersion:
+            fail(s, .unsupportedVersion, error.description)
+        case .malformed, .missingBody, .malformedLength, .streamFailed:
+            fail(s, .badFrame, error.description)
+        case .missingField, .invalidMessageID, .invalidIdentifier, .payloadTooLarge, .invalidClock:
+            // Well-formed protobuf with a field out of bounds: the stream is intact, answer and go on.
+            enqueue(.error(ErrorFrame(code: .badFrame, detail: error.description)), to: s)
+        }
+    }
+
+    /// One decoded frame (hosts that decode themselves, and tests).
+    public func handle(_ frame: Frame, from id: SessionID, now: UInt64) {
+        guard let s = sessions[id], s.isOpen else { return }
+        counters.framesIn += 1
+        s.lastReceivedAt = now
+        switch frame {
+        case let .hello(hello):
+            handleHello(hello, s, now)
+            return
+        case let .ping(nonce):
+            enqueue(.pong(nonce: nonce), to: s)
+            return
+        case .pong:
+            s.pingSentAt = nil
+            return
+        case let .error(e):
+            emit(.protocolViolation(s.id, "peer error \(e.code.rawValue): \(e.detail)"))
+            return
+        default:
+            break
+        }
+        guard s.user != nil else {
+            violation(s, .notAuthenticated, "hello first: the session is not authenticated")
+            return
+        }
+        switch frame {
+        case let .send(send): handleSend(send, s, now)
+        case let .delivered(d): handleDelivered(d, s, now)
+        case let .syncRequest(r): handleSync(r, s, now)
+        case let .createConversation(c): handleCreate(c, s, now)
+        case let .addMember(c): handleMemberChange(c, adding: true, s, now)
+        case let .removeMember(c): handleMemberChange(c, adding: false, s, now)
+        case .welcome, .sendAck, .sendReject, .push, .syncResponse, .conversationResult, .receipt:
+            violation(s, .badFrame, "a server-to-client frame was sent to the server")
+        case .hello, .ping, .pong, .error:
+            break
+        }
+    }
+
+    /// A non-fatal refusal: error frame, session stays.
+    func violation(_ s: Session, _ code: ErrorCode, _ detail: String) {
+        counters.protocolViolations += 1
+        emit(.protocolViolation(s.id, detail))
+        enqueue(.error(ErrorFrame(code: code, detail: detail)), to: s)
+    }
+
+    // MARK: Output
+
+    /// The next thing to transmit or close, nil when there is nothing.
+    public func pollOutput() -> ServerOutput? {
+        while outputHead < outputs.count {
+            let out = outputs[outputHead]
+            outputHead += 1
+            if outputHead == outputs.count {
+                outputs.removeAll(keepingCapacity: outputs.capacity <= 4096)
+                outputHead = 0
+            } else if outputHead >= 1024 && outputHead * 2 >= outputs.count {
+                outputs.removeSubrange(0..<outputHead)
+                outputHead = 0
+            }
+            switch out {
+            case let .frame(id, _):
+                guard let s = sessions[id] else { continue }   // closed by the host meanwhile
+                s.queued -= 1
+                counters.framesOut += 1
+                if s.behind { recoverIfDrained(s) }
+                return out
+            case let .close(id):
+                guard sessions.removeValue(forKey: id) != nil else { continue }
+                if sessions.isEmpty { nextSweepAt = nil }
+                return out
+            }
+        }
+        return nil
+    }
+
+    /// The next event, nil when there is none.
+    public func pollEvent() -> ServerEvent? {
+        guard eventHead < events.count else { return nil }
+        let e = events[eventHead]
+        eventHead += 1
+        if eventHead == events.count {
+            events.removeAll(keepingCapacity: true)
+            eventHead = 0
+        }
+        return e
+    }
+
+    func emit(_ event: ServerEvent) {
+        guard events.count - eventHead < config.maxQueuedEvents else {
+            counters.eventsDropped += 1
+            return
+        }
+        events.append(event)
+    }
+
+    /// Queues a reply or notice for one session. `force` skips the close threshold (used for
+    /// the fatal error frame itself).
+    func enqueue(_ frame: Frame, to s: Session, force: Bool = false) {
+        guard let bytes = encode(frame) else { return }
+        enqueue(bytes: bytes, to: s, force: force)
+    }
+
+    func enqueue(bytes: [UInt8], to s: Session, force: Bool = false) {
+        guard s.isOpen else { return }
+        if !force && s.queued >= config.maxOutboundFramesBeforeClose {
+            fail(s, .rateLimited, "outbound backlog of \(s.queued) frames: the connection does not read")
+            return
+        }
+        s.queued += 1
+        outputs.append(.frame(s.id, bytes))
+    }
+
+    /// Queues a push-like frame (push, receipt) subject to backpressure: a session that is
+    /// behind gets nothing and is remembered as lagging in `conversation`.
+    @discardableResult
+    func enqueueDroppable(bytes: [UInt8], to s: Session, conversation: String) -> Bool {
+        guard s.isOpen else { return false }
+        if s.behind || !s.hostWritable || s.queued >= config.maxOutboundFramesPerSession {
+            markBehind(s, conversation: conversation)
+            return false
+        }
+        s.queued += 1
+        outputs.append(.frame(s.id, bytes))
+        return true
+    }
+
+    func encode(_ frame: Frame) -> [UInt8]? {
+        do {
+            return try codec.encode(frame)
+        } catch {
+            counters.storeFailures += 1
+            emit(.storeFailure("cannot encode an outgoing frame: \(error)"))
+            return nil
+        }
+    }
+
+    private func markBehind(_ s: Session, conversation: String?) {
+        if let conversation { s.lagging.insert(conversation) }
+        guard !s.behind else { return }
+        s.behind = true
+        emit(.sessionBehind(s.id))
+    }
+
+    /// A behind session whose backlog fell to half the bound (and whose host can write) is
+    /// back: for each conversation it missed pushes in, it gets one push of the head message.
+    /// That push is beyond its cursor, so the client sees the gap and fills it by sync.
+    private func recoverIfDrained(_ s: Session) {
+        guard s.behind, s.hostWritable, s.queued <= config.maxOutboundFramesPerSession / 2, s.isOpen else { return }
+        s.behind = false
+        let lagging = s.lagging.sorted()
+        s.lagging = []
+        emit(.sessionRecovered(s.id))
+        guard let user = s.user else { return }
+        for conversation in lagging {
+            guard (try? isMember(user, conversation)) == true,
+                  let head = try? store.headSeq(of: conversation), head > 0,
+                  let last = try? store.messages(in: conversation, after: head - 1, limit: 1).first,
+                  let bytes = encode(.push(last))
+            else { continue }
+            s.queued += 1
+            outputs.append(.frame(s.id, bytes))
+            counters.pushesQueued += 1
+        }
+    }
+
+    // MARK: Timers
+
+    /// When `handleTimeout` should next be called (monotonic ms), nil when no timer is needed.
+    public var nextTimeout: UInt64? { nextSweepAt }
+
+    /// Runs the session timers due at `now`: hello timeout, pings after silence, idle close.
+    public func handleTimeout(now: UInt64) {
+        guard let due = nextSweepAt, now >= due else { return }
+        var pings: [Session] = []
+        var expired: [(Session, String, Bool)] = []
+        for s in sessions.values where s.isOpen {
+            let silent = now &- s.lastReceivedAt
+            switch s.phase {
+            case .awaitingHello:
+                if now &- s.openedAt >= config.helloTimeoutMs { expired.append((s, "no hello within \(config.helloTimeoutMs) ms", true)) }
+            case .authenticated:
+                if config.idleTimeoutMs > 0 && silent >= config.idleTimeoutMs {
+                    expired.append((s, "idle for \(silent) ms", false))
+                } else if config.pingIntervalMs > 0 && silent >= config.pingIntervalMs {
+                    if let sent = s.pingSentAt, sent > s.lastReceivedAt, now &- sent < config.pingIntervalMs { continue }
+                    pings.append(s)
+                }
+            case .closing:
+                break
+            }
+        }
+        for (s, reason, helloTimeout) in expired.sorted(by: { $0.0.id < $1.0.id }) {
+            if helloTimeout { fail(s, .notAuthenticated, reason) } else { fail(s, .unspecified, reason) }
+        }
+        for s in pings.sorted(by: { $0.id < $1.id }) {
+            s.pingNonce &+= 1
+            s.pingSentAt = now
+            enqueue(.ping(nonce: s.pingNonce), to: s)
+        }
+        nextSweepAt = sessions.isEmpty ? nil : now + max(1, config.timerGranularityMs)
+    }
+
+    // MARK: Membership helpers
+
+    func members(_ conversation: String) throws -> Set<String>? {
+        if let cached = memberCache[conversation] { return cached }
+        guard let list = try store.members(of: conversation) else { return nil }
+        if memberCache.count >= 100_000 { memberCache.removeAll(keepingCapacity: true) }
+        let set = Set(list)
+        memberCache[conversation] = set
+        return set
+    }
+
+    func isMember(_ user: String, _ conversation: String) throws -> Bool {
+        try members(conversation)?.contains(user) ?? false
+    }
+
+    func storeFailed(_ error: any Error, _ what: String) {
+        counters.storeFailures += 1
+        emit(.storeFailure("\(what): \(error)"))
+    }
+}

@@ -1,0 +1,93 @@
+/// Everything a `ServerEngine` can be tuned with. The defaults suit a small relay.
+///
+/// Time. Every `now` passed to the engine is a monotonic clock in milliseconds (timers, rate
+/// limits, idle detection). Wall time — `server_time_ms` in acks, pushes and the welcome, and
+/// token expiry — is `now + wallClockOffsetMs`. A host whose `now` already is Unix time in
+/// milliseconds leaves the offset at 0; a host with a separate monotonic clock sets it once
+/// (`ServerEngine.setWallClock(unixMs:now:)`) and may refresh it. The engine never lets the
+/// server time it hands out go backwards.
+public struct ServerConfig: Sendable, Equatable {
+    /// Size limits for every frame the engine decodes and encodes.
+    public var limits: WireLimits
+    /// Most messages in one sync page; a larger request limit is clamped to this.
+    public var maxSyncPage: UInt32
+    /// The unacked-send window the server suggests to clients (announced in the welcome).
+    public var maxInflight: UInt32
+    /// Token bucket per session for sends; nil turns rate limiting off.
+    public var rateLimit: RateLimit?
+    /// Backpressure bound: when a session has this many frames not yet written (or its host says
+    /// it is not writable), pushes to it stop and it is marked behind; it catches up by sync.
+    public var maxOutboundFramesPerSession: Int
+    /// A session whose replies pile up beyond this (it sends requests but never reads) is closed.
+    public var maxOutboundFramesBeforeClose: Int
+    /// A session that has not authenticated within this time is closed.
+    public var helloTimeoutMs: UInt64
+    /// After this much silence from a session the server sends a ping; 0 disables pings.
+    public var pingIntervalMs: UInt64
+    /// After this much silence the session is closed; 0 disables the idle timeout.
+    public var idleTimeoutMs: UInt64
+    /// How often session timers (hello, ping, idle) are checked.
+    public var timerGranularityMs: UInt64
+    /// Largest membership of one conversation.
+    public var maxMembersPerConversation: Int
+    /// Send `Receipt` frames to the other members when a user's delivered/read watermark advances.
+    public var sendReceipts: Bool
+    /// Events not yet polled beyond this are dropped (counted in `ServerStats.eventsDropped`).
+    public var maxQueuedEvents: Int
+    /// Wall time minus the monotonic `now`, in milliseconds (see the type's documentation).
+    public var wallClockOffsetMs: Int64
+    /// Conversations every authenticated user joins at hello (created when missing): open
+    /// rooms for demos and small deployments. Empty by default.
+    public var autoJoinConversations: [String]
+
+    public init(
+        limits: WireLimits = .default,
+        maxSyncPage: UInt32 = 256,
+        maxInflight: UInt32 = 64,
+        rateLimit: RateLimit? = RateLimit(burst: 200, refillPerSecond: 100),
+        maxOutboundFramesPerSession: Int = 1024,
+        maxOutboundFramesBeforeClose: Int = 8192,
+        helloTimeoutMs: UInt64 = 10_000,
+        pingIntervalMs: UInt64 = 30_000,
+        idleTimeoutMs: UInt64 = 90_000,
+        timerGranularityMs: UInt64 = 500,
+        maxMembersPerConversation: Int = 10_000,
+        sendReceipts: Bool = true,
+        maxQueuedEvents: Int = 10_000,
+        wallClockOffsetMs: Int64 = 0,
+        autoJoinConversations: [String] = []
+    ) {
+        self.limits = limits
+        self.maxSyncPage = maxSyncPage
+        self.maxInflight = maxInflight
+        self.rateLimit = rateLimit
+        self.maxOutboundFramesPerSession = maxOutboundFramesPerSession
+        self.maxOutboundFramesBeforeClose = maxOutboundFramesBeforeClose
+        self.helloTimeoutMs = helloTimeoutMs
+        self.pingIntervalMs = pingIntervalMs
+        self.idleTimeoutMs = idleTimeoutMs
+        self.timerGranularityMs = timerGranularityMs
+        self.maxMembersPerConversation = maxMembersPerConversation
+        self.sendReceipts = sendReceipts
+        self.maxQueuedEvents = maxQueuedEvents
+        self.wallClockOffsetMs = wallClockOffsetMs
+        self.autoJoinConversations = autoJoinConversations
+    }
+
+    /// The limits announced to clients in the welcome.
+    public var serverLimits: ServerLimits {
+        ServerLimits(maxFrameBytes: UInt32(clamping: limits.maxFrameBytes),
+                     maxPayloadBytes: UInt32(clamping: limits.maxPayloadBytes),
+                     maxSyncPage: max(1, maxSyncPage), maxInflight: maxInflight)
+    }
+}
+
+/// A token bucket: `burst` sends at once, refilled at `refillPerSecond` sends per second.
+public struct RateLimit: Sendable, Equatable {
+    public var burst: UInt32
+    public var refillPerSecond: UInt32
+    public init(burst: UInt32, refillPerSecond: UInt32) {
+        self.burst = burst
+        self.refillPerSecond = refillPerSecond
+    }
+}

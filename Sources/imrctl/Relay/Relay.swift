@@ -1,0 +1,122 @@
+import IMRCore
+import Logging
+import NIOCore
+import NIOPosix
+
+/// How a relay is set up.
+struct RelayOptions: Sendable {
+    /// SQLite file of the server store; nil keeps everything in memory.
+    var databasePath: String?
+    var durability: SQLiteDatabase.Durability = .powerLoss
+    var verifier: any TokenVerifier
+    var server = ServerConfig()
+    /// Conversations ensured at start (created, or missing members added).
+    var conversations: [(id: String, members: [String])] = []
+
+    init(databasePath: String?, verifier: any TokenVerifier) {
+        self.databasePath = databasePath
+        self.verifier = verifier
+    }
+}
+
+/// The reference relay: one `ServerEngine` behind a TCP listener speaking the delimited
+/// framing, on SwiftNIO. Start it in-process (`start` returns the bound port, 0 picks one) or
+/// through `imrctl relay`. All connections and the engine share one event loop.
+final class Relay: @unchecked Sendable {
+    let options: RelayOptions
+    let logger: Logger
+    private let group: any EventLoopGroup
+    private let ownsGroup: Bool
+    private let loop: any EventLoop
+    private var core: RelayCore?
+    private var serverChannel: (any Channel)?
+    private(set) var port = 0
+
+    init(options: RelayOptions, group: (any EventLoopGroup)? = nil, logger: Logger = Logger(label: "imr.relay")) {
+        self.options = options
+        self.logger = logger
+        if let group {
+            self.group = group
+            ownsGroup = false
+        } else {
+            self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            ownsGroup = true
+        }
+        loop = self.group.next()
+    }
+
+    /// Opens the store, ensures the configured conversations and starts listening. Returns the
+    /// bound port.
+    func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+        precondition(core == nil, "a relay starts once")
+        let options = self.options
+        let logger = self.logger
+        let loop = self.loop
+        let core = try await loop.submit { () throws -> RelayCore in
+            let store: any ServerStore
+            if let path = options.databasePath {
+                store = try SQLiteServerStore(path: path, durability: options.durability)
+            } else {
+                store = MemoryServerStore()
+            }
+            let engine = ServerEngine(config: options.server, store: store, verifier: options.verifier)
+            for c in options.conversations { try engine.ensureConversation(c.id, members: c.members) }
+            let core = RelayCore(loop: loop, engine: engine, store: store, logger: logger)
+            core.afterInput()
+            return core
+        }.get()
+        self.core = core
+        let maxFrameBytes = options.server.limits.maxFrameBytes
+        let bootstrap = ServerBootstrap(group: loop)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 512 << 10))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Stop reading from a peer whose writes back up; the engine pauses its pushes.
+                    try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
+                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core, maxFrameBytes: maxFrameBytes))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            try? await loop.flatSubmit { core.shutdown() }.get()
+            self.core = nil
+            throw error
+        }
+        serverChannel = channel
+        self.port = channel.localAddress?.port ?? port
+        logger.info("listening", metadata: ["host": "\(host)", "port": "\(self.port)",
+                                            "store": "\(options.databasePath ?? "memory")"])
+        return self.port
+    }
+
+    /// Graceful stop: stop accepting, flush and close every connection, close the store.
+    func stop() async throws {
+        if let serverChannel {
+            self.serverChannel = nil
+            try? await serverChannel.close()
+        }
+        if let core {
+            self.core = nil
+            try await loop.flatSubmit { core.shutdown() }.get()
+        }
+        if ownsGroup { try await group.shutdownGracefully() }
+        logger.info("stopped")
+    }
+
+    /// Runs `body` with the engine on the relay's loop (admin calls, stats).
+    func withEngine<T: Sendable>(_ body: @escaping @Sendable (ServerEngine) throws -> T) async throws -> T {
+        guard let core else { throw RelayError.notRunning }
+        return try await loop.submit {
+            let result = try body(core.engine)
+            core.afterInput()
+            return result
+        }.get()
+    }
+
+    enum RelayError: Error { case notRunning }
+}

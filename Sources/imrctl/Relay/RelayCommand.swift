@@ -1,0 +1,118 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import IMRCore
+import Logging
+
+/// `imrctl relay`: the reference relay server.
+struct RelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay",
+        abstract: "Run the reference relay: TCP, delimited protobuf frames, SQLite store, HMAC tokens.")
+
+    @Option(help: "Address to listen on, host:port (port 0 picks a free one).") var listen = "127.0.0.1:7700"
+    @Option(help: "SQLite file of the server store (created if missing). Without it, the store is in memory.") var db: String?
+    @Option(help: "File holding the token secret (see `imrctl token`).") var secretFile: String?
+    @Flag(help: "Accept any token as the user name itself. For local experiments only: it authenticates nobody.")
+    var insecureUserTokens = false
+    @Option(name: .customLong("conversation"), help: "Conversation to create at start, as id:member,member,... (repeatable).")
+    var conversations: [String] = []
+    @Option(name: .customLong("auto-join"), help: "Conversation every authenticated user joins (repeatable).")
+    var autoJoin: [String] = []
+    @Option(help: "Seconds of silence before the server pings a connection (0: never).") var pingInterval = 30.0
+    @Option(help: "Seconds of silence before the server closes a connection (0: never).") var idleTimeout = 90.0
+    @Option(help: "Sends per second per connection (token bucket refill); 0 disables the rate limit.") var rate: UInt32 = 100
+    @Option(help: "Burst of sends per connection (token bucket size).") var burst: UInt32 = 200
+    @Option(help: "Most messages per sync page.") var maxSyncPage: UInt32 = 256
+    @Option(help: "Durability of acked messages: full (survives power loss) or normal (survives a process crash).")
+    var durability = "full"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        guard secretFile != nil || insecureUserTokens else {
+            throw ValidationError("give --secret-file (or --insecure-user-tokens for local experiments)")
+        }
+        _ = try Self.parseListen(listen)
+        for c in conversations { _ = try Self.parseConversation(c) }
+        guard ["full", "normal"].contains(durability) else { throw ValidationError("--durability is full or normal") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    static func parseListen(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen must be host:port, got \(text)")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    static func parseConversation(_ text: String) throws -> (id: String, members: [String]) {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else {
+            throw ValidationError("--conversation must be id:member,member,... got \(text)")
+        }
+        let members = parts[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return (String(parts[0]), members)
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "imr.relay")
+        let verifier: any TokenVerifier
+        if let secretFile {
+            verifier = HMACTokenVerifier(authority: try HMACTokenAuthority(secretFile: secretFile))
+        } else {
+            logger.warning("--insecure-user-tokens: any token is accepted as the user name")
+            verifier = InsecureUserNameVerifier()
+        }
+        var options = RelayOptions(databasePath: db, verifier: verifier)
+        options.durability = durability == "normal" ? .processCrash : .powerLoss
+        options.server.pingIntervalMs = UInt64(max(0, pingInterval) * 1000)
+        options.server.idleTimeoutMs = UInt64(max(0, idleTimeout) * 1000)
+        options.server.rateLimit = rate == 0 ? nil : RateLimit(burst: max(1, burst), refillPerSecond: rate)
+        options.server.maxSyncPage = max(1, maxSyncPage)
+        options.server.autoJoinConversations = autoJoin
+        options.conversations = try conversations.map(Self.parseConversation)
+        if db == nil { logger.warning("no --db: messages are kept in memory only") }
+
+        let (host, port) = try Self.parseListen(listen)
+        let relay = Relay(options: options, logger: logger)
+        let signals = SignalWaiter([SIGINT, SIGTERM])
+        let bound = try await relay.start(host: host, port: port)
+        // The one stdout line: scripts and tests read the port from it.
+        FileHandle.standardOutput.write(Data("imr relay listening on \(host):\(bound)\n".utf8))
+        let signal = await signals.next()
+        logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        try await relay.stop()
+    }
+}
+
+/// Turns SIGINT/SIGTERM into an awaitable value (the default action is suspended meanwhile).
+final class SignalWaiter: @unchecked Sendable {
+    private var sources: [any DispatchSourceSignal] = []
+    private let stream: AsyncStream<Int32>
+    private let continuation: AsyncStream<Int32>.Continuation
+
+    init(_ signals: [Int32]) {
+        (stream, continuation) = AsyncStream<Int32>.makeStream()
+        for sig in signals {
+            Foundation.signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            let continuation = self.continuation
+            source.setEventHandler { continuation.yield(sig) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func next() async -> Int32 {
+        for await sig in stream { return sig }
+        return 0
+    }
+}

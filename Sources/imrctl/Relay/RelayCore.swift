@@ -1,0 +1,218 @@
+import IMRCore
+import Logging
+import NIOCore
+
+/// The relay's one `ServerEngine` and the channels of its sessions. Everything here runs on
+/// `loop` (every connection of the relay lives on that loop too), so the engine is never used
+/// by two threads; that is what makes `@unchecked Sendable` true.
+final class RelayCore: @unchecked Sendable {
+    let loop: any EventLoop
+    let engine: ServerEngine
+    let store: any ServerStore
+    let logger: Logger
+    private var channels: [SessionID: any Channel] = [:]
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: UInt64?
+    private(set) var stopping = false
+
+    init(loop: any EventLoop, engine: ServerEngine, store: any ServerStore, logger: Logger) {
+        self.loop = loop
+        self.engine = engine
+        self.store = store
+        self.logger = logger
+        engine.setWallClock(unixMs: currentUnixMilliseconds(), now: Self.now())
+    }
+
+    /// The engines' monotonic clock in milliseconds.
+    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
+
+    var connectionCount: Int { channels.count }
+
+    // MARK: Connections
+
+    func open(_ channel: any Channel) -> SessionID? {
+        loop.preconditionInEventLoop()
+        guard !stopping else { return nil }
+        let id = engine.openSession(now: Self.now())
+        channels[id] = channel
+        logger.debug("connection opened", metadata: ["session": "\(id)", "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+        afterInput()
+        return id
+    }
+
+    /// Feeds every complete frame in `splitter` to the engine (a framing error ends the session).
+    func receive(_ splitter: inout FrameSplitter, from id: SessionID) {
+        let now = Self.now()
+        while true {
+            do {
+                guard let frame = try splitter.next() else { break }
+                frame.withUnsafeBytes { engine.handle(frameBytes: $0, from: id, now: now) }
+            } catch {
+                engine.handleStreamError(error, from: id, now: now)
+                break
+            }
+        }
+        afterInput()
+    }
+
+    func closed(_ id: SessionID) {
+        channels[id] = nil
+        engine.closeSession(id, now: Self.now())
+        logger.debug("connection closed", metadata: ["session": "\(id)"])
+        afterInput()
+    }
+
+    func writabilityChanged(_ id: SessionID, writable: Bool) {
+        engine.setWritable(id, writable, now: Self.now())
+        afterInput()
+    }
+
+    // MARK: Engine outputs
+
+    /// After every input: write what the engine produced, log its events, re-arm the timer.
+    func afterInput() {
+        drainOutputs()
+        drainEvents()
+        armTimer()
+    }
+
+    private func drainOutputs() {
+        var written: [SessionID: any Channel] = [:]
+        while let output = engine.pollOutput() {
+            switch output {
+            case let .frame(id, bytes):
+                guard let channel = channels[id] else { continue }
+                var buffer = channel.allocator.buffer(capacity: bytes.count + Varint.encodedSize(UInt64(bytes.count)))
+                var prefix: [UInt8] = []
+                Varint.append(UInt64(bytes.count), to: &prefix)
+                buffer.writeBytes(prefix)
+                buffer.writeBytes(bytes)
+                channel.write(buffer, promise: nil)
+                written[id] = channel
+            case let .close(id):
+                guard let channel = channels.removeValue(forKey: id) else { continue }
+                written[id] = nil
+                // Everything queued before the close goes out first.
+                channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in
+                    channel.close(promise: nil)
+                }
+            }
+        }
+        for channel in written.values { channel.flush() }
+    }
+
+    private func drainEvents() {
+        while let event = engine.pollEvent() {
+            switch event {
+            case let .authenticated(id, user, node):
+                logger.info("authenticated", metadata: ["session": "\(id)", "user": "\(user)", "node": "\(node)"])
+            case let .authenticationFailed(id, code):
+                logger.notice("authentication failed", metadata: ["session": "\(id)", "code": "\(code.rawValue)"])
+            case let .accepted(conversation, seq, messageID, sender):
+                logger.trace("accepted", metadata: ["conversation": "\(conversation)", "seq": "\(seq)", "id": "\(messageID)", "sender": "\(sender)"])
+            case let .duplicateAcknowledged(conversation, seq, messageID):
+                logger.debug("duplicate acknowledged", metadata: ["conversation": "\(conversation)", "seq": "\(seq)", "id": "\(messageID)"])
+            case let .rejected(id, messageID, code):
+                logger.debug("send rejected", metadata: ["session": "\(id)", "id": "\(messageID)", "code": "\(code.rawValue)"])
+            case let .sessionBehind(id):
+                logger.notice("session behind: pushes paused, it catches up by sync", metadata: ["session": "\(id)"])
+            case let .sessionRecovered(id):
+                logger.info("session caught up on writes: pushes resumed", metadata: ["session": "\(id)"])
+            case let .sessionClosed(id, reason):
+                logger.info("session closed by server", metadata: ["session": "\(id)", "reason": "\(reason)"])
+            case let .protocolViolation(id, detail):
+                logger.notice("protocol violation", metadata: ["session": "\(id)", "detail": "\(detail)"])
+            case let .storeFailure(detail):
+                logger.error("store failure", metadata: ["detail": "\(detail)"])
+            case let .membershipChanged(conversation, members):
+                logger.info("membership changed", metadata: ["conversation": "\(conversation)", "members": "\(members.joined(separator: ","))"])
+            }
+        }
+    }
+
+    private func armTimer() {
+        guard !stopping, let due = engine.nextTimeout else {
+            timer?.cancel()
+            timer = nil
+            timerDeadline = nil
+            return
+        }
+        if timer != nil, let armed = timerDeadline, armed <= due { return }
+        timer?.cancel()
+        timerDeadline = due
+        timer = loop.scheduleTask(deadline: .uptimeNanoseconds(due * 1_000_000)) { [self] in
+            timer = nil
+            timerDeadline = nil
+            let now = Self.now()
+            engine.setWallClock(unixMs: currentUnixMilliseconds(), now: now)
+            engine.handleTimeout(now: now)
+            afterInput()
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Stops taking connections, flushes every connection and closes it, then closes the store.
+    func shutdown() -> EventLoopFuture<Void> {
+        loop.preconditionInEventLoop()
+        stopping = true
+        drainOutputs()
+        drainEvents()
+        timer?.cancel()
+        timer = nil
+        let open = Array(channels.values)
+        let closing = open.map { channel in
+            channel.writeAndFlush(channel.allocator.buffer(capacity: 0))
+                .flatMap { channel.close() }
+                .recover { _ in }
+        }
+        return EventLoopFuture.andAllComplete(closing, on: loop).map { [self] in
+            channels.removeAll()
+            (store as? SQLiteServerStore)?.close()
+            logger.info("store closed", metadata: ["sessions": "\(open.count)"])
+        }
+    }
+}
+
+/// One TCP connection: splits the delimited byte stream into frames for the engine.
+final class RelayConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let core: RelayCore
+    private var session: SessionID?
+    private var splitter: FrameSplitter
+
+    init(core: RelayCore, maxFrameBytes: Int) {
+        self.core = core
+        splitter = FrameSplitter(maxFrameBytes: maxFrameBytes)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        session = core.open(context.channel)
+        if session == nil { context.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard let session else { return }
+        buffer.withUnsafeReadableBytes { splitter.append($0) }
+        core.receive(&splitter, from: session)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let session { core.closed(session) }
+        session = nil
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if let session { core.writabilityChanged(session, writable: context.channel.isWritable) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        core.logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}

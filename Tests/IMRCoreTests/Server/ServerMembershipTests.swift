@@ -1,0 +1,93 @@
+import Testing
+@testable import IMRCore
+
+/// Conversation create with members; only members add or remove members.
+@Suite struct ServerMembershipTests {
+    @Test(arguments: StoreKind.allCases)
+    func createIncludesTheCreatorAndRefusesDuplicates(_ kind: StoreKind) throws {
+        let h = try ServerHarness(kind)
+        let alice = h.connect("alice")
+        _ = h.take(alice)
+        h.feed(.createConversation(CreateConversation(requestID: 1, conversation: "trip", members: ["bob", "carol", "bob"])), from: alice)
+        let r = try #require(h.take(alice).first?.result)
+        #expect(r == ConversationResult(requestID: 1, conversation: "trip", code: .ok, members: ["alice", "bob", "carol"], headSeq: 0))
+        #expect(try h.store.members(of: "trip") == ["alice", "bob", "carol"])
+
+        let dave = h.connect("dave")
+        _ = h.take(dave)
+        h.feed(.createConversation(CreateConversation(requestID: 2, conversation: "trip", members: ["dave"])), from: dave)
+        let again = try #require(h.take(dave).first?.result)
+        #expect(again.code == .alreadyExists)
+        #expect(again.members.isEmpty, "a non-member learns nothing about the members")
+        #expect(try h.store.members(of: "trip") == ["alice", "bob", "carol"])
+        #expect(throws: ServerError.conversationExists("trip")) { try h.engine.createConversation("trip", members: []) }
+
+        // The new conversation works at once, and shows up in the next welcome.
+        h.send("hi", in: "trip", from: alice)
+        #expect(h.take(alice).first?.ack?.seq == 1)
+        let bob = h.connect("bob")
+        #expect(h.take(bob).first?.welcome?.conversations == [ConversationHead(conversation: "trip", headSeq: 1)])
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func onlyMembersChangeMembership(_ kind: StoreKind) throws {
+        let h = try ServerHarness(kind)
+        try h.engine.createConversation("club", members: ["alice", "bob"])
+        let alice = h.connect("alice")
+        let eve = h.connect("eve")
+        _ = h.take(alice); _ = h.take(eve)
+
+        h.feed(.addMember(MemberChange(requestID: 1, conversation: "club", user: "eve")), from: eve)
+        h.feed(.removeMember(MemberChange(requestID: 2, conversation: "club", user: "alice")), from: eve)
+        h.feed(.addMember(MemberChange(requestID: 3, conversation: "nowhere", user: "eve")), from: eve)
+        #expect(h.take(eve).compactMap(\.result).map(\.code) == [.notMember, .notMember, .unknownConversation])
+        #expect(try h.store.members(of: "club") == ["alice", "bob"])
+
+        h.feed(.addMember(MemberChange(requestID: 4, conversation: "club", user: "carol")), from: alice)
+        h.feed(.addMember(MemberChange(requestID: 5, conversation: "club", user: "carol")), from: alice)   // idempotent
+        h.feed(.removeMember(MemberChange(requestID: 6, conversation: "club", user: "bob")), from: alice)
+        let results = h.take(alice).compactMap(\.result)
+        #expect(results.map(\.code) == [.ok, .ok, .ok])
+        #expect(results.map(\.requestID) == [4, 5, 6])
+        #expect(results.last?.members == ["alice", "carol"])
+        #expect(try h.store.members(of: "club") == ["alice", "carol"])
+
+        // A removed member can no longer send or sync; a member who leaves is out too.
+        let bob = h.connect("bob")
+        h.send("still in?", in: "club", from: bob)
+        #expect(h.take(bob).compactMap(\.reject).map(\.code) == [.notMember])
+        h.feed(.removeMember(MemberChange(requestID: 7, conversation: "club", user: "alice")), from: alice)
+        _ = h.take(alice)
+        h.send("gone", in: "club", from: alice)
+        #expect(h.take(alice).compactMap(\.reject).map(\.code) == [.notMember])
+        #expect(try h.store.members(of: "club") == ["carol"])
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func newMembersGetPushesAtOnce(_ kind: StoreKind) throws {
+        let h = try ServerHarness(kind)
+        try h.engine.createConversation("club", members: ["alice"])
+        let alice = h.connect("alice")
+        let bob = h.connect("bob")
+        h.send("before", in: "club", from: alice)
+        h.feed(.addMember(MemberChange(requestID: 1, conversation: "club", user: "bob")), from: alice)
+        h.send("after", in: "club", from: alice)
+        _ = h.take(alice)
+        #expect(h.take(bob).compactMap(\.pushed).map(\.seq) == [2])
+    }
+
+    @Test func adminPathValidatesAndEnsures() throws {
+        let h = try ServerHarness(.memory, config: ServerConfig(rateLimit: nil, maxMembersPerConversation: 3))
+        #expect(throws: ServerError.self) { try h.engine.createConversation("", members: ["a"]) }
+        #expect(throws: ServerError.self) { try h.engine.createConversation("x", members: ["a\u{0}b"]) }
+        #expect(throws: ServerError.tooManyMembers(4, limit: 3)) { try h.engine.createConversation("x", members: ["a", "b", "c", "d"]) }
+        try h.engine.ensureConversation("g", members: ["a"])
+        try h.engine.ensureConversation("g", members: ["a", "b"])
+        #expect(try h.store.members(of: "g") == ["a", "b"])
+        #expect(throws: ServerError.unknownConversation("nope")) { try h.engine.addMember("a", to: "nope") }
+        let a = h.connect("a")
+        h.feed(.addMember(MemberChange(requestID: 1, conversation: "g", user: "c")), from: a)
+        h.feed(.addMember(MemberChange(requestID: 2, conversation: "g", user: "d")), from: a)
+        #expect(h.take(a).compactMap(\.result).map(\.code) == [.ok, .invalid])
+    }
+}

@@ -1,0 +1,121 @@
+"""The one declarative table of libimr's C functions, and the bound library.
+
+``FUNCTIONS`` lists every exported function of include/imr.h with its ctypes return
+type, argument types and error check; ``make test`` keeps it equal to the header's
+IMR_API declarations and to the library's exported symbols. Nothing else in the
+package declares a C signature.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import POINTER, c_char_p, c_double, c_int, c_int64, c_size_t, c_uint64, c_void_p
+
+from . import _lib
+
+handle = c_void_p                 # imr_config *, imr_clock *, ... (opaque)
+out_handle = POINTER(c_void_p)    # imr_x **out
+data = c_void_p                   # const uint8_t * / uint8_t * (bytes or a ctypes buffer)
+out_data = POINTER(c_void_p)      # const uint8_t **out
+out_size = POINTER(c_size_t)      # size_t *out_len
+out_u64 = POINTER(c_uint64)       # uint64_t *out
+ssize = c_int64                   # imr_ssize
+
+
+def _check(result, func, args):
+    """int / imr_ssize results: a negative value is an IMR_ERR_* code."""
+    if result < 0:
+        from .errors import ImrError
+
+        raise ImrError(result)
+    return result
+
+
+def _check_copy_out(result, func, args):
+    """Copy-out functions: IMR_ERR_BUFFER_TOO_SMALL is returned for a resize."""
+    if result < 0 and result != -3:
+        from .errors import ImrError
+
+        raise ImrError(result)
+    return result
+
+
+# name: (restype, argtypes, errcheck)
+FUNCTIONS: dict[str, tuple] = {
+    # version, errors
+    "imr_version": (c_int, [], None),
+    "imr_strerror": (c_char_p, [c_int], None),
+    "imr_error_is_fatal": (c_int, [c_int], None),
+    # config
+    "imr_config_new": (c_int, [out_handle], _check),
+    "imr_config_free": (None, [handle], None),
+    "imr_config_set_u64": (c_int, [handle, c_int, c_uint64], _check),
+    "imr_config_set_double": (c_int, [handle, c_int, c_double], _check),
+    "imr_config_set_string": (c_int, [handle, c_int, c_char_p], _check),
+    # stream framing
+    "imr_frame_delimited_size": (ssize, [c_size_t], _check),
+    "imr_frame_delimit": (c_int, [data, c_size_t, data, c_size_t, out_size], _check_copy_out),
+    "imr_splitter_new": (c_int, [c_size_t, out_handle], _check),
+    "imr_splitter_free": (None, [handle], None),
+    "imr_splitter_push": (c_int, [handle, data, c_size_t], _check),
+    "imr_splitter_next": (c_int, [handle, out_data, out_size], _check),
+    "imr_splitter_buffered": (ssize, [handle], _check),
+    # vector clocks
+    "imr_clock_new": (c_int, [out_handle], _check),
+    "imr_clock_copy": (c_int, [handle, out_handle], _check),
+    "imr_clock_free": (None, [handle], None),
+    "imr_clock_increment": (c_int, [handle, c_uint64, out_u64], _check),
+    "imr_clock_merge": (c_int, [handle, handle], _check),
+    "imr_clock_compare": (c_int, [handle, handle], _check),
+    "imr_clock_get": (c_int, [handle, c_uint64, out_u64], _check),
+    "imr_clock_depth": (c_int, [handle, out_u64], _check),
+    "imr_clock_count": (ssize, [handle], _check),
+    "imr_clock_entry": (c_int, [handle, c_size_t, out_u64, out_u64], _check),
+    "imr_clock_encode": (c_int, [handle, data, c_size_t, out_size], _check_copy_out),
+    "imr_clock_decode": (c_int, [data, c_size_t, out_handle], _check),
+}
+
+
+class _Library:
+    """The loaded library with every function of FUNCTIONS bound; loaded on first use."""
+
+    def __init__(self):
+        self._cdll: ctypes.CDLL | None = None
+
+    def _load(self) -> ctypes.CDLL:
+        cdll = _lib.load()
+        for name, (restype, argtypes, errcheck) in FUNCTIONS.items():
+            fn = getattr(cdll, name)
+            fn.restype = restype
+            fn.argtypes = argtypes
+            if errcheck is not None:
+                fn.errcheck = errcheck
+            setattr(self, name, fn)
+        self._cdll = cdll
+        return cdll
+
+    def __getattr__(self, name: str):
+        if name.startswith("imr_") and self._cdll is None:
+            self._load()
+            return getattr(self, name)
+        raise AttributeError(name)
+
+    @property
+    def cdll(self) -> ctypes.CDLL:
+        return self._cdll if self._cdll is not None else self._load()
+
+
+lib = _Library()
+
+
+def strerror(code: int) -> str:
+    text = lib.imr_strerror(int(code))
+    return text.decode("utf-8") if text else "unknown error"
+
+
+def is_fatal(code: int) -> bool:
+    return lib.imr_error_is_fatal(int(code)) == 1
+
+
+def version() -> int:
+    return lib.imr_version()

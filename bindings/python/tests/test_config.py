@@ -1,0 +1,51 @@
+import pytest
+
+import imr
+from imr import Config, ErrorCode, HistoryOrder, ImrError
+
+
+def test_settings_by_name():
+    with Config(node_id=2**64 - 1, seed=0, token="alice.1.sig", jitter=0.25, backoff_factor=2,
+                history_order=HistoryOrder.ARRIVAL, max_frame_bytes=65536, store_path=None) as c:
+        c.set("token", None).set("ack_timeout_ms", 250)
+
+
+@pytest.mark.parametrize("name,value,code", [
+    ("max_attempts", 0, ErrorCode.INVALID_ARG),
+    ("history_order", 2, ErrorCode.INVALID_ARG),
+    ("max_frame_bytes", 10, ErrorCode.INVALID_ARG),
+    ("ack_timeout_ms", 2**63, ErrorCode.INVALID_ARG),
+    ("jitter", 1.5, ErrorCode.INVALID_ARG),
+    ("jitter", float("nan"), ErrorCode.INVALID_ARG),
+    ("backoff_factor", float("inf"), ErrorCode.INVALID_ARG),
+    ("token", "", ErrorCode.INVALID_ID),
+    ("token", b"\xff\xfe", ErrorCode.INVALID_ID),
+    ("token", "x" * 4097, ErrorCode.TOO_LARGE),
+])
+def test_bad_values_are_errors(name, value, code):
+    with Config() as c:
+        with pytest.raises(ImrError) as info:
+            c.set(name, value)
+        assert info.value.code is code
+
+
+def test_type_and_name_errors_are_caught_in_python():
+    with Config() as c:
+        with pytest.raises(KeyError):
+            c.set("no_such_setting", 1)
+        with pytest.raises(TypeError):
+            c.set("node_id", "7")
+        with pytest.raises(TypeError):
+            c.set("node_id", True)
+        with pytest.raises(ValueError):
+            c.set("node_id", -1)
+        with pytest.raises(ValueError):
+            c.set("token", "a\0b")
+
+
+def test_closed_config_raises():
+    c = Config()
+    c.close()
+    c.close()
+    with pytest.raises(imr.ClosedError):
+        c.set("seed", 1)
