@@ -5,6 +5,6 @@ struct IMRCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imrctl",
         abstract: "imr: reliable, consistent instant-messaging delivery — relay, demo, simulator, benchmarks.",
-        subcommands: [BenchCommand.self]
+        subcommands: [BenchCommand.self, ClientCrashChild.self]
     )
 }
