@@ -99,6 +99,14 @@ typedef int64_t imr_ssize;
 #define IMR_ERR_MALFORMED_LENGTH (-10)
 /* Stream framing failed earlier; the connection must be reset. Fatal for the stream. */
 #define IMR_ERR_STREAM_FAILED (-11)
+/* Unknown conversation, session or token. */
+#define IMR_ERR_NOT_FOUND (-12)
+/* The conversation already exists. */
+#define IMR_ERR_EXISTS (-13)
+/* The durable store failed: cannot open, not an imr store, corrupt, or I/O error. */
+#define IMR_ERR_STORE (-14)
+/* An unexpected failure inside imr (a bug). Fatal: free the handle. */
+#define IMR_ERR_INTERNAL (-15)
 
 /*
  * A static, NUL-terminated English description of `code` (an IMR_ERR_* code or
@@ -110,8 +118,9 @@ IMR_API const char *imr_strerror(int code);
 /*
  * 1 if `code` is fatal: the object that returned it (or the connection it serves)
  * cannot continue and must be discarded — IMR_ERR_FRAME_TOO_LARGE,
- * IMR_ERR_MALFORMED_LENGTH and IMR_ERR_STREAM_FAILED (reset the connection). 0 for
- * every other code, including IMR_OK and values that are not error codes.
+ * IMR_ERR_MALFORMED_LENGTH and IMR_ERR_STREAM_FAILED (reset the connection) and
+ * IMR_ERR_INTERNAL (free the handle). 0 for every other code, including IMR_OK and
+ * values that are not error codes.
  */
 IMR_API int imr_error_is_fatal(int code);
 
@@ -145,6 +154,21 @@ typedef struct imr_config imr_config;
 #define IMR_CONFIG_MAX_IDENTIFIER_BYTES 17 /* longest conversation or user id (>= 1) */
 #define IMR_CONFIG_MAX_CLOCK_ENTRIES 18    /* most entries in a vector clock (>= 1) */
 #define IMR_CONFIG_MAX_TOKEN_BYTES 19      /* longest auth token (>= 1) */
+/* Server settings (unsigned integers; imr_server_new). */
+#define IMR_CONFIG_SERVER_MAX_SYNC_PAGE 50   /* most messages per sync page (>= 1) */
+#define IMR_CONFIG_SERVER_MAX_INFLIGHT 51    /* unacked-send window announced to clients (>= 1) */
+#define IMR_CONFIG_RATE_LIMIT_BURST 52       /* sends per session at once; 0 turns rate limiting off */
+#define IMR_CONFIG_RATE_LIMIT_PER_SECOND 53  /* token bucket refill (>= 1) */
+#define IMR_CONFIG_MAX_OUTBOUND_FRAMES 54    /* unwritten frames before a session is "behind" (>= 1) */
+#define IMR_CONFIG_MAX_OUTBOUND_FRAMES_BEFORE_CLOSE 55 /* ... before it is closed (>= 1) */
+#define IMR_CONFIG_HELLO_TIMEOUT_MS 56       /* a session must authenticate within this */
+#define IMR_CONFIG_PING_INTERVAL_MS 57       /* ping after this much silence (0 = never) */
+#define IMR_CONFIG_IDLE_TIMEOUT_MS 58        /* close after this much silence (0 = never) */
+#define IMR_CONFIG_TIMER_GRANULARITY_MS 59   /* how often session timers are checked (>= 1) */
+#define IMR_CONFIG_MAX_MEMBERS 60            /* largest membership of a conversation (>= 1) */
+#define IMR_CONFIG_SEND_RECEIPTS 61          /* 1: send receipts to other members, 0: do not */
+#define IMR_CONFIG_MAX_QUEUED_EVENTS 62      /* events kept for poll_event before dropping (>= 1) */
+#define IMR_CONFIG_STORE_DURABILITY 63       /* IMR_DURABILITY_* of the SQLite store */
 /* Floating-point settings (imr_config_set_double). */
 #define IMR_CONFIG_BACKOFF_FACTOR 30       /* timeout multiplier per attempt (>= 1.0) */
 #define IMR_CONFIG_JITTER 31               /* relative random spread of timeouts, 0.0 ... 1.0 */
@@ -156,7 +180,14 @@ typedef struct imr_config imr_config;
 #define IMR_HISTORY_CAUSAL 0               /* causal order, identical on every device */
 #define IMR_HISTORY_ARRIVAL 1              /* arrival order (history = live view) */
 
+/* Values of IMR_CONFIG_STORE_DURABILITY. */
+#define IMR_DURABILITY_PROCESS_CRASH 0     /* survives a crash of the process (WAL, sync NORMAL) */
+#define IMR_DURABILITY_POWER_LOSS 1        /* survives power loss too (sync FULL; the default) */
+
 /*
+ * A config is shared by the engines: each constructor reads the keys that apply to it
+ * and ignores the others.
+ *
  * Creates a config with every key unset and stores it in *out.
  * Returns IMR_OK, or IMR_ERR_NULL if `out` is NULL.
  * Ownership: the caller owns *out and releases it with imr_config_free.
@@ -424,6 +455,186 @@ IMR_STATIC_ASSERT(offsetof(imr_event, detail) == 152, imr_event_detail);
 IMR_STATIC_ASSERT(offsetof(imr_event, detail_len) == 160, imr_event_detail_len);
 IMR_STATIC_ASSERT(offsetof(imr_event, reserved) == 168, imr_event_reserved);
 #endif
+
+/* Codes a peer sends (the `code` of some events): the error frame's codes ... */
+#define IMR_WIRE_ERROR_UNSPECIFIED 0
+#define IMR_WIRE_ERROR_BAD_FRAME 1
+#define IMR_WIRE_ERROR_AUTH_FAILED 2
+#define IMR_WIRE_ERROR_TOKEN_EXPIRED 3
+#define IMR_WIRE_ERROR_NOT_AUTHENTICATED 4
+#define IMR_WIRE_ERROR_UNSUPPORTED_VERSION 5
+#define IMR_WIRE_ERROR_NOT_MEMBER 6
+#define IMR_WIRE_ERROR_UNKNOWN_CONVERSATION 7
+#define IMR_WIRE_ERROR_FRAME_TOO_LARGE 8
+#define IMR_WIRE_ERROR_INTERNAL_ERROR 9
+#define IMR_WIRE_ERROR_RATE_LIMITED 10
+/* ... and the send-reject codes. Unknown codes from newer peers pass through. */
+#define IMR_REJECT_UNSPECIFIED 0
+#define IMR_REJECT_NOT_MEMBER 1
+#define IMR_REJECT_UNKNOWN_CONVERSATION 2
+#define IMR_REJECT_PAYLOAD_TOO_LARGE 3
+#define IMR_REJECT_ID_CONFLICT 4
+#define IMR_REJECT_RATE_LIMITED 5
+#define IMR_REJECT_INVALID 6
+#define IMR_REJECT_SERVER_BUSY 7
+
+/* ---------------------------------------------------------------------------------
+ * Server engine
+ *
+ * The sans-IO server engine, for hosts that embed a server (the reference relay is
+ * `imrctl relay`). Per connection: imr_server_open_session, feed each received frame
+ * to imr_server_handle_frame (cut with an imr_splitter), imr_server_close_session when
+ * the connection ends. After every call drain imr_server_poll_output (frames to write,
+ * delimited with imr_frame_delimit; connections to close) and imr_server_poll_event,
+ * then re-arm one timer at imr_server_next_timeout and call imr_server_handle_timeout
+ * when it fires. Tokens are registered by the host (imr_server_add_token): the HMAC
+ * tokens of the relay are not part of the library.
+ * ------------------------------------------------------------------------------- */
+
+typedef struct imr_server imr_server;
+
+/* Server events (imr_server_poll_event). Fields not listed are zero / NULL. */
+#define IMR_EVENT_SESSION_AUTHENTICATED 101  /* session, user, node (the device) */
+#define IMR_EVENT_AUTHENTICATION_FAILED 102  /* session, code: IMR_WIRE_ERROR_* */
+#define IMR_EVENT_MESSAGE_ACCEPTED 103       /* conversation, seq, message_id, user (the sender) */
+#define IMR_EVENT_DUPLICATE_ACKNOWLEDGED 104 /* conversation, seq, message_id */
+#define IMR_EVENT_SEND_REJECTED 105          /* session, message_id, code: IMR_REJECT_* */
+#define IMR_EVENT_SESSION_BEHIND 106         /* session: pushes to it stopped (backpressure) */
+#define IMR_EVENT_SESSION_RECOVERED 107      /* session: drained, catching up by sync */
+#define IMR_EVENT_SESSION_CLOSED 108         /* session, detail: the reason */
+#define IMR_EVENT_PROTOCOL_VIOLATION 109     /* session, detail */
+#define IMR_EVENT_STORE_FAILURE 110          /* detail */
+#define IMR_EVENT_MEMBERSHIP_CHANGED 111     /* conversation; code: the number of members;
+                                                payload: the members, each NUL-terminated */
+
+/*
+ * Creates a server engine from `config` (IMR_CONFIG_STORE_PATH names a SQLite file
+ * for a durable store, otherwise the store is in memory; the limits, the server keys
+ * and IMR_CONFIG_STORE_DURABILITY apply; other keys are ignored). No token is
+ * registered yet. The config can be freed afterwards.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (inconsistent limits: a payload
+ * limit above the frame limit); IMR_ERR_STORE (the file cannot be opened or is not an
+ * imr server store).
+ * Ownership: the caller releases *out with imr_server_free.
+ */
+IMR_API int imr_server_new(const imr_config *config, imr_server **out);
+
+/* Releases a server (closing its store). NULL is a no-op. */
+IMR_API void imr_server_free(imr_server *server);
+
+/*
+ * Registers `token` (copied) as authenticating `user` until `expiry_unix_ms` (wall
+ * time, Unix milliseconds; 0 = never expires), replacing an earlier registration of
+ * the same token. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID (empty or not
+ * UTF-8); IMR_ERR_TOO_LARGE (over the token or identifier limit).
+ */
+IMR_API int imr_server_add_token(imr_server *server, const char *token, const char *user,
+                                 uint64_t expiry_unix_ms);
+
+/*
+ * Forgets `token`; sessions it authenticated stay authenticated.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_NOT_FOUND (not registered);
+ * IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE (not a possible token).
+ */
+IMR_API int imr_server_remove_token(imr_server *server, const char *token);
+
+/*
+ * Sets wall time: `unix_ms` is the Unix time in milliseconds at monotonic `now_ms`.
+ * Server times handed out (acks, pushes) and token expiry use it; without it, `now_ms`
+ * is taken as wall time. Server time never goes backwards. Returns IMR_OK or
+ * IMR_ERR_NULL.
+ */
+IMR_API int imr_server_set_wall_clock(imr_server *server, uint64_t unix_ms, uint64_t now_ms);
+
+/*
+ * Creates a conversation with `n_members` members (`members` may be NULL when
+ * `n_members` is 0; duplicates count once).
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_EXISTS; IMR_ERR_INVALID_ID; IMR_ERR_TOO_LARGE
+ * (an id over its limit, or more members than IMR_CONFIG_MAX_MEMBERS);
+ * IMR_ERR_STORE.
+ */
+IMR_API int imr_server_create_conversation(imr_server *server, const char *conversation,
+                                           const char *const *members, size_t n_members);
+
+/*
+ * Adds `user` to a conversation (nothing if already a member).
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_NOT_FOUND (no such conversation);
+ * IMR_ERR_INVALID_ID; IMR_ERR_TOO_LARGE; IMR_ERR_STORE.
+ */
+IMR_API int imr_server_add_member(imr_server *server, const char *conversation, const char *user);
+
+/* Removes `user` from a conversation (nothing if not a member). Errors as add_member. */
+IMR_API int imr_server_remove_member(imr_server *server, const char *conversation,
+                                     const char *user);
+
+/*
+ * Opens a session for a new connection (it must send a hello first) and stores its id
+ * (never 0, never reused) in *out_session. Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_open_session(imr_server *server, uint64_t *out_session, uint64_t now_ms);
+
+/*
+ * The connection of `session` ended. Frames still queued for it are discarded. An
+ * unknown or already closed session is ignored. Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_close_session(imr_server *server, uint64_t session, uint64_t now_ms);
+
+/*
+ * The host's write buffer for `session` filled up (`writable` 0) or drained (1). While
+ * not writable the session gets no pushes and catches up by sync later.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (`writable` not 0 or 1).
+ */
+IMR_API int imr_server_set_writable(imr_server *server, uint64_t session, int writable,
+                                    uint64_t now_ms);
+
+/*
+ * One frame received on `session` (the bytes between two length prefixes). Bad bytes
+ * are the peer's fault, not the caller's: they get an error frame (and a close when
+ * fatal) through imr_server_poll_output, and the call still returns IMR_OK. Frames for
+ * an unknown or closed session are ignored. `frame` may be NULL only if `len` is 0.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (`len` above INT64_MAX).
+ */
+IMR_API int imr_server_handle_frame(imr_server *server, uint64_t session,
+                                    const uint8_t *frame, size_t len, uint64_t now_ms);
+
+/*
+ * The byte stream of `session` failed (`error` is the fatal code an imr_splitter gave:
+ * IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH or IMR_ERR_STREAM_FAILED): the
+ * session gets an error frame and is closed. Returns IMR_OK; IMR_ERR_NULL;
+ * IMR_ERR_INVALID_ARG (another code).
+ */
+IMR_API int imr_server_handle_stream_error(imr_server *server, uint64_t session, int error,
+                                           uint64_t now_ms);
+
+/*
+ * Takes the next output, if any. On 1: *out_session is the session; either
+ * *out_close is 0 and *out_frame / *out_len hold one encoded frame to write (not
+ * delimited; valid until the next non-const call on the server), or *out_close is 1:
+ * close that connection after writing what was polled before (*out_frame NULL,
+ * *out_len 0; the session is gone). Returns 1, 0 (nothing to do) or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_poll_output(imr_server *server, uint64_t *out_session,
+                                   const uint8_t **out_frame, size_t *out_len, int *out_close);
+
+/*
+ * Takes the next event, if any, into *out_event (an IMR_EVENT_* of the server; its
+ * pointers are valid until the next non-const call on the server). Events are
+ * informative: ignoring them changes nothing. Returns 1, 0 (none) or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_poll_event(imr_server *server, imr_event *out_event);
+
+/*
+ * Stores the deadline (in the `now_ms` time base) at which imr_server_handle_timeout
+ * must be called in *out_deadline_ms. Returns 1 (a deadline), 0 (no timer needed;
+ * *out_deadline_ms untouched) or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_next_timeout(const imr_server *server, uint64_t *out_deadline_ms);
+
+/*
+ * Runs the timers due at `now_ms` (hello and idle timeouts, pings). Calling it early
+ * is harmless. Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_handle_timeout(imr_server *server, uint64_t now_ms);
 
 #ifdef __cplusplus
 }

@@ -131,4 +131,18 @@ final class OwnedBytes {
     }
 
     var bytePointer: UnsafePointer<UInt8> { UnsafePointer(base.assumingMemoryBound(to: UInt8.self)) }
+
+    /// Replaces the contents with the UTF-8 of `text` plus a terminating NUL (not counted).
+    func setText(_ text: String) -> (UnsafePointer<CChar>, Int) {
+        var text = text
+        text.withUTF8 { utf8 in
+            reserve(utf8.count + 1)
+            if let src = utf8.baseAddress, utf8.count > 0 {
+                base.copyMemory(from: src, byteCount: utf8.count)
+            }
+            base.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
+            count = utf8.count
+        }
+        return (UnsafePointer(base.assumingMemoryBound(to: CChar.self)), count)
+    }
 }

@@ -133,6 +133,23 @@ def main() -> int:
         m = re.search(r"^#define " + name + r" \(1 << (\d+)\)", header, re.M)
         check(m is not None and 1 << int(m.group(1)) == value, f"{name} != Python")
 
+    # Event kinds, peer codes (= the Swift wire model's), durability.
+    kinds = header_defines(header, "IMR_EVENT_")
+    check(kinds == {"IMR_EVENT_" + k.name: int(k) for k in imr.EventKind},
+          f"IMR_EVENT_* != Python EventKind: {set(kinds.items()) ^ {('IMR_EVENT_' + k.name, int(k)) for k in imr.EventKind}}")
+    check(len(set(kinds.values())) == len(kinds), "two IMR_EVENT_* kinds share a value")
+    frame_swift = (ROOT / "Sources" / "IMRCore" / "Wire" / "Frame.swift").read_text()
+    for prefix, swift_type, py_enum in (("IMR_WIRE_ERROR_", "ErrorCode", imr.WireError),
+                                        ("IMR_REJECT_", "RejectCode", imr.RejectCode)):
+        c_values = header_defines(header, prefix)
+        swift_values = {prefix + re.sub(r"(?<!^)([A-Z])", r"_\1", name).upper(): int(v)
+                        for name, v in re.findall(r"public static let (\w+) = " + swift_type + r"\(rawValue: (\d+)\)",
+                                                  frame_swift)}
+        check(c_values == swift_values, f"{prefix}* != Swift {swift_type}: {set(c_values.items()) ^ set(swift_values.items())}")
+        check(c_values == {prefix + e.name: int(e) for e in py_enum}, f"{prefix}* != Python {py_enum.__name__}")
+    check(header_defines(header, "IMR_DURABILITY_") == {"IMR_DURABILITY_" + d.name: int(d) for d in imr.Durability},
+          "IMR_DURABILITY_* != Python Durability")
+
     # The event layout: the header's static asserts = the Python ctypes mirror.
     from imr.events import CEvent
 

@@ -73,6 +73,24 @@ FUNCTIONS: dict[str, tuple] = {
     "imr_clock_entry": (c_int, [handle, c_size_t, out_u64, out_u64], _check),
     "imr_clock_encode": (c_int, [handle, data, c_size_t, out_size], _check_copy_out),
     "imr_clock_decode": (c_int, [data, c_size_t, out_handle], _check),
+    # server engine
+    "imr_server_new": (c_int, [handle, out_handle], _check),
+    "imr_server_free": (None, [handle], None),
+    "imr_server_add_token": (c_int, [handle, c_char_p, c_char_p, c_uint64], _check),
+    "imr_server_remove_token": (c_int, [handle, c_char_p], _check),
+    "imr_server_set_wall_clock": (c_int, [handle, c_uint64, c_uint64], _check),
+    "imr_server_create_conversation": (c_int, [handle, c_char_p, POINTER(c_char_p), c_size_t], _check),
+    "imr_server_add_member": (c_int, [handle, c_char_p, c_char_p], _check),
+    "imr_server_remove_member": (c_int, [handle, c_char_p, c_char_p], _check),
+    "imr_server_open_session": (c_int, [handle, out_u64, c_uint64], _check),
+    "imr_server_close_session": (c_int, [handle, c_uint64, c_uint64], _check),
+    "imr_server_set_writable": (c_int, [handle, c_uint64, c_int, c_uint64], _check),
+    "imr_server_handle_frame": (c_int, [handle, c_uint64, data, c_size_t, c_uint64], _check),
+    "imr_server_handle_stream_error": (c_int, [handle, c_uint64, c_int, c_uint64], _check),
+    "imr_server_poll_output": (c_int, [handle, out_u64, out_data, out_size, POINTER(c_int)], _check),
+    "imr_server_poll_event": (c_int, [handle, c_void_p], _check),
+    "imr_server_next_timeout": (c_int, [handle, out_u64], _check),
+    "imr_server_handle_timeout": (c_int, [handle, c_uint64], _check),
 }
 
 

@@ -3,9 +3,57 @@
 from __future__ import annotations
 
 import ctypes
+import enum
 from ctypes import c_int32, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p, string_at
 from dataclasses import dataclass
 from typing import Optional
+
+
+class EventKind(enum.IntEnum):
+    """IMR_EVENT_* of include/imr.h."""
+
+    NONE = 0
+    # server engine
+    SESSION_AUTHENTICATED = 101
+    AUTHENTICATION_FAILED = 102
+    MESSAGE_ACCEPTED = 103
+    DUPLICATE_ACKNOWLEDGED = 104
+    SEND_REJECTED = 105
+    SESSION_BEHIND = 106
+    SESSION_RECOVERED = 107
+    SESSION_CLOSED = 108
+    PROTOCOL_VIOLATION = 109
+    STORE_FAILURE = 110
+    MEMBERSHIP_CHANGED = 111
+
+
+class WireError(enum.IntEnum):
+    """Codes of the error frame (IMR_WIRE_ERROR_*); unknown codes stay ints."""
+
+    UNSPECIFIED = 0
+    BAD_FRAME = 1
+    AUTH_FAILED = 2
+    TOKEN_EXPIRED = 3
+    NOT_AUTHENTICATED = 4
+    UNSUPPORTED_VERSION = 5
+    NOT_MEMBER = 6
+    UNKNOWN_CONVERSATION = 7
+    FRAME_TOO_LARGE = 8
+    INTERNAL_ERROR = 9
+    RATE_LIMITED = 10
+
+
+class RejectCode(enum.IntEnum):
+    """Codes of a send-reject (IMR_REJECT_*); unknown codes stay ints."""
+
+    UNSPECIFIED = 0
+    NOT_MEMBER = 1
+    UNKNOWN_CONVERSATION = 2
+    PAYLOAD_TOO_LARGE = 3
+    ID_CONFLICT = 4
+    RATE_LIMITED = 5
+    INVALID = 6
+    SERVER_BUSY = 7
 
 
 class CEvent(ctypes.Structure):
@@ -78,10 +126,19 @@ class Event:
     clock: bytes = b""
     detail: Optional[str] = None
 
+    @property
+    def members(self) -> list[str]:
+        """MEMBERSHIP_CHANGED: the members (the payload's NUL-terminated strings)."""
+        return [m.decode("utf-8") for m in self.payload.split(b"\0")[:-1]] if self.payload else []
+
     @classmethod
     def from_c(cls, e: CEvent) -> "Event":
+        try:
+            kind = EventKind(e.kind)
+        except ValueError:
+            kind = e.kind
         return cls(
-            kind=e.kind,
+            kind=kind,
             code=e.code,
             seq=e.seq,
             seq_end=e.seq_end,

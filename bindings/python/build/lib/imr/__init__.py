@@ -10,8 +10,10 @@ from ._ffi import version as _runtime_version
 from ._lib import LibraryNotFoundError
 from .clock import MAX_ENTRIES as CLOCK_MAX_ENTRIES
 from .clock import Order, VectorClock
-from .config import Config, HistoryOrder
+from .config import Config, Durability, HistoryOrder
 from .errors import ClosedError, ErrorCode, ImrError
+from .events import Event, EventKind, RejectCode, WireError
+from .server import Output, Server
 from .framing import DEFAULT_MAX_FRAME_BYTES, LIMIT_MAX_FRAME_BYTES, Splitter, delimit, delimited_size
 
 __version__ = "0.1.0"
@@ -28,17 +30,24 @@ __all__ = [
     "CLOCK_MAX_ENTRIES",
     "ClosedError",
     "Config",
+    "Durability",
     "DEFAULT_MAX_FRAME_BYTES",
     "ErrorCode",
+    "Event",
+    "EventKind",
     "FUNCTIONS",
     "HistoryOrder",
     "ImrError",
     "LIMIT_MAX_FRAME_BYTES",
     "LibraryNotFoundError",
     "Order",
+    "Output",
+    "RejectCode",
+    "Server",
     "Splitter",
     "VERSION",
     "VectorClock",
+    "WireError",
     "delimit",
     "delimited_size",
     "is_fatal",

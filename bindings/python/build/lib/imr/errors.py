@@ -20,6 +20,10 @@ class ErrorCode(enum.IntEnum):
     FRAME_TOO_LARGE = -9
     MALFORMED_LENGTH = -10
     STREAM_FAILED = -11
+    NOT_FOUND = -12
+    EXISTS = -13
+    STORE = -14
+    INTERNAL = -15
 
 
 class ImrError(Exception):
