@@ -1,0 +1,21 @@
+/// The welcome: the connection becomes live, then both legs resume.
+extension ClientEngine {
+    func handleWelcome(_ welcome: Welcome, now: UInt64) throws(ClientError) {
+        guard phase == .awaitingWelcome else {
+            statistics.ignoredFrames += 1
+            throw .unexpectedFrame(phase == .live ? "second welcome" : "welcome without hello")
+        }
+        phase = .live
+        if welcome.user != user {
+            user = welcome.user
+            persist { store throws(SQLiteError) in try store.setMeta("user", welcome.user) }
+        }
+        let serverWindow = welcome.limits.maxInflight > 0 ? Int(welcome.limits.maxInflight) : Int.max
+        window = max(1, min(config.inflightWindow, serverWindow))
+        serverMaxSyncPage = welcome.limits.maxSyncPage
+        emit(.connectionReady)
+        // Unacked messages first, in their original order; then the syncs.
+        resumeSendingLeg(now: now)
+        resumeReceivingLeg(welcome, now: now)
+    }
+}

@@ -1,0 +1,392 @@
+/// The client engine of one device: a sans-IO state machine for both legs of delivery.
+///
+/// The sending leg (`Client/Sending`) turns `send` into `sending -> sent | failed` with
+/// retransmission, backoff and an in-flight window; the receiving leg (`Client/Receiving`)
+/// keeps a per-conversation cursor, drops duplicates, fills gaps by paged sync and
+/// probes for a lost last message; both feed the conversation's vector clock and
+/// `Timeline`. With a `storePath` everything is durable (`Client/Store`).
+///
+/// The engine never touches sockets, clocks, threads or randomness: every input carries
+/// `now` (monotonic milliseconds) and outputs are pulled.
+///
+/// ## Driving loop
+///
+/// After **any** input (`connected`, `disconnected`, `send`, `retry`, `handle`,
+/// `handleTimeout`, `probe`):
+/// 1. drain `pollTransmit()` until nil, writing each frame to the connection (on a stream,
+///    length-delimited: a varint length prefix, e.g. `Varint.append(UInt64(bytes.count), to:)`);
+/// 2. drain `pollEvent()` until nil, updating the UI;
+/// 3. re-arm the single host timer from `nextTimeout` (nil: none). When it fires, call
+///    `handleTimeout(now:)` and go to 1. Calling it early or spuriously does nothing.
+///
+/// ```swift
+/// let engine = try ClientEngine(config: config)
+/// engine.connected(now: clock())                 // on TCP connect
+/// func pump() {
+///     while let bytes = engine.pollTransmit() { socket.write(delimited(bytes)) }
+///     while let event = engine.pollEvent() { ui.apply(event) }
+///     timer.schedule(at: engine.nextTimeout)
+/// }
+/// // on bytes: splitter.append(bytes); while let f = try splitter.next() { try? engine.handle(frameBytes: f, now: clock()) }; pump()
+/// // on timer: engine.handleTimeout(now: clock()); pump()
+/// ```
+///
+/// One engine is used by one thread at a time.
+public final class ClientEngine {
+    public let config: ClientConfig
+
+    enum ConnectionPhase {
+        case offline
+        /// Hello queued; waiting for the welcome.
+        case awaitingWelcome
+        /// Welcomed: transmissions count as attempts, syncs and probes run.
+        case live
+    }
+
+    // Shared machinery.
+    let codec: FrameCodec
+    var rng: SeededGenerator
+    var wheel = TimerWheel()
+    var txQueue = FIFO<Frame>()
+    var eventQueue = FIFO<ClientEvent>()
+    var statistics = ClientStats()
+    var phase = ConnectionPhase.offline
+    /// This device's user id (from the welcome; the config's until then).
+    var user: String
+    let store: ClientStore?
+    var firedScratch: [UInt64] = []
+
+    // Sending leg.
+    var outgoing = Outbox()
+    var window: Int
+    /// The server's page limit from the welcome (0: none announced).
+    var serverMaxSyncPage: UInt32 = 0
+    /// Recently sent messages, for `outbox()`: a ring of `config.sentRetention`.
+    var recentSent: [OutboxEntry] = []
+    var recentSentNext = 0
+    /// Restored messages whose age timers wait for the first `now`.
+    var restoredPending = false
+
+    // Receiving leg.
+    var convs: [ConversationState] = []
+    var convIndex: [String: UInt32] = [:]
+    var deliveredDirty: [UInt32] = []
+    var storeDirty: [UInt32] = []
+    var pollTimer: TimerWheel.Key = TimerWheel.noKey
+    var flushTimer: TimerWheel.Key = TimerWheel.noKey
+
+    // Timer owners: kind in the top byte, index below.
+    static let ownerMessage: UInt64 = 1 << 56
+    static let ownerConversation: UInt64 = 2 << 56
+    static let ownerPoll: UInt64 = 3 << 56
+    static let ownerFlush: UInt64 = 4 << 56
+
+    /// Opens (or creates) the store when `config.storePath` is set and resumes its outbox,
+    /// clocks, cursors and timelines. Throws `invalidConfig` or `store` (a foreign or corrupt file).
+    public init(config: ClientConfig) throws(ClientError) {
+        if let problem = config.problem { throw .invalidConfig(problem) }
+        self.config = config
+        codec = FrameCodec(limits: config.limits)
+        user = config.userID
+        window = config.inflightWindow
+        var snapshot: ClientStore.Snapshot?
+        if let path = config.storePath {
+            do {
+                let s = try ClientStore(path: path, durability: config.storeDurability)
+                snapshot = try s.load(limits: config.limits)
+                store = s
+            } catch {
+                throw .store(error)
+            }
+        } else {
+            store = nil
+        }
+        let epoch = snapshot?.epoch ?? 0
+        rng = SeededGenerator(seed: config.seed ^ (epoch &* 0x9E37_79B9_7F4A_7C15))
+        pollTimer = wheel.makeKey(owner: Self.ownerPoll)
+        flushTimer = wheel.makeKey(owner: Self.ownerFlush)
+        if let snapshot { restore(snapshot) }
+    }
+
+    // MARK: inputs
+
+    /// A connection to the server is up: queues the hello. After the welcome, unacked messages
+    /// go out again in their original order, then syncs run.
+    public func connected(now: UInt64) {
+        settle(now)
+        if phase != .offline { dropConnection(now: now) }
+        phase = .awaitingWelcome
+        statistics.connections += 1
+        txQueue.append(.hello(Hello(token: config.token, deviceNode: config.nodeID)))
+        finishQuietly(now: now)
+    }
+
+    /// The connection is gone: queued frames are dropped, retransmission and sync timers
+    /// stop, waiting messages age toward `maxOfflineAgeMs`.
+    public func disconnected(now: UInt64) {
+        settle(now)
+        if phase != .offline { dropConnection(now: now) }
+        finishQuietly(now: now)
+    }
+
+    /// Decodes one frame (not length-delimited) and handles it.
+    public func handle(frameBytes: UnsafeRawBufferPointer, now: UInt64) throws(ClientError) {
+        let frame: Frame
+        do {
+            frame = try codec.decode(frameBytes)
+        } catch {
+            statistics.badFrames += 1
+            throw .wire(error)
+        }
+        try handle(frame, now: now)
+    }
+
+    /// Handles one frame from the server. Throws when the frame is refused; a refused frame
+    /// changes nothing but the counters.
+    public func handle(_ frame: Frame, now: UInt64) throws(ClientError) {
+        settle(now)
+        switch frame {
+        case let .sendAck(ack): try handleAck(ack, now: now)
+        case let .push(message): try handlePush(message, now: now)
+        case let .syncResponse(response): try handleSyncResponse(response, now: now)
+        case let .sendReject(reject): try handleReject(reject, now: now)
+        case let .welcome(welcome): try handleWelcome(welcome, now: now)
+        case let .ping(nonce):
+            if phase != .offline { txQueue.append(.pong(nonce: nonce)) }
+        case .pong:
+            break
+        case let .error(e):
+            statistics.serverErrors += 1
+            emit(.error(.server(e.code, detail: e.detail, fatal: e.fatal)))
+        case let .receipt(r):
+            emit(.receipt(r))
+        case .conversationResult:
+            statistics.ignoredFrames += 1
+        case .hello, .send, .delivered, .syncRequest, .createConversation, .addMember, .removeMember:
+            statistics.ignoredFrames += 1
+            throw .unexpectedFrame(Self.kind(frame))
+        }
+        try finish(now: now)
+    }
+
+    /// Fires every timer due at `now`: retransmissions, failures, gap syncs, sync retries,
+    /// head probes, delivered flushes. Does nothing when nothing is due.
+    public func handleTimeout(now: UInt64) {
+        settle(now)
+        var rounds = 0
+        // Handlers may arm timers already due (a zero grace or retry-after): run them too.
+        while rounds < 8, let next = wheel.nextDeadline, next <= now {
+            rounds += 1
+            firedScratch.removeAll(keepingCapacity: true)
+            wheel.expire(upTo: now, into: &firedScratch)
+            for owner in firedScratch {
+                let index = UInt32(truncatingIfNeeded: owner)
+                switch owner & (0xFF << 56) {
+                case Self.ownerMessage: messageTimerFired(slot: index, now: now)
+                case Self.ownerConversation: conversationTimerFired(convs[Int(index)], now: now)
+                case Self.ownerPoll: pollTimerFired(now: now)
+                case Self.ownerFlush: flushDelivered()
+                default: break
+                }
+            }
+        }
+        finishQuietly(now: now)
+    }
+
+    /// "The app came to the foreground": a head probe of every conversation now (and the
+    /// periodic probe restarts from here).
+    public func probe(now: UInt64) {
+        settle(now)
+        probeAll(now: now)
+        armPollTimer(now: now)
+        finishQuietly(now: now)
+    }
+
+    // MARK: outputs
+
+    /// The next encoded frame to transmit (not length-delimited), nil when none.
+    public func pollTransmit() -> [UInt8]? {
+        while let frame = txQueue.popFirst() {
+            do {
+                return try codec.encode(frame)
+            } catch {
+                emit(.error(.wire(error)))
+            }
+        }
+        return nil
+    }
+
+    /// The next frame to transmit as a value (simulations skip the codec with it).
+    func pollTransmitFrame() -> Frame? { txQueue.popFirst() }
+
+    public func pollEvent() -> ClientEvent? { eventQueue.popFirst() }
+
+    /// When `handleTimeout` should next be called; nil when no timer is armed. May be early
+    /// (never late): an early call does nothing and the next value is exact.
+    public var nextTimeout: UInt64? { wheel.nextDeadline }
+
+    // MARK: queries
+
+    /// Own messages: recently sent ones (up to `sentRetention`), then every unacked one in
+    /// send order, then failed ones.
+    public func outbox() -> [OutboxEntry] {
+        var out: [OutboxEntry] = []
+        if recentSent.count == config.sentRetention && config.sentRetention > 0 {
+            out += recentSent[recentSentNext...]
+            out += recentSent[..<recentSentNext]
+        } else {
+            out += recentSent
+        }
+        for slot in outgoing.allSlots() {
+            let s = outgoing[slot]
+            let state: MessageState = s.phase == .failed ? .failed(s.failure ?? .attemptsExhausted) : .sending
+            out.append(OutboxEntry(id: s.id, conversation: convs[Int(s.conversation)].name, state: state,
+                                   attempts: Int(s.attempts), seq: nil))
+        }
+        return out
+    }
+
+    /// The conversation's timeline (live and history views), nil for an unknown conversation.
+    public func timeline(_ conversation: String) -> Timeline? {
+        convIndex[conversation].map { convs[Int($0)].timeline }
+    }
+
+    /// Highest contiguous seq held in the conversation (0 when unknown).
+    public func cursor(_ conversation: String) -> UInt64 {
+        convIndex[conversation].map { convs[Int($0)].cursor } ?? 0
+    }
+
+    /// The conversation's vector clock on this device.
+    public func clock(_ conversation: String) -> VectorClock {
+        convIndex[conversation].map { convs[Int($0)].clock } ?? VectorClock()
+    }
+
+    /// Every conversation known here, in the order they became known.
+    public var conversations: [String] { convs.map(\.name) }
+
+    public var stats: ClientStats { statistics }
+
+    /// True between the welcome and the next disconnect.
+    public var isLive: Bool { phase == .live }
+
+    // MARK: shared internals
+
+    func emit(_ event: ClientEvent) { eventQueue.append(event) }
+
+    /// Per-input prelude: keeps the timer wheel's notion of time near `now` while idle, and
+    /// starts the age timers of restored messages at the first `now` seen.
+    func settle(_ now: UInt64) {
+        if wheel.armedCount == 0 && now > wheel.current {
+            wheel.expire(upTo: now, into: &firedScratch)
+        }
+        if restoredPending {
+            restoredPending = false
+            for slot in outgoing.waitingSlots() {
+                // A restarted host clock may be behind the stored one: age from now at the latest.
+                if outgoing[slot].ageStart > now { outgoing[slot].ageStart = now }
+                if phase != .live { armAgeTimer(slot) }
+            }
+        }
+    }
+
+    /// Per-input epilogue: delivered watermarks, then the store commit.
+    func finish(now: UInt64) throws(ClientError) {
+        if !deliveredDirty.isEmpty && phase == .live {
+            if config.deliveredFlushMs == 0 {
+                flushDelivered()
+            } else if !wheel.isArmed(flushTimer) {
+                wheel.arm(flushTimer, at: now.saturatingAdd(config.deliveredFlushMs))
+            }
+        }
+        guard let store else { return }
+        do {
+            for ci in storeDirty {
+                let c = convs[Int(ci)]
+                c.storeDirty = false
+                try store.saveConversation(name: c.name, cursor: c.cursor, clock: c.clock)
+            }
+            storeDirty.removeAll(keepingCapacity: true)
+            try store.commit()
+        } catch {
+            store.rollback()
+            throw .store(error)
+        }
+    }
+
+    /// `finish` for inputs that cannot throw: a store failure becomes an error event.
+    func finishQuietly(now: UInt64) {
+        do {
+            try finish(now: now)
+        } catch {
+            emit(.error(error))
+        }
+    }
+
+    /// Records a write to the store, reported as an error event if it fails (the commit at the
+    /// end of the input reports it again).
+    func persist(_ write: (ClientStore) throws(SQLiteError) -> Void) {
+        guard let store else { return }
+        do {
+            try write(store)
+        } catch {
+            emit(.error(.store(error)))
+        }
+    }
+
+    func conversation(named name: String) -> ConversationState {
+        if let i = convIndex[name] { return convs[Int(i)] }
+        let index = UInt32(convs.count)
+        let c = ConversationState(name: name, index: index, order: config.historyOrder)
+        c.timer = wheel.makeKey(owner: Self.ownerConversation | UInt64(index))
+        convs.append(c)
+        convIndex[name] = index
+        markStoreDirty(c)
+        return c
+    }
+
+    func markStoreDirty(_ c: ConversationState) {
+        guard store != nil, !c.storeDirty else { return }
+        c.storeDirty = true
+        storeDirty.append(c.index)
+    }
+
+    /// A timeout for attempt `attempt` (1-based): `base * factor^(attempt-1)`, capped, with jitter.
+    func backoff(base: UInt64, attempt: Int) -> UInt64 {
+        let cap = Double(max(config.backoffCapMs, base))
+        let raw = min(cap, Double(base) * pow(config.backoffFactor, Double(max(0, attempt - 1))))
+        var value = raw
+        if config.jitter > 0 {
+            let u = Double(rng.next() >> 11) / Double(1 << 53)
+            value = min(cap, raw * (1 + config.jitter * (2 * u - 1)))
+        }
+        return max(1, UInt64(value))
+    }
+
+    private func dropConnection(now: UInt64) {
+        phase = .offline
+        txQueue.removeAll()
+        dropSendingLeg(now: now)
+        dropReceivingLeg(now: now)
+        wheel.cancel(pollTimer)
+        wheel.cancel(flushTimer)
+    }
+
+    private static func kind(_ frame: Frame) -> String {
+        switch frame {
+        case .hello: return "hello"
+        case .send: return "send"
+        case .delivered: return "delivered"
+        case .syncRequest: return "sync request"
+        case .createConversation: return "create conversation"
+        case .addMember: return "add member"
+        case .removeMember: return "remove member"
+        default: return "frame"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

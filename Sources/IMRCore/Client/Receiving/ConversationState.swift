@@ -1,0 +1,84 @@
+/// One conversation on this device: its vector clock, its receive cursor with the
+/// out-of-order buffer and gap, its sync state, and its timeline.
+final class ConversationState {
+    let name: String
+    let index: UInt32
+
+    /// Entry-wise max of every clock sent or received here; own entry incremented per send.
+    var clock = VectorClock()
+    var timeline: Timeline
+
+    // MARK: receive cursor
+
+    /// Highest seq such that every seq 1...cursor is held (or was consumed as a bad message).
+    var cursor: UInt64 = 0
+    /// Highest seq known to exist on the server (welcome, pushes, sync responses, probes).
+    var knownHead: UInt64 = 0
+    /// Seqs above cursor+1 already held (shown), waiting for the gap below them to close.
+    var heldAbove: Set<UInt64> = []
+    /// The gap announced by `gapOpened`, while open.
+    var gap: (from: UInt64, to: UInt64)?
+
+    // MARK: sync
+
+    struct SyncRequestState {
+        var afterSeq: UInt64
+        var limit: UInt32
+        /// Transmissions of this request (timeouts re-send it with a longer timeout).
+        var attempt: Int
+    }
+
+    /// The page request in flight (one per conversation).
+    var syncInFlight: SyncRequestState?
+    /// The cursor a head probe in flight was sent at.
+    var probeAfter: UInt64?
+    /// Pages taken by the current sync cycle; nil when no cycle runs.
+    var cyclePages: Int?
+    /// A gap's grace period is running (the timer fires a sync unless the gap closes first).
+    var graceArmed = false
+    /// One timer per conversation: the gap grace while no sync runs, the sync timeout while one does.
+    var timer: TimerWheel.Key = TimerWheel.noKey
+
+    // MARK: watermarks and persistence
+
+    /// The cursor last sent in a delivered frame.
+    var deliveredSent: UInt64 = 0
+    var deliveredDirty = false
+    /// Cursor or clock changed since the store last wrote them.
+    var storeDirty = false
+
+    /// Per sender node: the counter, clock and id of its latest message seen here, to refuse
+    /// a clock that contradicts it (a sender's clock only grows from message to message).
+    struct SenderMark {
+        var counter: UInt64
+        var clock: VectorClock
+        var id: MessageID
+    }
+    var senders: [UInt64: SenderMark] = [:]
+
+    init(name: String, index: UInt32, order: HistoryOrder) {
+        self.name = name
+        self.index = index
+        self.timeline = Timeline(order: order)
+    }
+
+    var isSyncing: Bool { cyclePages != nil }
+
+    /// Checks `clock` of a message `id` from `node` against the sender's latest message and
+    /// records it. False when the clock contradicts what the sender sent before.
+    func admitClock(_ clock: VectorClock, node: UInt64, id: MessageID) -> Bool {
+        let counter = clock[node]
+        guard counter > 0 else { return false }
+        guard let mark = senders[node] else {
+            senders[node] = SenderMark(counter: counter, clock: clock, id: id)
+            return true
+        }
+        if counter == mark.counter { return mark.id == id }
+        if counter > mark.counter {
+            guard mark.clock.compare(clock) == .before else { return false }
+            senders[node] = SenderMark(counter: counter, clock: clock, id: id)
+            return true
+        }
+        return clock.compare(mark.clock) == .before
+    }
+}

@@ -1,0 +1,246 @@
+/// The sending leg: `sending -> sent` on the server's ack, `-> failed` when the budget is
+/// spent, retransmission with backoff on a live connection only, the in-flight window,
+/// and the per-conversation clock stamped into each message.
+extension ClientEngine {
+    // MARK: app commands
+
+    /// Records a new message and queues it; returns its id (a UUIDv7 from the seeded
+    /// generator and `now`). With a store, returns only after the message is committed.
+    /// The message appears at once in the conversation's timeline (without a seq).
+    public func send(conversation name: String, payload: [UInt8], now: UInt64) throws(ClientError) -> MessageID {
+        do {
+            try IdentifierRules.validate(name, field: "conversation", limits: config.limits)
+        } catch {
+            if case let .invalidIdentifier(_, problem) = error { throw .invalidConversation(problem) }
+            throw .wire(error)
+        }
+        guard !payload.isEmpty else { throw .emptyPayload }
+        guard payload.count <= config.limits.maxPayloadBytes else {
+            throw .payloadTooLarge(payload.count, limit: config.limits.maxPayloadBytes)
+        }
+        settle(now)
+        let c = conversation(named: name)
+        var id: MessageID
+        repeat {
+            id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
+        } while outgoing.find(id) != nil || c.timeline.contains(id)
+        var clock = c.clock
+        clock.increment(config.nodeID)
+        let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
+                                  senderNode: config.nodeID, clock: clock, payload: payload)
+        if let store {
+            // Durable first: if the commit fails, nothing changed.
+            do {
+                try store.insertMessage(conversation: name, index: c.timeline.count, entry)
+                try store.saveOutbox(.init(id: id, conversation: name, order: outgoing.nextOrder, ageStart: now,
+                                           attempts: 0, failure: nil))
+                try store.saveConversation(name: name, cursor: c.cursor, clock: clock)
+                try store.commit()
+            } catch {
+                store.rollback()
+                throw .store(error)
+            }
+            if c.storeDirty { c.storeDirty = false; storeDirty.removeAll { $0 == c.index } }
+        }
+        c.clock = clock
+        c.timeline.insert(entry)
+        _ = c.admitClock(clock, node: config.nodeID, id: id)
+        let slot = outgoing.add(id: id, clock: clock, payload: payload, conversation: c.index, ageStart: now) { slot in
+            wheel.makeKey(owner: Self.ownerMessage | UInt64(slot))
+        }
+        statistics.messagesSent += 1
+        emit(.stateChanged(id: id, conversation: name, state: .sending))
+        if phase == .live { pump(now: now) } else { armAgeTimer(slot) }
+        try finish(now: now)
+        return id
+    }
+
+    /// Sends a `failed` message again with the same id (and clock), with a fresh attempt
+    /// budget, behind the messages already waiting.
+    public func retry(_ id: MessageID, now: UInt64) throws(ClientError) {
+        guard let slot = outgoing.find(id) else { throw .unknownMessage(id) }
+        guard outgoing[slot].phase == .failed else { throw .notFailed(id) }
+        settle(now)
+        let s = outgoing[slot]
+        let name = convs[Int(s.conversation)].name
+        if let store {
+            do {
+                try store.saveOutbox(.init(id: id, conversation: name, order: outgoing.nextOrder, ageStart: now,
+                                           attempts: 0, failure: nil))
+                try store.commit()
+            } catch {
+                store.rollback()
+                throw .store(error)
+            }
+        }
+        outgoing.requeue(slot, ageStart: now)
+        statistics.manualRetries += 1
+        emit(.stateChanged(id: id, conversation: name, state: .sending))
+        if phase == .live { pump(now: now) } else { armAgeTimer(slot) }
+        try finish(now: now)
+    }
+
+    // MARK: frames
+
+    func handleAck(_ ack: SendAck, now: UInt64) throws(ClientError) {
+        guard let slot = outgoing.find(ack.messageID) else {
+            // Already sent (an answer to a retransmission) or never ours.
+            if let ci = convIndex[ack.conversation], let e = convs[Int(ci)].timeline.entry(ack.messageID),
+               e.senderNode == config.nodeID, e.seq != nil {
+                statistics.duplicateAcks += 1
+            } else {
+                statistics.unknownAcks += 1
+            }
+            return
+        }
+        let s = outgoing[slot]
+        let c = convs[Int(s.conversation)]
+        guard c.name == ack.conversation else {
+            statistics.mismatchedAcks += 1
+            throw .ackConversationMismatch(ack.messageID, expected: c.name, got: ack.conversation)
+        }
+        guard ack.seq > 0 else {
+            statistics.invalidMessages += 1
+            throw .invalidSeq(conversation: ack.conversation, seq: 0)
+        }
+        statistics.acks += 1
+        markSent(slot, seq: ack.seq, serverTimeMs: ack.serverTimeMs, now: now)
+        // The ack also tells the receiving leg that this seq is held here.
+        markHeld(c, seq: ack.seq, now: now)
+    }
+
+    func handleReject(_ reject: SendReject, now: UInt64) throws(ClientError) {
+        guard let slot = outgoing.find(reject.messageID) else {
+            statistics.unknownAcks += 1
+            return
+        }
+        let s = outgoing[slot]
+        let name = convs[Int(s.conversation)].name
+        guard name == reject.conversation else {
+            statistics.mismatchedAcks += 1
+            throw .ackConversationMismatch(reject.messageID, expected: name, got: reject.conversation)
+        }
+        statistics.rejects += 1
+        // A reject of a transmission from an earlier connection (or of a failed message) changes nothing.
+        guard s.isAdmitted else { return }
+        if let after = reject.retryAfterMs {
+            if Int(s.attempts) >= config.maxAttempts {
+                fail(slot, .attemptsExhausted, now: now)
+            } else {
+                outgoing.setHeld(slot, true)
+                wheel.arm(s.timer, at: now.saturatingAdd(after))
+            }
+        } else {
+            fail(slot, .rejected(reject.code), now: now)
+        }
+    }
+
+    // MARK: transitions
+
+    /// Any state -> `sent`: the message leaves the outbox; its timeline entry gets the seq.
+    func markSent(_ slot: UInt32, seq: UInt64, serverTimeMs: UInt64, now: UInt64) {
+        let s = outgoing[slot]
+        let c = convs[Int(s.conversation)]
+        wheel.cancel(s.timer)
+        let live = c.timeline.confirm(s.id, seq: seq, serverTimeMs: serverTimeMs) ?? -1
+        let wasAdmitted = s.isAdmitted
+        outgoing.remove(slot)
+        persist { store throws(SQLiteError) in
+            try store.deleteOutbox(s.id)
+            if live >= 0 { try store.confirmMessage(conversation: c.name, index: live, seq: seq, serverTimeMs: serverTimeMs) }
+        }
+        rememberSent(OutboxEntry(id: s.id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs),
+                                 attempts: Int(s.attempts), seq: seq))
+        emit(.stateChanged(id: s.id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs)))
+        emit(.ownMessageConfirmed(conversation: c.name, id: s.id, seq: seq, serverTimeMs: serverTimeMs, liveIndex: live))
+        if wasAdmitted { pump(now: now) }
+    }
+
+    /// `sending -> failed`.
+    func fail(_ slot: UInt32, _ reason: FailureReason, now: UInt64) {
+        let s = outgoing[slot]
+        wheel.cancel(s.timer)
+        let wasAdmitted = s.isAdmitted
+        outgoing.markFailed(slot, reason)
+        statistics.failures += 1
+        let name = convs[Int(s.conversation)].name
+        persist { store throws(SQLiteError) in
+            try store.saveOutbox(.init(id: s.id, conversation: name, order: s.order, ageStart: s.ageStart,
+                                       attempts: s.attempts, failure: reason))
+        }
+        emit(.stateChanged(id: s.id, conversation: name, state: .failed(reason)))
+        if wasAdmitted { pump(now: now) }
+    }
+
+    /// Admits waiting messages, in send order, while the window has room (live connection only).
+    func pump(now: UInt64) {
+        guard phase == .live else { return }
+        while outgoing.admittedCount < window, let slot = outgoing.admitNext() {
+            transmit(slot, now: now)
+        }
+    }
+
+    /// One transmission on the live connection: counts an attempt and arms the ack timer.
+    /// The frame carries the message's original id and clock.
+    func transmit(_ slot: UInt32, now: UInt64) {
+        outgoing[slot].attempts += 1
+        let s = outgoing[slot]
+        txQueue.append(.send(Send(conversation: convs[Int(s.conversation)].name, messageID: s.id,
+                                  clock: s.clock, payload: s.payload)))
+        statistics.transmissions += 1
+        if s.attempts > 1 { statistics.retransmissions += 1 }
+        wheel.arm(s.timer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: Int(s.attempts))))
+    }
+
+    func armAgeTimer(_ slot: UInt32) {
+        let s = outgoing[slot]
+        wheel.arm(s.timer, at: s.ageStart.saturatingAdd(config.maxOfflineAgeMs))
+    }
+
+    func messageTimerFired(slot: UInt32, now: UInt64) {
+        let s = outgoing[slot]
+        switch s.phase {
+        case .inflight:
+            // The ack timeout: retransmit, or give up when the budget is spent.
+            if Int(s.attempts) >= config.maxAttempts { fail(slot, .attemptsExhausted, now: now) } else { transmit(slot, now: now) }
+        case .held:
+            // A send-reject's retry-after has passed.
+            if Int(s.attempts) >= config.maxAttempts {
+                fail(slot, .attemptsExhausted, now: now)
+            } else {
+                outgoing.setHeld(slot, false)
+                transmit(slot, now: now)
+            }
+        case .waiting:
+            guard phase != .live else { return }
+            if now >= s.ageStart.saturatingAdd(config.maxOfflineAgeMs) { fail(slot, .maxOfflineAge, now: now) } else { armAgeTimer(slot) }
+        case .failed, .free:
+            break
+        }
+    }
+
+    // MARK: connection
+
+    /// After the welcome: waiting messages lose their age timers and go out in order.
+    func resumeSendingLeg(now: UInt64) {
+        for slot in outgoing.waitingSlots() { wheel.cancel(outgoing[slot].timer) }
+        pump(now: now)
+    }
+
+    /// The connection dropped: everything admitted waits again (to be resent first, in
+    /// order), and every waiting message ages toward `maxOfflineAgeMs`.
+    func dropSendingLeg(now: UInt64) {
+        _ = outgoing.unadmitAll()
+        for slot in outgoing.waitingSlots() { armAgeTimer(slot) }
+    }
+
+    private func rememberSent(_ entry: OutboxEntry) {
+        guard config.sentRetention > 0 else { return }
+        if recentSent.count < config.sentRetention {
+            recentSent.append(entry)
+        } else {
+            recentSent[recentSentNext] = entry
+            recentSentNext = (recentSentNext + 1) % config.sentRetention
+        }
+    }
+}

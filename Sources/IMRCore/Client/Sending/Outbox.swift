@@ -1,0 +1,298 @@
+/// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
+/// and the send-order queue the in-flight window admits from.
+///
+/// Memory per message is one slot (payload and clock are shared with the timeline entry),
+/// four bytes of index and a few bytes of queue. The queue holds every `sending` message in
+/// order; the first `admitted` of them that are still unacked are on the wire. Entries
+/// whose message was acked or failed out of order are skipped lazily and compacted away.
+struct Outbox {
+    enum Phase: UInt8 {
+        case free
+        /// Waiting: offline, behind the window, or not yet transmitted.
+        case waiting
+        /// Transmitted on the live connection, awaiting its ack (ack timer armed).
+        case inflight
+        /// Admitted but held by a send-reject's retry-after (retry timer armed).
+        case held
+        case failed
+    }
+
+    struct Slot {
+        var id: MessageID
+        var clock: VectorClock
+        var payload: [UInt8]
+        /// Send order (reassigned by a manual retry); also the queue entry's generation.
+        var order: UInt64
+        /// When the message was sent (or retried): the start of its max offline age.
+        var ageStart: UInt64
+        var conversation: UInt32
+        var timer: TimerWheel.Key
+        var attempts: UInt32
+        var phase: Phase
+        var failure: FailureReason?
+
+        var isAdmitted: Bool { phase == .inflight || phase == .held }
+    }
+
+    private struct QueueEntry {
+        var slot: UInt32
+        var order: UInt64
+    }
+
+    private(set) var slots: [Slot] = []
+    private var freeSlots: [UInt32] = []
+    /// Messages in the outbox (any phase but free).
+    private(set) var count = 0
+    /// Admitted and unacknowledged: what the in-flight window bounds.
+    private(set) var admittedCount = 0
+    private(set) var nextOrder: UInt64 = 1
+
+    // Open-addressing id index (linear probing, backward-shift deletion): slot numbers.
+    private static let empty: UInt32 = .max
+    private var table: [UInt32] = Array(repeating: Outbox.empty, count: 16)
+
+    // Send-order queue of `sending` messages.
+    private var queue: [QueueEntry] = []
+    private var queueHead = 0
+    /// Queue position of the next message to admit.
+    private var admitCursor = 0
+    /// Live (sending) entries in the queue.
+    private var queuedCount = 0
+
+    // MARK: slots
+
+    subscript(slot: UInt32) -> Slot {
+        get { slots[Int(slot)] }
+        _modify { yield &slots[Int(slot)] }
+    }
+
+    func find(_ id: MessageID) -> UInt32? {
+        let mask = table.count - 1
+        var i = Self.bucket(id, mask: mask)
+        while true {
+            let s = table[i]
+            if s == Self.empty { return nil }
+            if slots[Int(s)].id == id { return s }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// Adds a message in phase `waiting` (or `failed`, when restored) and returns its slot.
+    mutating func add(id: MessageID, clock: VectorClock, payload: [UInt8], conversation: UInt32, ageStart: UInt64,
+                      attempts: UInt32 = 0, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
+        let slot: UInt32
+        if let reused = freeSlots.popLast() {
+            slot = reused
+            slots[Int(slot)].id = id
+            slots[Int(slot)].clock = clock
+            slots[Int(slot)].payload = payload
+            slots[Int(slot)].ageStart = ageStart
+            slots[Int(slot)].conversation = conversation
+            slots[Int(slot)].attempts = attempts
+            slots[Int(slot)].failure = nil
+        } else {
+            slot = UInt32(slots.count)
+            slots.append(Slot(id: id, clock: clock, payload: payload, order: 0, ageStart: ageStart,
+                              conversation: conversation, timer: timer(slot), attempts: attempts, phase: .free, failure: nil))
+        }
+        count += 1
+        if (count + 1) * 4 > table.count * 3 { grow() }
+        insertIndex(slot)
+        enqueue(slot)
+        return slot
+    }
+
+    /// Removes a message (sent): frees its slot. Its timer must be cancelled by the caller.
+    mutating func remove(_ slot: UInt32) {
+        let s = slots[Int(slot)]
+        if s.isAdmitted { admittedCount -= 1 }
+        if s.phase == .waiting || s.isAdmitted { queuedCount -= 1 }
+        removeIndex(s.id)
+        slots[Int(slot)].phase = .free
+        slots[Int(slot)].payload = []
+        slots[Int(slot)].clock = VectorClock()
+        slots[Int(slot)].failure = nil
+        freeSlots.append(slot)
+        count -= 1
+        compactQueueIfSparse()
+    }
+
+    // MARK: phases
+
+    /// `waiting` -> `inflight` for the message at the admit cursor; nil when none waits.
+    mutating func admitNext() -> UInt32? {
+        while admitCursor < queue.count {
+            let e = queue[admitCursor]
+            admitCursor += 1
+            let s = slots[Int(e.slot)]
+            guard s.order == e.order, s.phase == .waiting else { continue }
+            slots[Int(e.slot)].phase = .inflight
+            admittedCount += 1
+            return e.slot
+        }
+        return nil
+    }
+
+    /// `inflight` <-> `held` (both admitted).
+    mutating func setHeld(_ slot: UInt32, _ held: Bool) {
+        slots[Int(slot)].phase = held ? .held : .inflight
+    }
+
+    /// Any sending phase -> `failed`.
+    mutating func markFailed(_ slot: UInt32, _ reason: FailureReason) {
+        let s = slots[Int(slot)]
+        if s.isAdmitted { admittedCount -= 1 }
+        if s.phase == .waiting || s.isAdmitted { queuedCount -= 1 }
+        slots[Int(slot)].phase = .failed
+        slots[Int(slot)].failure = reason
+        compactQueueIfSparse()
+    }
+
+    /// `failed` -> `waiting` at the back of the queue, with a fresh attempt budget.
+    mutating func requeue(_ slot: UInt32, ageStart: UInt64) {
+        slots[Int(slot)].failure = nil
+        slots[Int(slot)].attempts = 0
+        slots[Int(slot)].ageStart = ageStart
+        enqueue(slot)
+    }
+
+    /// The connection is gone: every admitted message waits again, and the next admissions
+    /// start from the oldest unacked message, in the original order.
+    mutating func unadmitAll() -> [UInt32] {
+        var unadmitted: [UInt32] = []
+        for i in queueHead..<admitCursor {
+            let e = queue[i]
+            let s = slots[Int(e.slot)]
+            guard s.order == e.order, s.isAdmitted else { continue }
+            slots[Int(e.slot)].phase = .waiting
+            unadmitted.append(e.slot)
+        }
+        admittedCount = 0
+        admitCursor = queueHead
+        return unadmitted
+    }
+
+    /// The slots of every `waiting` message, in queue order.
+    func waitingSlots() -> [UInt32] {
+        var out: [UInt32] = []
+        for i in queueHead..<queue.count {
+            let e = queue[i]
+            let s = slots[Int(e.slot)]
+            if s.order == e.order && s.phase == .waiting { out.append(e.slot) }
+        }
+        return out
+    }
+
+    /// Every message in the outbox, sending ones in queue order, then failed ones.
+    func allSlots() -> [UInt32] {
+        var out: [UInt32] = []
+        for i in queueHead..<queue.count {
+            let e = queue[i]
+            let s = slots[Int(e.slot)]
+            if s.order == e.order && s.phase != .free && s.phase != .failed { out.append(e.slot) }
+        }
+        for (i, s) in slots.enumerated() where s.phase == .failed { out.append(UInt32(i)) }
+        return out
+    }
+
+    /// Raises the order counter above a restored message's.
+    mutating func noteRestoredOrder(_ order: UInt64) {
+        nextOrder = max(nextOrder, order + 1)
+    }
+
+    // MARK: internals
+
+    private mutating func enqueue(_ slot: UInt32) {
+        slots[Int(slot)].order = nextOrder
+        slots[Int(slot)].phase = .waiting
+        queue.append(QueueEntry(slot: slot, order: nextOrder))
+        nextOrder += 1
+        queuedCount += 1
+    }
+
+    private mutating func compactQueueIfSparse() {
+        // Drop dead entries at the front (never past the admit cursor's meaning: entries
+        // before it are admitted or dead, so skipping dead ones keeps it valid).
+        while queueHead < queue.count {
+            let e = queue[queueHead]
+            let s = slots[Int(e.slot)]
+            if s.order == e.order && (s.phase == .waiting || s.isAdmitted) { break }
+            queueHead += 1
+        }
+        if admitCursor < queueHead { admitCursor = queueHead }
+        let stored = queue.count - queueHead
+        guard stored > 64 && stored > queuedCount * 2 else {
+            if queueHead == queue.count {
+                queue.removeAll(keepingCapacity: queue.count <= 4096)
+                queueHead = 0
+                admitCursor = 0
+            }
+            return
+        }
+        var kept: [QueueEntry] = []
+        kept.reserveCapacity(queuedCount)
+        var newCursor = 0
+        for i in queueHead..<queue.count {
+            if i == admitCursor { newCursor = kept.count }
+            let e = queue[i]
+            let s = slots[Int(e.slot)]
+            if s.order == e.order && (s.phase == .waiting || s.isAdmitted) { kept.append(e) }
+        }
+        if admitCursor >= queue.count { newCursor = kept.count }
+        queue = kept
+        queueHead = 0
+        admitCursor = newCursor
+    }
+
+    @inline(__always)
+    private static func bucket(_ id: MessageID, mask: Int) -> Int {
+        // UUIDv7 ids carry 74 random bits; mix both halves anyway (ids may come from elsewhere).
+        let h = (id.low ^ (id.high &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
+        return Int(truncatingIfNeeded: h >> 32) & mask
+    }
+
+    private mutating func insertIndex(_ slot: UInt32) {
+        let mask = table.count - 1
+        var i = Self.bucket(slots[Int(slot)].id, mask: mask)
+        while table[i] != Self.empty { i = (i + 1) & mask }
+        table[i] = slot
+    }
+
+    private mutating func removeIndex(_ id: MessageID) {
+        let mask = table.count - 1
+        var i = Self.bucket(id, mask: mask)
+        while true {
+            let s = table[i]
+            if s == Self.empty { return }
+            if slots[Int(s)].id == id { break }
+            i = (i + 1) & mask
+        }
+        // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+        var hole = i
+        var j = i
+        while true {
+            j = (j + 1) & mask
+            let s = table[j]
+            if s == Self.empty { break }
+            let home = Self.bucket(slots[Int(s)].id, mask: mask)
+            // Move s into the hole when its home is not cyclically within (hole, j].
+            let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if !inRange {
+                table[hole] = s
+                hole = j
+            }
+        }
+        table[hole] = Self.empty
+    }
+
+    private mutating func grow() {
+        let old = table
+        table = Array(repeating: Self.empty, count: old.count * 2)
+        let mask = table.count - 1
+        for s in old where s != Self.empty {
+            var i = Self.bucket(slots[Int(s)].id, mask: mask)
+            while table[i] != Self.empty { i = (i + 1) & mask }
+            table[i] = s
+        }
+    }
+}
