@@ -40,6 +40,7 @@ private func integerRange(_ key: Int32) -> ClosedRange<UInt64>? {
          IMR_CONFIG_DELIVERED_FLUSH_MS: return ms
     case IMR_CONFIG_MAX_ATTEMPTS, IMR_CONFIG_INFLIGHT_WINDOW, IMR_CONFIG_MAX_SYNC_PAGES: return 1...UInt64(Int32.max)
     case IMR_CONFIG_SYNC_PAGE_SIZE: return 1...UInt64(UInt32.max)
+    case IMR_CONFIG_SENT_RETENTION, IMR_CONFIG_MAX_BUFFERED: return 0...UInt64(Int32.max)
     case IMR_CONFIG_HISTORY_ORDER: return UInt64(IMR_HISTORY_CAUSAL)...UInt64(IMR_HISTORY_ARRIVAL)
     case IMR_CONFIG_MAX_FRAME_BYTES: return 64...UInt64(IMR_LIMIT_MAX_FRAME_BYTES)
     case IMR_CONFIG_MAX_PAYLOAD_BYTES: return 1...UInt64(IMR_LIMIT_MAX_FRAME_BYTES)
@@ -68,7 +69,7 @@ private func doubleRange(_ key: Int32) -> ClosedRange<Double>? {
 }
 
 private func isStringKey(_ key: Int32) -> Bool {
-    key == IMR_CONFIG_TOKEN || key == IMR_CONFIG_STORE_PATH
+    key == IMR_CONFIG_TOKEN || key == IMR_CONFIG_STORE_PATH || key == IMR_CONFIG_USER_ID
 }
 
 /// Longest string setting.

@@ -23,6 +23,8 @@ public func imr_strerror(_ code: Int32) -> UnsafePointer<CChar>? {
     case IMR_ERR_EXISTS: text = "already exists"
     case IMR_ERR_STORE: text = "durable store failure"
     case IMR_ERR_INTERNAL: text = "internal error"
+    case IMR_ERR_INVALID_STATE: text = "operation not allowed in the current state"
+    case IMR_ERR_PROTOCOL: text = "the server broke the protocol"
     default: text = "unknown error"
     }
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
@@ -84,6 +86,27 @@ func errorCode(_ error: any Error) -> Int32 {
         case .unknownConversation: return IMR_ERR_NOT_FOUND
         }
     case is SQLiteError: return IMR_ERR_STORE
+    case let e as ClientError: return clientErrorCode(e)
     default: return IMR_ERR_INTERNAL
+    }
+}
+
+/// The code of a client engine error.
+func clientErrorCode(_ error: ClientError) -> Int32 {
+    switch error {
+    case .invalidConfig, .emptyPayload: return IMR_ERR_INVALID_ARG
+    case let .invalidConversation(problem):
+        switch problem {
+        case .tooLong: return IMR_ERR_TOO_LARGE
+        case .empty, .notUTF8, .containsNUL: return IMR_ERR_INVALID_ID
+        }
+    case .payloadTooLarge: return IMR_ERR_TOO_LARGE
+    case .unknownMessage: return IMR_ERR_NOT_FOUND
+    case .notFailed: return IMR_ERR_INVALID_STATE
+    case let .wire(wire): return ABIFailure(wire).code
+    case .store: return IMR_ERR_STORE
+    case .ackConversationMismatch, .unexpectedFrame, .invalidSeq, .clockWentBackwards, .invalidSyncPage,
+         .syncPageLimit, .server:
+        return IMR_ERR_PROTOCOL
     }
 }

@@ -55,8 +55,10 @@ struct EventBuilder {
         payload(bytes)
     }
 
-    mutating func clock(_ clock: VectorClock) throws(WireError) {
-        let bytes = try FrameCodec().encode(clock)
+    /// The encoded clock (left empty in the impossible case that it exceeds the codec's
+    /// limits: the engine only holds clocks that passed them).
+    mutating func clock(_ clock: VectorClock, codec: FrameCodec) {
+        let bytes = (try? codec.encode(clock)) ?? []
         storage.clock.set(bytes)
         event.clock = storage.clock.bytePointer
         event.clock_len = storage.clock.count

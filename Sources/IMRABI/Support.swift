@@ -86,6 +86,42 @@ func copyOut(_ bytes: UnsafeRawBufferPointer, _ buf: UnsafeMutablePointer<UInt8>
     return IMR_OK
 }
 
+/// Runs an exported function's body that returns a count: an ABIFailure becomes its code.
+@inline(__always)
+func abiSizeCall(_ body: () throws(ABIFailure) -> Int) -> imr_ssize {
+    do { return imr_ssize(try body()) } catch { return imr_ssize(error.code) }
+}
+
+/// Strings and byte strings packed one after another into one handle-owned buffer, so a
+/// query can hand out pointers to all of them at once. Strings get a NUL after them.
+struct TextPack {
+    struct Span {
+        var offset: Int
+        var count: Int
+    }
+
+    private(set) var bytes: [UInt8] = []
+
+    mutating func add(_ text: String) -> Span {
+        let start = bytes.count
+        bytes.append(contentsOf: text.utf8)
+        bytes.append(0)
+        return Span(offset: start, count: bytes.count - start - 1)
+    }
+
+    mutating func add(bytes more: [UInt8]) -> Span {
+        let start = bytes.count
+        bytes.append(contentsOf: more)
+        return Span(offset: start, count: more.count)
+    }
+
+    /// Copies the pack into `owned` and returns its base address.
+    func store(in owned: OwnedBytes) -> UnsafeMutableRawPointer {
+        owned.set(bytes)
+        return owned.base
+    }
+}
+
 /// Runs an exported function's body: an ABIFailure becomes its code.
 @inline(__always)
 func abiCall(_ body: () throws(ABIFailure) -> Int32) -> Int32 {

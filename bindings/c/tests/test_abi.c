@@ -51,6 +51,7 @@ static void test_errors(void) {
         IMR_ERR_INVALID_ID, IMR_ERR_MALFORMED_FRAME, IMR_ERR_UNSUPPORTED_VERSION,
         IMR_ERR_INVALID_CLOCK, IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH,
         IMR_ERR_STREAM_FAILED, IMR_ERR_NOT_FOUND, IMR_ERR_EXISTS, IMR_ERR_STORE, IMR_ERR_INTERNAL,
+        IMR_ERR_INVALID_STATE, IMR_ERR_PROTOCOL,
     };
     const size_t n = sizeof codes / sizeof codes[0];
     const char *unknown = imr_strerror(12345);
@@ -838,6 +839,376 @@ static void test_server_durable(void) {
     rmdir(dir);
 }
 
+/* ---------------------------------------------------------------- client */
+
+static imr_client *new_client(uint64_t node, const char *token, const char *store) {
+    imr_config *config = NULL;
+    imr_client *client = NULL;
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_NODE_ID, node), IMR_OK);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_TOKEN, token), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SEED, node * 7919), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_OFFLINE_AGE_MS, 60000), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_DELIVERED_FLUSH_MS, 0), IMR_OK);
+    if (store) CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, store), IMR_OK);
+    CHECK_EQ(imr_client_new(config, &client), IMR_OK);
+    imr_config_free(config);
+    return client;
+}
+
+/* A client device and its session on the server. */
+typedef struct {
+    imr_client *client;
+    uint64_t session;
+    int connected;
+} device;
+
+/* Moves frames both ways until nothing moves. */
+static void pump(imr_server *server, device *devices, int n, uint64_t now) {
+    int moved = 1;
+    while (moved) {
+        moved = 0;
+        for (int i = 0; i < n; i++) {
+            const uint8_t *frame;
+            size_t len;
+            while (devices[i].connected && imr_client_poll_transmit(devices[i].client, &frame, &len) == 1) {
+                CHECK_EQ(imr_server_handle_frame(server, devices[i].session, frame, len, now), IMR_OK);
+                moved = 1;
+            }
+        }
+        uint64_t session;
+        const uint8_t *frame;
+        size_t len;
+        int closing;
+        while (imr_server_poll_output(server, &session, &frame, &len, &closing) == 1) {
+            for (int i = 0; i < n; i++) {
+                if (devices[i].session != session || !devices[i].connected) continue;
+                if (closing) {
+                    devices[i].connected = 0;
+                    CHECK_EQ(imr_client_disconnected(devices[i].client, now), IMR_OK);
+                } else {
+                    int r = imr_client_handle_frame(devices[i].client, frame, len, now);
+                    CHECK(r == IMR_OK || r == IMR_ERR_PROTOCOL);
+                }
+                moved = 1;
+            }
+        }
+    }
+}
+
+static void connect_device(imr_server *server, device *d, uint64_t now) {
+    CHECK_EQ(imr_server_open_session(server, &d->session, now), IMR_OK);
+    d->connected = 1;
+    CHECK_EQ(imr_client_connected(d->client, now), IMR_OK);
+}
+
+/* Counts a client's pending events of `kind`; the last one is copied to *last. */
+static int count_events(imr_client *client, int kind, imr_event *last) {
+    imr_event e;
+    int n = 0;
+    while (imr_client_poll_event(client, &e) == 1) {
+        if (e.kind == kind) {
+            n++;
+            if (last) *last = e;
+        }
+    }
+    return n;
+}
+
+static void test_client_arguments(void) {
+    imr_config *config = NULL;
+    imr_client *client = NULL;
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_client_new(NULL, &client), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_new(config, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_new(config, &client), IMR_ERR_INVALID_ARG); /* no node id */
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_NODE_ID, 42), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_ACK_TIMEOUT_MS, 5000), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_BACKOFF_CAP_MS, 1000), IMR_OK);
+    CHECK_EQ(imr_client_new(config, &client), IMR_ERR_INVALID_ARG); /* cap below base */
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_BACKOFF_CAP_MS, 10000), IMR_OK);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, "/nonexistent-dir/x/client.sqlite"), IMR_OK);
+    CHECK_EQ(imr_client_new(config, &client), IMR_ERR_STORE);
+    CHECK(client == NULL);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, NULL), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_PAYLOAD_BYTES, 100), IMR_OK);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_USER_ID, "alice"), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SENT_RETENTION, 16), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_BUFFERED, 64), IMR_OK);
+    CHECK_EQ(imr_client_new(config, &client), IMR_OK);
+    imr_config_free(config);
+    imr_client_free(NULL);
+
+    uint8_t id[16], other[16] = {0};
+    uint8_t big[101];
+    memset(big, 'x', sizeof big);
+    CHECK_EQ(imr_client_connected(NULL, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_disconnected(NULL, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(NULL, "c", big, 1, id, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(client, NULL, big, 1, id, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(client, "c", NULL, 1, id, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(client, "c", big, 1, NULL, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(client, "c", big, HUGE_SIZE, id, 0), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_send(client, "c", NULL, 0, id, 0), IMR_ERR_INVALID_ARG); /* empty payload */
+    CHECK_EQ(imr_client_send(client, "c", big, 101, id, 0), IMR_ERR_TOO_LARGE);
+    CHECK_EQ(imr_client_send(client, "", big, 1, id, 0), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_client_send(client, "\xff", big, 1, id, 0), IMR_ERR_INVALID_ID);
+    {
+        char name[200];
+        memset(name, 'n', sizeof name - 1);
+        name[sizeof name - 1] = '\0';
+        CHECK_EQ(imr_client_send(client, name, big, 1, id, 0), IMR_ERR_TOO_LARGE);
+    }
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_SENDING, NULL), 0); /* nothing queued */
+    CHECK_EQ(imr_client_send(client, "c", big, 100, id, 1), IMR_OK);
+    imr_event e;
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_SENDING, &e), 1);
+    CHECK(memcmp(e.message_id, id, 16) == 0 && strcmp(e.conversation, "c") == 0);
+
+    CHECK_EQ(imr_client_retry(NULL, id, 2), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_retry(client, NULL, 2), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_retry(client, other, 2), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_client_retry(client, id, 2), IMR_ERR_INVALID_STATE);
+
+    CHECK_EQ(imr_client_handle_frame(NULL, big, 1, 3), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_handle_frame(client, NULL, 1, 3), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_handle_frame(client, big, HUGE_SIZE, 3), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_handle_frame(client, (const uint8_t *)"\xff\xff\xff", 3, 3), IMR_ERR_MALFORMED_FRAME);
+    CHECK_EQ(imr_client_handle_frame(client, NULL, 0, 3), IMR_ERR_MALFORMED_FRAME);
+    {
+        /* A hello is a frame the server never sends to a client. */
+        pb hello = hello_frame("x", 1);
+        CHECK_EQ(imr_client_handle_frame(client, hello.data, hello.len, 3), IMR_ERR_PROTOCOL);
+    }
+
+    const uint8_t *frame = NULL;
+    size_t len = 0;
+    uint64_t deadline = 0, cursor = 99;
+    CHECK_EQ(imr_client_poll_transmit(NULL, &frame, &len), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_poll_transmit(client, NULL, &len), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_poll_transmit(client, &frame, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_poll_transmit(client, &frame, &len), 0); /* offline */
+    CHECK_EQ(imr_client_poll_event(NULL, &e), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_poll_event(client, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_next_timeout(NULL, &deadline), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_next_timeout(client, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_next_timeout(client, &deadline), 1); /* the offline age timer */
+    CHECK_EQ(imr_client_handle_timeout(NULL, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_handle_timeout(client, 4), IMR_OK);
+    CHECK_EQ(imr_client_probe(NULL, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_probe(client, 4), IMR_OK);
+
+    /* outbox */
+    imr_outbox_entry entries[4];
+    CHECK_EQ(imr_client_outbox(NULL, entries, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_outbox(client, entries, HUGE_SIZE), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_outbox(client, NULL, 0), 1);
+    CHECK_EQ(imr_client_outbox(client, NULL, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_outbox(client, entries, 4), 1);
+    CHECK(memcmp(entries[0].message_id, id, 16) == 0);
+    CHECK_EQ(entries[0].state, IMR_STATE_SENDING);
+    CHECK(entries[0].conversation_len == 1 && strcmp(entries[0].conversation, "c") == 0);
+
+    /* timeline */
+    imr_message messages[4];
+    CHECK_EQ(imr_client_timeline(NULL, "c", IMR_VIEW_LIVE, 0, messages, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_timeline(client, NULL, IMR_VIEW_LIVE, 0, messages, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_timeline(client, "c", 7, 0, messages, 4), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, HUGE_SIZE, messages, 4), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, 0, messages, HUGE_SIZE), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_timeline(client, "unknown", IMR_VIEW_LIVE, 0, messages, 4), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_client_timeline(client, "", IMR_VIEW_LIVE, 0, messages, 4), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, 0, NULL, 0), 1);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, 0, NULL, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, 1, messages, 4), 1); /* past the end */
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_HISTORY, 0, messages, 4), 1);
+    CHECK(memcmp(messages[0].message_id, id, 16) == 0);
+    CHECK_EQ(messages[0].seq, 0);
+    CHECK_EQ(messages[0].sender_node, 42);
+    CHECK_EQ(messages[0].depth, 1);
+    CHECK(messages[0].payload_len == 100 && memcmp(messages[0].payload, big, 100) == 0);
+    CHECK(strcmp(messages[0].sender, "alice") == 0);
+    {
+        imr_clock *clock = NULL;
+        uint64_t counter = 0;
+        CHECK_EQ(imr_clock_decode(messages[0].clock, messages[0].clock_len, &clock), IMR_OK);
+        CHECK_EQ(imr_clock_get(clock, 42, &counter), IMR_OK);
+        CHECK_EQ(counter, 1);
+        imr_clock_free(clock);
+    }
+
+    /* cursor, clock */
+    imr_clock *clock = NULL;
+    CHECK_EQ(imr_client_cursor(NULL, "c", &cursor), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_cursor(client, NULL, &cursor), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_cursor(client, "c", NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_cursor(client, "", &cursor), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_client_cursor(client, "c", &cursor), IMR_OK);
+    CHECK_EQ(cursor, 0);
+    CHECK_EQ(imr_client_clock(NULL, "c", &clock), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_clock(client, NULL, &clock), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_clock(client, "c", NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_clock(client, "c", &clock), IMR_OK);
+    CHECK_EQ(imr_clock_count(clock), 1);
+    imr_clock_free(clock);
+
+    /* Offline too long: failed; retry: sending again with the same id. */
+    CHECK_EQ(imr_client_handle_timeout(client, 24ull * 3600 * 1000 + 10), IMR_OK);
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_FAILED, &e), 1);
+    CHECK_EQ(e.code, IMR_FAILURE_MAX_OFFLINE_AGE);
+    CHECK(memcmp(e.message_id, id, 16) == 0);
+    CHECK_EQ(imr_client_outbox(client, entries, 4), 1);
+    CHECK(entries[0].state == IMR_STATE_FAILED && entries[0].failure == IMR_FAILURE_MAX_OFFLINE_AGE);
+    CHECK_EQ(imr_client_retry(client, id, 24ull * 3600 * 1000 + 20), IMR_OK);
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_SENDING, NULL), 1);
+    imr_client_free(client);
+}
+
+static void test_client_server(const char *store_dir) {
+    imr_config *config = NULL;
+    imr_server *server = NULL;
+    const char *members[] = {"alice", "bob"};
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    imr_config_free(config);
+    if (!server) return;
+    CHECK_EQ(imr_server_add_token(server, "alice-token", "alice", 0), IMR_OK);
+    CHECK_EQ(imr_server_add_token(server, "bob-token", "bob", 0), IMR_OK);
+    CHECK_EQ(imr_server_create_conversation(server, "general", members, 2), IMR_OK);
+
+    char path[256];
+    if (store_dir) snprintf(path, sizeof path, "%s/alice.sqlite", store_dir);
+    device devices[2] = {{new_client(1, "alice-token", store_dir ? path : NULL), 0, 0},
+                         {new_client(2, "bob-token", NULL), 0, 0}};
+    imr_client *alice = devices[0].client, *bob = devices[1].client;
+    imr_event e;
+    uint64_t now = 1000;
+
+    connect_device(server, &devices[0], now);
+    connect_device(server, &devices[1], now);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(alice, IMR_EVENT_CONNECTION_READY, NULL), 1);
+    CHECK_EQ(count_events(bob, IMR_EVENT_CONNECTION_READY, NULL), 1);
+
+    /* alice -> bob: sent on alice, received on bob, in both timelines. */
+    uint8_t id[16];
+    CHECK_EQ(imr_client_send(alice, "general", (const uint8_t *)"hello, bob", 10, id, ++now), IMR_OK);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(alice, IMR_EVENT_MESSAGE_SENT, &e), 1);
+    CHECK(memcmp(e.message_id, id, 16) == 0);
+    CHECK_EQ(e.seq, 1);
+    CHECK(e.server_time_ms > 0);
+    CHECK_EQ(count_events(bob, IMR_EVENT_MESSAGE_RECEIVED, &e), 1);
+    CHECK(memcmp(e.message_id, id, 16) == 0);
+    CHECK_EQ(e.seq, 1);
+    CHECK(e.user_len == 5 && strcmp(e.user, "alice") == 0);
+    CHECK_EQ(e.node, 1);
+    CHECK(e.payload_len == 10 && memcmp(e.payload, "hello, bob", 10) == 0);
+    CHECK(strcmp(e.conversation, "general") == 0);
+    {
+        imr_clock *clock = NULL;
+        uint64_t counter = 0;
+        CHECK_EQ(imr_clock_decode(e.clock, e.clock_len, &clock), IMR_OK);
+        CHECK_EQ(imr_clock_get(clock, 1, &counter), IMR_OK);
+        CHECK_EQ(counter, 1);
+        imr_clock_free(clock);
+    }
+    imr_outbox_entry entry;
+    CHECK_EQ(imr_client_outbox(alice, &entry, 1), 1);
+    CHECK(entry.state == IMR_STATE_SENT && entry.seq == 1);
+    uint64_t cursor = 0;
+    CHECK_EQ(imr_client_cursor(bob, "general", &cursor), IMR_OK);
+    CHECK_EQ(cursor, 1);
+
+    /* bob answers; both histories agree. */
+    uint8_t reply[16];
+    CHECK_EQ(imr_client_send(bob, "general", (const uint8_t *)"hi alice", 8, reply, ++now), IMR_OK);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(alice, IMR_EVENT_MESSAGE_RECEIVED, NULL), 1);
+    imr_message a_history[2], b_history[2];
+    CHECK_EQ(imr_client_timeline(alice, "general", IMR_VIEW_HISTORY, 0, a_history, 2), 2);
+    CHECK_EQ(imr_client_timeline(bob, "general", IMR_VIEW_HISTORY, 0, b_history, 2), 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK(memcmp(a_history[i].message_id, b_history[i].message_id, 16) == 0);
+        CHECK_EQ(a_history[i].seq, (uint64_t)(i + 1));
+    }
+    CHECK(memcmp(a_history[0].message_id, id, 16) == 0 && memcmp(a_history[1].message_id, reply, 16) == 0);
+    CHECK(a_history[1].depth > a_history[0].depth);
+
+    /* A connection with a bad token: a fatal server error event. */
+    device intruder = {new_client(3, "forged", NULL), 0, 0};
+    connect_device(server, &intruder, now);
+    pump(server, &intruder, 1, now);
+    CHECK_EQ(count_events(intruder.client, IMR_EVENT_SERVER_ERROR, &e), 1);
+    CHECK_EQ(e.code, IMR_WIRE_ERROR_AUTH_FAILED);
+    CHECK(e.flags & IMR_EVENT_FLAG_FATAL);
+    CHECK_EQ(intruder.connected, 0);
+    imr_client_free(intruder.client);
+
+    /* alice goes offline, sends, reconnects: the message goes out and is received once. */
+    CHECK_EQ(imr_client_disconnected(alice, ++now), IMR_OK);
+    CHECK_EQ(imr_server_close_session(server, devices[0].session, now), IMR_OK);
+    devices[0].connected = 0;
+    CHECK_EQ(imr_client_send(alice, "general", (const uint8_t *)"back soon", 9, id, ++now), IMR_OK);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(bob, IMR_EVENT_MESSAGE_RECEIVED, NULL), 0);
+    if (store_dir) {
+        /* Restart alice from her store: the unsent message is still there. */
+        imr_client_free(alice);
+        alice = devices[0].client = new_client(1, "alice-token", path);
+        CHECK_EQ(imr_client_outbox(alice, &entry, 1) >= 1, 1);
+    }
+    connect_device(server, &devices[0], ++now);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(bob, IMR_EVENT_MESSAGE_RECEIVED, &e), 1);
+    CHECK_EQ(e.seq, 3);
+    CHECK(memcmp(e.message_id, id, 16) == 0);
+    CHECK(count_events(alice, IMR_EVENT_MESSAGE_SENT, &e) == 1 && e.seq == 3);
+
+    /* Timers and probes keep working on a live connection. */
+    uint64_t deadline = 0;
+    if (imr_client_next_timeout(alice, &deadline) == 1) {
+        CHECK_EQ(imr_client_handle_timeout(alice, deadline), IMR_OK);
+    }
+    CHECK_EQ(imr_client_probe(bob, ++now), IMR_OK);
+    pump(server, devices, 2, now);
+
+    imr_client_free(devices[0].client);
+    imr_client_free(devices[1].client);
+    imr_server_free(server);
+}
+
+static void test_client_durable(void) {
+    char dir[] = "/tmp/imr-test-client-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    test_client_server(dir);
+    char file[320];
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(file, sizeof file, "%s/alice.sqlite%s", dir, suffixes[i]);
+        unlink(file);
+    }
+    /* A file that is not a client store. */
+    snprintf(file, sizeof file, "%s/junk.sqlite", dir);
+    FILE *f = fopen(file, "wb");
+    if (f) {
+        for (int i = 0; i < 500; i++) fputs("not sqlite ", f);
+        fclose(f);
+        imr_config *config = NULL;
+        imr_client *client = NULL;
+        CHECK_EQ(imr_config_new(&config), IMR_OK);
+        CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_NODE_ID, 9), IMR_OK);
+        CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, file), IMR_OK);
+        CHECK_EQ(imr_client_new(config, &client), IMR_ERR_STORE);
+        imr_config_free(config);
+        unlink(file);
+    }
+    rmdir(dir);
+}
+
 /* ---------------------------------------------------------------- event layout */
 
 static void test_event_layout(void) {
@@ -859,6 +1230,9 @@ int main(void) {
     test_server_arguments();
     test_server_exchange(NULL);
     test_server_durable();
+    test_client_arguments();
+    test_client_server(NULL);
+    test_client_durable();
     if (failures) {
         fprintf(stderr, "test_abi: %d of %d checks failed\n", failures, checks);
         return 1;

@@ -12,7 +12,8 @@ from .clock import MAX_ENTRIES as CLOCK_MAX_ENTRIES
 from .clock import Order, VectorClock
 from .config import Config, Durability, HistoryOrder
 from .errors import ClosedError, ErrorCode, ImrError
-from .events import Event, EventKind, RejectCode, WireError
+from .client import Client
+from .events import Event, EventFlag, EventKind, Failure, Message, OutboxEntry, RejectCode, State, WireError
 from .server import Output, Server
 from .framing import DEFAULT_MAX_FRAME_BYTES, LIMIT_MAX_FRAME_BYTES, Splitter, delimit, delimited_size
 
@@ -28,22 +29,28 @@ def library_version() -> tuple[int, int, int]:
 
 __all__ = [
     "CLOCK_MAX_ENTRIES",
+    "Client",
     "ClosedError",
     "Config",
     "Durability",
     "DEFAULT_MAX_FRAME_BYTES",
     "ErrorCode",
     "Event",
+    "EventFlag",
     "EventKind",
+    "Failure",
+    "Message",
     "FUNCTIONS",
     "HistoryOrder",
     "ImrError",
     "LIMIT_MAX_FRAME_BYTES",
     "LibraryNotFoundError",
     "Order",
+    "OutboxEntry",
     "Output",
     "RejectCode",
     "Server",
+    "State",
     "Splitter",
     "VERSION",
     "VectorClock",

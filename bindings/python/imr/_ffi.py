@@ -91,6 +91,23 @@ FUNCTIONS: dict[str, tuple] = {
     "imr_server_poll_event": (c_int, [handle, c_void_p], _check),
     "imr_server_next_timeout": (c_int, [handle, out_u64], _check),
     "imr_server_handle_timeout": (c_int, [handle, c_uint64], _check),
+    # client engine
+    "imr_client_new": (c_int, [handle, out_handle], _check),
+    "imr_client_free": (None, [handle], None),
+    "imr_client_connected": (c_int, [handle, c_uint64], _check),
+    "imr_client_disconnected": (c_int, [handle, c_uint64], _check),
+    "imr_client_send": (c_int, [handle, c_char_p, data, c_size_t, data, c_uint64], _check),
+    "imr_client_retry": (c_int, [handle, data, c_uint64], _check),
+    "imr_client_handle_frame": (c_int, [handle, data, c_size_t, c_uint64], _check),
+    "imr_client_handle_timeout": (c_int, [handle, c_uint64], _check),
+    "imr_client_probe": (c_int, [handle, c_uint64], _check),
+    "imr_client_poll_transmit": (c_int, [handle, out_data, out_size], _check),
+    "imr_client_poll_event": (c_int, [handle, c_void_p], _check),
+    "imr_client_next_timeout": (c_int, [handle, out_u64], _check),
+    "imr_client_outbox": (ssize, [handle, c_void_p, c_size_t], _check),
+    "imr_client_timeline": (ssize, [handle, c_char_p, c_int, c_size_t, c_void_p, c_size_t], _check),
+    "imr_client_cursor": (c_int, [handle, c_char_p, out_u64], _check),
+    "imr_client_clock": (c_int, [handle, c_char_p, out_handle], _check),
 }
 
 

@@ -40,6 +40,8 @@ U64_KEYS = {
     "max_identifier_bytes": 17,
     "max_clock_entries": 18,
     "max_token_bytes": 19,
+    "sent_retention": 20,
+    "max_buffered": 21,
     # server
     "server_max_sync_page": 50,
     "server_max_inflight": 51,
@@ -65,6 +67,7 @@ DOUBLE_KEYS = {
 STRING_KEYS = {
     "token": 40,
     "store_path": 41,
+    "user_id": 42,
 }
 
 

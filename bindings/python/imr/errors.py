@@ -24,6 +24,8 @@ class ErrorCode(enum.IntEnum):
     EXISTS = -13
     STORE = -14
     INTERNAL = -15
+    INVALID_STATE = -16
+    PROTOCOL = -17
 
 
 class ImrError(Exception):
