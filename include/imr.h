@@ -32,7 +32,9 @@
  *  - Threads. No callbacks, no globals, no threads of its own. One handle is used by
  *    one thread at a time; different handles are independent. Functions taking no
  *    handle are thread-safe.
- *  - Time is monotonic milliseconds as uint64_t, passed last.
+ *  - Time is monotonic milliseconds as uint64_t, passed last, never going backwards
+ *    for one handle, and at most IMR_MAX_TIME_MS (a larger `now_ms` gives
+ *    IMR_ERR_INVALID_ARG). Time settings are bounded the same way.
  *  - Nothing here aborts the process on bad input: every input is validated and bad
  *    input gets an error code.
  */
@@ -72,6 +74,10 @@ IMR_API int imr_version(void);
 /* ---------------------------------------------------------------------------------
  * Errors
  * ------------------------------------------------------------------------------- */
+
+/* The largest time value (2^62 ms, some 146 million years): engines add timeouts to it
+ * without overflow. */
+#define IMR_MAX_TIME_MS 4611686018427387904ull
 
 /* Signed size type of the ABI: a count or byte size, or a negative IMR_ERR_* code. */
 typedef int64_t imr_ssize;
@@ -788,8 +794,8 @@ IMR_API int imr_server_remove_token(imr_server *server, const char *token);
 /*
  * Sets wall time: `unix_ms` is the Unix time in milliseconds at monotonic `now_ms`.
  * Server times handed out (acks, pushes) and token expiry use it; without it, `now_ms`
- * is taken as wall time. Server time never goes backwards. Returns IMR_OK or
- * IMR_ERR_NULL.
+ * is taken as wall time. Server time never goes backwards. Returns IMR_OK;
+ * IMR_ERR_NULL; IMR_ERR_INVALID_ARG (a time above IMR_MAX_TIME_MS).
  */
 IMR_API int imr_server_set_wall_clock(imr_server *server, uint64_t unix_ms, uint64_t now_ms);
 

@@ -70,6 +70,7 @@ public func imr_client_free(_ client: OpaquePointer?) {
 
 @c @implementation
 public func imr_client_connected(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let client else { return IMR_ERR_NULL }
     object(client, as: ClientBox.self).engine.connected(now: nowMs)
     return IMR_OK
@@ -77,6 +78,7 @@ public func imr_client_connected(_ client: OpaquePointer?, _ nowMs: UInt64) -> I
 
 @c @implementation
 public func imr_client_disconnected(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let client else { return IMR_ERR_NULL }
     object(client, as: ClientBox.self).engine.disconnected(now: nowMs)
     return IMR_OK
@@ -85,7 +87,8 @@ public func imr_client_disconnected(_ client: OpaquePointer?, _ nowMs: UInt64) -
 @c @implementation
 public func imr_client_send(_ client: OpaquePointer?, _ conversation: UnsafePointer<CChar>?, _ payload: UnsafePointer<UInt8>?,
                             _ payloadLen: Int, _ outID: UnsafeMutablePointer<UInt8>?, _ nowMs: UInt64) -> Int32 {
-    abiCall { () throws(ABIFailure) -> Int32 in
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
+    return abiCall { () throws(ABIFailure) -> Int32 in
         guard let client, let outID else { throw ABIFailure(IMR_ERR_NULL) }
         let box = object(client, as: ClientBox.self)
         let limits = box.engine.config.limits
@@ -113,7 +116,8 @@ private func inputMessageID(_ p: UnsafePointer<UInt8>?) throws(ABIFailure) -> Me
 
 @c @implementation
 public func imr_client_retry(_ client: OpaquePointer?, _ messageID: UnsafePointer<UInt8>?, _ nowMs: UInt64) -> Int32 {
-    abiCall { () throws(ABIFailure) -> Int32 in
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
+    return abiCall { () throws(ABIFailure) -> Int32 in
         guard let client else { throw ABIFailure(IMR_ERR_NULL) }
         let id = try inputMessageID(messageID)
         do {
@@ -127,7 +131,8 @@ public func imr_client_retry(_ client: OpaquePointer?, _ messageID: UnsafePointe
 
 @c @implementation
 public func imr_client_handle_frame(_ client: OpaquePointer?, _ frame: UnsafePointer<UInt8>?, _ len: Int, _ nowMs: UInt64) -> Int32 {
-    abiCall { () throws(ABIFailure) -> Int32 in
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
+    return abiCall { () throws(ABIFailure) -> Int32 in
         guard let client else { throw ABIFailure(IMR_ERR_NULL) }
         let bytes = try inputBytes(frame, len)
         do {
@@ -141,6 +146,7 @@ public func imr_client_handle_frame(_ client: OpaquePointer?, _ frame: UnsafePoi
 
 @c @implementation
 public func imr_client_handle_timeout(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let client else { return IMR_ERR_NULL }
     object(client, as: ClientBox.self).engine.handleTimeout(now: nowMs)
     return IMR_OK
@@ -148,6 +154,7 @@ public func imr_client_handle_timeout(_ client: OpaquePointer?, _ nowMs: UInt64)
 
 @c @implementation
 public func imr_client_probe(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let client else { return IMR_ERR_NULL }
     object(client, as: ClientBox.self).engine.probe(now: nowMs)
     return IMR_OK

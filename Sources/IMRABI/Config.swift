@@ -32,7 +32,7 @@ final class ConfigBox {
 /// The accepted range of each unsigned integer setting (argument validation only:
 /// values must fit the engine's types; the engine validates their meaning).
 private func integerRange(_ key: Int32) -> ClosedRange<UInt64>? {
-    let ms: ClosedRange<UInt64> = 0...UInt64(Int64.max)
+    let ms: ClosedRange<UInt64> = 0...UInt64(IMR_MAX_TIME_MS)
     switch key {
     case IMR_CONFIG_NODE_ID, IMR_CONFIG_SEED: return 0...UInt64.max
     case IMR_CONFIG_ACK_TIMEOUT_MS, IMR_CONFIG_BACKOFF_CAP_MS, IMR_CONFIG_MAX_OFFLINE_AGE_MS,
@@ -53,7 +53,7 @@ private func integerRange(_ key: Int32) -> ClosedRange<UInt64>? {
     case IMR_CONFIG_MAX_OUTBOUND_FRAMES, IMR_CONFIG_MAX_OUTBOUND_FRAMES_BEFORE_CLOSE, IMR_CONFIG_MAX_MEMBERS,
          IMR_CONFIG_MAX_QUEUED_EVENTS: return 1...UInt64(Int32.max)
     case IMR_CONFIG_HELLO_TIMEOUT_MS, IMR_CONFIG_PING_INTERVAL_MS, IMR_CONFIG_IDLE_TIMEOUT_MS: return ms
-    case IMR_CONFIG_TIMER_GRANULARITY_MS: return 1...UInt64(Int64.max)
+    case IMR_CONFIG_TIMER_GRANULARITY_MS: return 1...UInt64(IMR_MAX_TIME_MS)
     case IMR_CONFIG_SEND_RECEIPTS: return 0...1
     case IMR_CONFIG_STORE_DURABILITY: return UInt64(IMR_DURABILITY_PROCESS_CRASH)...UInt64(IMR_DURABILITY_POWER_LOSS)
     default: return nil

@@ -104,6 +104,7 @@ public func imr_server_remove_token(_ server: OpaquePointer?, _ token: UnsafePoi
 
 @c @implementation
 public func imr_server_set_wall_clock(_ server: OpaquePointer?, _ unixMs: UInt64, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs, unixMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let server else { return IMR_ERR_NULL }
     object(server, as: ServerBox.self).engine.setWallClock(unixMs: unixMs, now: nowMs)
     return IMR_OK
@@ -160,6 +161,7 @@ public func imr_server_remove_member(_ server: OpaquePointer?, _ conversation: U
 
 @c @implementation
 public func imr_server_open_session(_ server: OpaquePointer?, _ outSession: UnsafeMutablePointer<UInt64>?, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let server, let outSession else { return IMR_ERR_NULL }
     outSession.pointee = object(server, as: ServerBox.self).engine.openSession(now: nowMs).rawValue
     return IMR_OK
@@ -167,6 +169,7 @@ public func imr_server_open_session(_ server: OpaquePointer?, _ outSession: Unsa
 
 @c @implementation
 public func imr_server_close_session(_ server: OpaquePointer?, _ session: UInt64, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let server else { return IMR_ERR_NULL }
     object(server, as: ServerBox.self).engine.closeSession(SessionID(rawValue: session), now: nowMs)
     return IMR_OK
@@ -174,6 +177,7 @@ public func imr_server_close_session(_ server: OpaquePointer?, _ session: UInt64
 
 @c @implementation
 public func imr_server_set_writable(_ server: OpaquePointer?, _ session: UInt64, _ writable: Int32, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let server else { return IMR_ERR_NULL }
     guard writable == 0 || writable == 1 else { return IMR_ERR_INVALID_ARG }
     object(server, as: ServerBox.self).engine.setWritable(SessionID(rawValue: session), writable == 1, now: nowMs)
@@ -183,7 +187,8 @@ public func imr_server_set_writable(_ server: OpaquePointer?, _ session: UInt64,
 @c @implementation
 public func imr_server_handle_frame(_ server: OpaquePointer?, _ session: UInt64, _ frame: UnsafePointer<UInt8>?,
                                     _ len: Int, _ nowMs: UInt64) -> Int32 {
-    abiCall { () throws(ABIFailure) -> Int32 in
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
+    return abiCall { () throws(ABIFailure) -> Int32 in
         guard let server else { throw ABIFailure(IMR_ERR_NULL) }
         let bytes = try inputBytes(frame, len)
         object(server, as: ServerBox.self).engine.handle(frameBytes: bytes, from: SessionID(rawValue: session), now: nowMs)
@@ -193,6 +198,7 @@ public func imr_server_handle_frame(_ server: OpaquePointer?, _ session: UInt64,
 
 @c @implementation
 public func imr_server_handle_stream_error(_ server: OpaquePointer?, _ session: UInt64, _ error: Int32, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let server else { return IMR_ERR_NULL }
     let engine = object(server, as: ServerBox.self).engine
     let limit = engine.config.limits.maxFrameBytes
@@ -286,6 +292,7 @@ public func imr_server_next_timeout(_ server: OpaquePointer?, _ outDeadline: Uns
 
 @c @implementation
 public func imr_server_handle_timeout(_ server: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let server else { return IMR_ERR_NULL }
     object(server, as: ServerBox.self).engine.handleTimeout(now: nowMs)
     return IMR_OK

@@ -34,6 +34,12 @@ func releaseHandle<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type) {
     Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).release()
 }
 
+// MARK: - Time
+
+/// The largest `now_ms` (IMR_MAX_TIME_MS): far beyond any clock, and small enough that an
+/// engine adding a timeout to it cannot overflow.
+let maxTimeMs = UInt64(IMR_MAX_TIME_MS)
+
 // MARK: - Sizes
 
 /// A size_t argument as a Swift Int (size_t imports as Int): values above INT64_MAX

@@ -136,6 +136,8 @@ def main() -> int:
     check(orders == {"IMR_ORDER_" + o.name: int(o) for o in imr.Order}, "IMR_ORDER_* != Order")
     check(header_defines(header, "IMR_CLOCK_MAX_ENTRIES")["IMR_CLOCK_MAX_ENTRIES"] == imr.CLOCK_MAX_ENTRIES,
           "IMR_CLOCK_MAX_ENTRIES != imr.CLOCK_MAX_ENTRIES")
+    m = re.search(r"^#define IMR_MAX_TIME_MS (\d+)ull", header, re.M)
+    check(m is not None and int(m.group(1)) == imr.MAX_TIME_MS, "IMR_MAX_TIME_MS != imr.MAX_TIME_MS")
     for name, value in (("IMR_DEFAULT_MAX_FRAME_BYTES", imr.DEFAULT_MAX_FRAME_BYTES),
                         ("IMR_LIMIT_MAX_FRAME_BYTES", imr.LIMIT_MAX_FRAME_BYTES)):
         m = re.search(r"^#define " + name + r" \(1 << (\d+)\)", header, re.M)

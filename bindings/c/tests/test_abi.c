@@ -1209,6 +1209,78 @@ static void test_client_durable(void) {
     rmdir(dir);
 }
 
+/* ---------------------------------------------------------------- time */
+
+/* Times above IMR_MAX_TIME_MS are refused everywhere; at the limit, with the longest
+ * timeouts, and with time going backwards, the engines run without trapping. */
+static void test_time_limits(void) {
+    const uint64_t too_late = IMR_MAX_TIME_MS + 1, max = IMR_MAX_TIME_MS;
+    imr_config *config = NULL;
+    imr_server *server = NULL;
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_ACK_TIMEOUT_MS, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_HELLO_TIMEOUT_MS, too_late), IMR_ERR_INVALID_ARG);
+    static const int time_keys[] = {
+        IMR_CONFIG_ACK_TIMEOUT_MS, IMR_CONFIG_BACKOFF_CAP_MS, IMR_CONFIG_MAX_OFFLINE_AGE_MS, IMR_CONFIG_GAP_GRACE_MS,
+        IMR_CONFIG_SYNC_TIMEOUT_MS, IMR_CONFIG_POLL_INTERVAL_MS, IMR_CONFIG_DELIVERED_FLUSH_MS,
+        IMR_CONFIG_HELLO_TIMEOUT_MS, IMR_CONFIG_PING_INTERVAL_MS, IMR_CONFIG_IDLE_TIMEOUT_MS,
+        IMR_CONFIG_TIMER_GRANULARITY_MS,
+    };
+    for (size_t i = 0; i < sizeof time_keys / sizeof time_keys[0]; i++) {
+        CHECK_EQ(imr_config_set_u64(config, time_keys[i], max), IMR_OK);
+    }
+    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    imr_config_free(config);
+    imr_client *client = new_client(5, "tok", NULL);
+    if (!server || !client) return;
+    uint64_t session = 0;
+    uint8_t id[16];
+    const char *members[] = {"alice"};
+    CHECK_EQ(imr_server_add_token(server, "tok", "alice", 0), IMR_OK);
+    CHECK_EQ(imr_server_create_conversation(server, "g", members, 1), IMR_OK);
+
+    CHECK_EQ(imr_server_set_wall_clock(server, too_late, 0), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_wall_clock(server, 0, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_open_session(server, &session, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_close_session(server, 1, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_writable(server, 1, 1, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_handle_frame(server, 1, NULL, 0, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_handle_stream_error(server, 1, IMR_ERR_STREAM_FAILED, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_handle_timeout(server, UINT64_MAX), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_connected(client, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_disconnected(client, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_send(client, "g", (const uint8_t *)"x", 1, id, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_retry(client, id, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_handle_frame(client, NULL, 0, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_handle_timeout(client, UINT64_MAX), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_probe(client, too_late), IMR_ERR_INVALID_ARG);
+
+    static const uint64_t times[] = {IMR_MAX_TIME_MS, 5000, IMR_MAX_TIME_MS - 1, 0, 7};
+    device d = {client, 0, 0};
+    CHECK_EQ(imr_server_set_wall_clock(server, max, max), IMR_OK);
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        uint64_t now = times[i], deadline;
+        if (!d.connected) connect_device(server, &d, now);
+        CHECK_EQ(imr_client_send(client, "g", (const uint8_t *)"x", 1, id, now), IMR_OK);
+        pump(server, &d, 1, now);
+        if (imr_client_next_timeout(client, &deadline) == 1 && deadline <= max) {
+            CHECK_EQ(imr_client_handle_timeout(client, deadline), IMR_OK);
+        }
+        if (imr_server_next_timeout(server, &deadline) == 1 && deadline <= max) {
+            CHECK_EQ(imr_server_handle_timeout(server, deadline), IMR_OK);
+        }
+        CHECK_EQ(imr_client_handle_timeout(client, max), IMR_OK);
+        CHECK_EQ(imr_server_handle_timeout(server, max), IMR_OK);
+        CHECK_EQ(imr_client_probe(client, now), IMR_OK);
+        pump(server, &d, 1, now);
+        count_events(client, IMR_EVENT_NONE, NULL);
+        imr_event e;
+        while (imr_server_poll_event(server, &e) == 1) {}
+    }
+    imr_client_free(client);
+    imr_server_free(server);
+}
+
 /* ---------------------------------------------------------------- event layout */
 
 static void test_event_layout(void) {
@@ -1233,6 +1305,7 @@ int main(void) {
     test_client_arguments();
     test_client_server(NULL);
     test_client_durable();
+    test_time_limits();
     if (failures) {
         fprintf(stderr, "test_abi: %d of %d checks failed\n", failures, checks);
         return 1;

@@ -18,6 +18,8 @@ from .server import Output, Server
 from .framing import DEFAULT_MAX_FRAME_BYTES, LIMIT_MAX_FRAME_BYTES, Splitter, delimit, delimited_size
 
 __version__ = "0.1.0"
+#: The largest time value the engines accept (IMR_MAX_TIME_MS).
+MAX_TIME_MS = 1 << 62
 VERSION = (0, 1, 0)
 
 
@@ -45,6 +47,7 @@ __all__ = [
     "ImrError",
     "LIMIT_MAX_FRAME_BYTES",
     "LibraryNotFoundError",
+    "MAX_TIME_MS",
     "Order",
     "OutboxEntry",
     "Output",

@@ -172,3 +172,21 @@ def test_closed_client_raises():
                  lambda: c.next_timeout, lambda: c.cursor("c")):
         with pytest.raises(imr.ClosedError):
             call()
+
+
+def test_times_and_integers_are_checked():
+    import ctypes
+
+    bad_argument = (ValueError, ctypes.ArgumentError)
+    with Client(node_id=1, token="t") as c:
+        with pytest.raises(ImrError) as info:
+            c.connected(imr.MAX_TIME_MS + 1)
+        assert info.value.code is ErrorCode.INVALID_ARG
+        c.connected(imr.MAX_TIME_MS)
+        for bad in (-1, 2**64, 2**64 + 5, 1.5, True):
+            with pytest.raises(bad_argument):
+                c.handle_timeout(bad)
+        with pytest.raises(bad_argument):
+            c.timeline("c", offset=-1)
+    with pytest.raises(ValueError):
+        Client(node_id=2**64, token="t")
