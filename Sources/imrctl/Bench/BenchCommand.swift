@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
     static let suites: [any BenchSuite] = [
         CodecBench(),
         ServerBench(),
+        ABIBench(),
     ]
 
     func run() throws {
