@@ -4,9 +4,12 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 PROTO      := proto/imr.proto
 WIRE_DIR   := Sources/IMRWireC
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev pkg-config valgrind gcc g++ binutils
+# python3-protobuf: Google's protobuf for Debian's /usr/bin/python3, the wire vectors' independent checker.
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libsqlite3-dev pkg-config valgrind gcc g++ binutils
+# The Python with python3-protobuf (Tests/Vectors/vectors.py; the Swift tests use the same).
+VECTOR_PYTHON ?= /usr/bin/python3
 
-.PHONY: all build deps test test-swift proto bench demo soak clean lib install test-abi test-header check-abi test-c test-install test-python
+.PHONY: all build deps test test-swift proto proto-check vectors bench bench-abi demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
 
 # The C ABI library (make lib): version from the header, SONAME libimr.so.MAJOR.
 imr_version_part = $(shell sed -n 's/^\#define IMR_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/imr.h)
@@ -37,7 +40,7 @@ build: deps
 test: deps test-swift test-abi
 
 # Every check of the C ABI and its bindings.
-test-abi: test-header check-abi test-c test-install test-python
+test-abi: test-header check-abi test-c test-install test-python test-examples
 
 # The header alone compiles as C99, C11 and C++17, warning-free and pedantic.
 HEADER_CFLAGS := -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only
@@ -72,6 +75,13 @@ test-install: lib
 	LD_LIBRARY_PATH=$(STAGE)/usr/local/lib bindings/c/build/pkg/test_abi
 	@! ldd bindings/c/build/pkg/test_abi | grep -q '$(CURDIR)/build/lib' || { echo "linked the in-tree library"; exit 1; }
 
+# The C and asyncio chat examples talking to each other through a real relay over TCP.
+test-examples: lib
+	$(SWIFT) build --product imrctl
+	$(MAKE) --no-print-directory -C bindings/c build/imr-chat-c
+	python3 bindings/tools/examples_test.py --imrctl .build/debug/imrctl --c-chat bindings/c/build/imr-chat-c \
+	  --library $(LIB_DIR)/$(LIB_SONAME)
+
 # The Python package installed into a private venv (pytest added only if missing),
 # tested against the fresh in-tree library.
 PYENV := build/pyenv
@@ -100,9 +110,34 @@ soak: deps
 	$(SWIFT) build -c release --product imrctl
 	.build/release/imrctl simulate --seeds 100000
 
+# Fail when the committed protobuf-c code differs from a fresh generation (as the tests do).
+proto-check: deps
+	@tmp=$$(mktemp -d); \
+	protoc-c --c_out=$$tmp -Iproto $(PROTO) \
+	  && cmp $$tmp/imr.pb-c.c $(WIRE_DIR)/imr.pb-c.c \
+	  && cmp $$tmp/imr.pb-c.h $(WIRE_DIR)/include/imr.pb-c.h; \
+	status=$$?; rm -rf $$tmp; \
+	if [ $$status -ne 0 ]; then echo "protobuf-c code differs from $(PROTO): run make proto"; exit 1; fi; \
+	echo "protobuf-c code matches $(PROTO)"
+
+# Rewrite the golden and malformed wire vectors (Tests/Vectors) from their definitions in
+# Tests/Vectors/vectors.py, with Google's protobuf, and check them; then `swift test` checks
+# that the Swift codec agrees.
+vectors: deps
+	$(VECTOR_PYTHON) Tests/Vectors/vectors.py generate
+	$(VECTOR_PYTHON) Tests/Vectors/vectors.py check
+
 bench: deps
 	$(SWIFT) build -c release --product imrctl
 	.build/release/imrctl bench
+	$(MAKE) --no-print-directory bench-abi
+
+# The cost of one send->ack cycle driven from C and from Python next to native Swift.
+bench-abi: lib
+	$(SWIFT) build -c release --product imrctl
+	$(MAKE) --no-print-directory -C bindings/c build/send_ack
+	python3 bindings/tools/bench_abi.py --imrctl .build/release/imrctl --c-bench bindings/c/build/send_ack \
+	  --library $(LIB_DIR)/$(LIB_SONAME)
 
 # libimr.so: the IMRABI product in release with the Swift runtime linked statically
 # (SwiftPM's --static-swift-stdlib does not apply to dynamic libraries), exporting

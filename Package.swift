@@ -37,6 +37,11 @@ let package = Package(
             dependencies: ["CProtobufC"],
             cSettings: [.unsafeFlags(["-Wno-unused-parameter"])]
         ),
+        // imrctl bench only: the protobuf-c baseline of the codec figure (imrbench_ prefix).
+        .target(
+            name: "IMRBenchC",
+            dependencies: ["IMRWireC", "CProtobufC"]
+        ),
         .target(
             name: "IMRCore",
             dependencies: ["IMRWireC", "CProtobufC", "CSQLite"]
@@ -56,6 +61,7 @@ let package = Package(
                 "IMRCore",
                 "IMRSimulation",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                "IMRBenchC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

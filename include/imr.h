@@ -32,7 +32,9 @@
  *  - Threads. No callbacks, no globals, no threads of its own. One handle is used by
  *    one thread at a time; different handles are independent. Functions taking no
  *    handle are thread-safe.
- *  - Time is monotonic milliseconds as uint64_t, passed last.
+ *  - Time is monotonic milliseconds as uint64_t, passed last, never going backwards
+ *    for one handle, and at most IMR_MAX_TIME_MS (a larger `now_ms` gives
+ *    IMR_ERR_INVALID_ARG). Time settings are bounded the same way.
  *  - Nothing here aborts the process on bad input: every input is validated and bad
  *    input gets an error code.
  */
@@ -73,6 +75,10 @@ IMR_API int imr_version(void);
  * Errors
  * ------------------------------------------------------------------------------- */
 
+/* The largest time value (2^62 ms, some 146 million years): engines add timeouts to it
+ * without overflow. */
+#define IMR_MAX_TIME_MS 4611686018427387904ull
+
 /* Signed size type of the ABI: a count or byte size, or a negative IMR_ERR_* code. */
 typedef int64_t imr_ssize;
 
@@ -99,6 +105,20 @@ typedef int64_t imr_ssize;
 #define IMR_ERR_MALFORMED_LENGTH (-10)
 /* Stream framing failed earlier; the connection must be reset. Fatal for the stream. */
 #define IMR_ERR_STREAM_FAILED (-11)
+/* Unknown message id, conversation, session or token. */
+#define IMR_ERR_NOT_FOUND (-12)
+/* The conversation already exists. */
+#define IMR_ERR_EXISTS (-13)
+/* The durable store failed: cannot open, not an imr store, corrupt, or I/O error. */
+#define IMR_ERR_STORE (-14)
+/* An unexpected failure inside imr (a bug). Fatal: free the handle. */
+#define IMR_ERR_INTERNAL (-15)
+/* The operation is not allowed in the message's current state (retry of a message that
+ * has not failed). */
+#define IMR_ERR_INVALID_STATE (-16)
+/* The server broke the protocol (an ack naming another conversation, an unexpected
+ * frame, a bad sync page); the frame changed nothing. */
+#define IMR_ERR_PROTOCOL (-17)
 
 /*
  * A static, NUL-terminated English description of `code` (an IMR_ERR_* code or
@@ -110,8 +130,9 @@ IMR_API const char *imr_strerror(int code);
 /*
  * 1 if `code` is fatal: the object that returned it (or the connection it serves)
  * cannot continue and must be discarded — IMR_ERR_FRAME_TOO_LARGE,
- * IMR_ERR_MALFORMED_LENGTH and IMR_ERR_STREAM_FAILED (reset the connection). 0 for
- * every other code, including IMR_OK and values that are not error codes.
+ * IMR_ERR_MALFORMED_LENGTH and IMR_ERR_STREAM_FAILED (reset the connection) and
+ * IMR_ERR_INTERNAL (free the handle). 0 for every other code, including IMR_OK and
+ * values that are not error codes.
  */
 IMR_API int imr_error_is_fatal(int code);
 
@@ -145,18 +166,45 @@ typedef struct imr_config imr_config;
 #define IMR_CONFIG_MAX_IDENTIFIER_BYTES 17 /* longest conversation or user id (>= 1) */
 #define IMR_CONFIG_MAX_CLOCK_ENTRIES 18    /* most entries in a vector clock (>= 1) */
 #define IMR_CONFIG_MAX_TOKEN_BYTES 19      /* longest auth token (>= 1) */
+#define IMR_CONFIG_SENT_RETENTION 20       /* sent messages kept in the outbox query */
+#define IMR_CONFIG_MAX_BUFFERED 21         /* out-of-order pushes held per conversation */
+/* Server settings (unsigned integers; imr_server_new). Keys 1 to 21 and 30 to 42 are the
+ * client's (imr_client_new); the limits (15 to 19) apply to both. */
+#define IMR_CONFIG_SERVER_MAX_SYNC_PAGE 50   /* most messages per sync page (>= 1) */
+#define IMR_CONFIG_SERVER_MAX_INFLIGHT 51    /* unacked-send window announced to clients (>= 1) */
+#define IMR_CONFIG_RATE_LIMIT_BURST 52       /* sends per session at once; 0 turns rate limiting off */
+#define IMR_CONFIG_RATE_LIMIT_PER_SECOND 53  /* token bucket refill (>= 1) */
+#define IMR_CONFIG_MAX_OUTBOUND_FRAMES 54    /* unwritten frames before a session is "behind" (>= 1) */
+#define IMR_CONFIG_MAX_OUTBOUND_FRAMES_BEFORE_CLOSE 55 /* ... before it is closed (>= 1) */
+#define IMR_CONFIG_HELLO_TIMEOUT_MS 56       /* a session must authenticate within this */
+#define IMR_CONFIG_PING_INTERVAL_MS 57       /* ping after this much silence (0 = never) */
+#define IMR_CONFIG_IDLE_TIMEOUT_MS 58        /* close after this much silence (0 = never) */
+#define IMR_CONFIG_TIMER_GRANULARITY_MS 59   /* how often session timers are checked (>= 1) */
+#define IMR_CONFIG_MAX_MEMBERS 60            /* largest membership of a conversation (>= 1) */
+#define IMR_CONFIG_SEND_RECEIPTS 61          /* 1: send receipts to other members, 0: do not */
+#define IMR_CONFIG_MAX_QUEUED_EVENTS 62      /* events kept for poll_event before dropping (>= 1) */
+/* Client and server. */
+#define IMR_CONFIG_STORE_DURABILITY 63       /* IMR_DURABILITY_* of the SQLite store */
 /* Floating-point settings (imr_config_set_double). */
 #define IMR_CONFIG_BACKOFF_FACTOR 30       /* timeout multiplier per attempt (>= 1.0) */
 #define IMR_CONFIG_JITTER 31               /* relative random spread of timeouts, 0.0 ... 1.0 */
 /* String settings (imr_config_set_string). */
 #define IMR_CONFIG_TOKEN 40                /* auth token sent in the hello */
 #define IMR_CONFIG_STORE_PATH 41           /* SQLite file for durable state (unset = memory) */
+#define IMR_CONFIG_USER_ID 42              /* own user id, shown until the welcome names it */
 
 /* Values of IMR_CONFIG_HISTORY_ORDER. */
 #define IMR_HISTORY_CAUSAL 0               /* causal order, identical on every device */
 #define IMR_HISTORY_ARRIVAL 1              /* arrival order (history = live view) */
 
+/* Values of IMR_CONFIG_STORE_DURABILITY. */
+#define IMR_DURABILITY_PROCESS_CRASH 0     /* survives a crash of the process (WAL, sync NORMAL) */
+#define IMR_DURABILITY_POWER_LOSS 1        /* survives power loss too (sync FULL; the default) */
+
 /*
+ * A config is shared by the engines: each constructor reads the keys that apply to it
+ * and ignores the others.
+ *
  * Creates a config with every key unset and stores it in *out.
  * Returns IMR_OK, or IMR_ERR_NULL if `out` is NULL.
  * Ownership: the caller owns *out and releases it with imr_config_free.
@@ -363,6 +411,10 @@ IMR_API int imr_clock_decode(const uint8_t *bytes, size_t len, imr_clock **out);
 
 #define IMR_EVENT_NONE 0
 
+/* Bits of imr_event.flags. */
+#define IMR_EVENT_FLAG_FATAL 1u     /* SERVER_ERROR: the server closes the connection */
+#define IMR_EVENT_FLAG_HAS_READ 2u  /* RECEIPT: seq_end holds a read watermark */
+
 typedef struct imr_event {
     int32_t kind;               /* IMR_EVENT_* */
     int32_t code;               /* kind-specific code (a failure reason, a peer's error code) */
@@ -372,7 +424,7 @@ typedef struct imr_event {
     uint64_t node;              /* the sender's device node */
     uint64_t live_index;        /* position in the conversation's live view */
     uint64_t session;           /* server events: the session */
-    uint64_t retry_after_ms;    /* a transient rejection: retry after this long */
+    uint64_t detail_code;       /* a second kind-specific code (the reject code of a failure) */
     uint32_t attempts;          /* transmissions so far */
     uint32_t flags;             /* IMR_EVENT_FLAG_* */
     uint8_t message_id[16];     /* the client message id */
@@ -408,7 +460,7 @@ IMR_STATIC_ASSERT(offsetof(imr_event, server_time_ms) == 24, imr_event_server_ti
 IMR_STATIC_ASSERT(offsetof(imr_event, node) == 32, imr_event_node);
 IMR_STATIC_ASSERT(offsetof(imr_event, live_index) == 40, imr_event_live_index);
 IMR_STATIC_ASSERT(offsetof(imr_event, session) == 48, imr_event_session);
-IMR_STATIC_ASSERT(offsetof(imr_event, retry_after_ms) == 56, imr_event_retry_after_ms);
+IMR_STATIC_ASSERT(offsetof(imr_event, detail_code) == 56, imr_event_detail_code);
 IMR_STATIC_ASSERT(offsetof(imr_event, attempts) == 64, imr_event_attempts);
 IMR_STATIC_ASSERT(offsetof(imr_event, flags) == 68, imr_event_flags);
 IMR_STATIC_ASSERT(offsetof(imr_event, message_id) == 72, imr_event_message_id);
@@ -424,6 +476,418 @@ IMR_STATIC_ASSERT(offsetof(imr_event, detail) == 152, imr_event_detail);
 IMR_STATIC_ASSERT(offsetof(imr_event, detail_len) == 160, imr_event_detail_len);
 IMR_STATIC_ASSERT(offsetof(imr_event, reserved) == 168, imr_event_reserved);
 #endif
+
+/* ---------------------------------------------------------------------------------
+ * Client engine
+ *
+ * One engine per device: it keeps the outbox (send states, retransmission, window),
+ * the inbox (dedup, gaps, sync, probes) and the timelines. Sans-IO: the host owns the
+ * socket and the clock. The driving loop, after EVERY input (connected, disconnected,
+ * send, retry, handle_frame, handle_timeout, probe):
+ *   1. drain imr_client_poll_transmit and write each frame (delimited with
+ *      imr_frame_delimit on a stream);
+ *   2. drain imr_client_poll_event;
+ *   3. re-arm one timer at imr_client_next_timeout and call imr_client_handle_timeout
+ *      when it fires.
+ * ------------------------------------------------------------------------------- */
+
+typedef struct imr_client imr_client;
+
+/* States of an own message (outbox entries). */
+#define IMR_STATE_SENDING 0  /* not yet acknowledged; retransmitted while connected */
+#define IMR_STATE_SENT 1     /* stored by the server as `seq` */
+#define IMR_STATE_FAILED 2   /* gave up; imr_client_retry sends it again with the same id */
+
+/* Why a message failed (IMR_EVENT_MESSAGE_FAILED code, imr_outbox_entry.failure). */
+#define IMR_FAILURE_NONE 0
+#define IMR_FAILURE_ATTEMPTS_EXHAUSTED 1 /* IMR_CONFIG_MAX_ATTEMPTS transmissions went unacked */
+#define IMR_FAILURE_MAX_OFFLINE_AGE 2    /* it waited offline longer than IMR_CONFIG_MAX_OFFLINE_AGE_MS */
+#define IMR_FAILURE_REJECTED 3           /* the server refused it for good (reject code given) */
+
+/* Client events (imr_client_poll_event). Fields not listed are zero / NULL. */
+#define IMR_EVENT_CONNECTION_READY 1      /* the welcome arrived: sends and syncs flow */
+#define IMR_EVENT_MESSAGE_SENDING 2       /* message_id, conversation: new, or retried */
+#define IMR_EVENT_MESSAGE_SENT 3          /* message_id, conversation, seq, server_time_ms */
+#define IMR_EVENT_MESSAGE_FAILED 4        /* message_id, conversation, code: IMR_FAILURE_*,
+                                             detail_code: IMR_REJECT_* when REJECTED */
+#define IMR_EVENT_MESSAGE_RECEIVED 5      /* conversation, seq, message_id, user (sender), node,
+                                             payload, clock, live_index */
+#define IMR_EVENT_OWN_MESSAGE_CONFIRMED 6 /* conversation, message_id, seq, server_time_ms,
+                                             live_index */
+#define IMR_EVENT_GAP_OPENED 7            /* conversation, seq ... seq_end are missing */
+#define IMR_EVENT_GAP_FILLED 8            /* conversation, seq ... seq_end arrived */
+#define IMR_EVENT_SYNC_STARTED 9          /* conversation */
+#define IMR_EVENT_SYNC_FINISHED 10        /* conversation */
+#define IMR_EVENT_RECEIPT 11              /* conversation, user, seq: delivered watermark,
+                                             seq_end: read watermark (flag HAS_READ) */
+#define IMR_EVENT_SERVER_ERROR 12         /* code: IMR_WIRE_ERROR_*, detail, flag FATAL */
+#define IMR_EVENT_ERROR 13                /* code: IMR_ERR_* of a problem found while running
+                                             (a bad sync page, a dropped message), detail */
+
+/* Views of a timeline. */
+#define IMR_VIEW_LIVE 0     /* arrival order: nothing shown ever moves */
+#define IMR_VIEW_HISTORY 1  /* causal order, identical on every device */
+
+/* One own message, as imr_client_outbox reports it. */
+typedef struct imr_outbox_entry {
+    uint8_t message_id[16];
+    uint64_t seq;               /* the server's seq once sent, else 0 */
+    uint64_t server_time_ms;    /* once sent, else 0 */
+    int32_t state;              /* IMR_STATE_* */
+    int32_t failure;            /* IMR_FAILURE_* when failed, else IMR_FAILURE_NONE */
+    uint32_t attempts;          /* transmissions since it was sent or retried */
+    uint32_t reject_code;       /* IMR_REJECT_* when failure is IMR_FAILURE_REJECTED */
+    const char *conversation;   /* NUL-terminated */
+    size_t conversation_len;
+} imr_outbox_entry;
+
+/* One message of a timeline, as imr_client_timeline reports it. */
+typedef struct imr_message {
+    uint8_t message_id[16];
+    uint64_t seq;               /* 0 while an own message is not yet sequenced */
+    uint64_t server_time_ms;    /* 0 while not sequenced */
+    uint64_t sender_node;
+    uint64_t depth;             /* causal depth of its clock */
+    const char *sender;         /* sender user id, NUL-terminated */
+    size_t sender_len;
+    const uint8_t *payload;
+    size_t payload_len;
+    const uint8_t *clock;       /* encoded vector clock (imr_clock_decode) */
+    size_t clock_len;
+} imr_message;
+
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu && SIZE_MAX == 0xFFFFFFFFFFFFFFFFu
+IMR_STATIC_ASSERT(sizeof(imr_outbox_entry) == 64, imr_outbox_entry_size);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, message_id) == 0, imr_outbox_entry_message_id);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, seq) == 16, imr_outbox_entry_seq);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, server_time_ms) == 24, imr_outbox_entry_server_time_ms);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, state) == 32, imr_outbox_entry_state);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, failure) == 36, imr_outbox_entry_failure);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, attempts) == 40, imr_outbox_entry_attempts);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, reject_code) == 44, imr_outbox_entry_reject_code);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, conversation) == 48, imr_outbox_entry_conversation);
+IMR_STATIC_ASSERT(offsetof(imr_outbox_entry, conversation_len) == 56, imr_outbox_entry_conversation_len);
+IMR_STATIC_ASSERT(sizeof(imr_message) == 96, imr_message_size);
+IMR_STATIC_ASSERT(offsetof(imr_message, message_id) == 0, imr_message_message_id);
+IMR_STATIC_ASSERT(offsetof(imr_message, seq) == 16, imr_message_seq);
+IMR_STATIC_ASSERT(offsetof(imr_message, server_time_ms) == 24, imr_message_server_time_ms);
+IMR_STATIC_ASSERT(offsetof(imr_message, sender_node) == 32, imr_message_sender_node);
+IMR_STATIC_ASSERT(offsetof(imr_message, depth) == 40, imr_message_depth);
+IMR_STATIC_ASSERT(offsetof(imr_message, sender) == 48, imr_message_sender);
+IMR_STATIC_ASSERT(offsetof(imr_message, sender_len) == 56, imr_message_sender_len);
+IMR_STATIC_ASSERT(offsetof(imr_message, payload) == 64, imr_message_payload);
+IMR_STATIC_ASSERT(offsetof(imr_message, payload_len) == 72, imr_message_payload_len);
+IMR_STATIC_ASSERT(offsetof(imr_message, clock) == 80, imr_message_clock);
+IMR_STATIC_ASSERT(offsetof(imr_message, clock_len) == 88, imr_message_clock_len);
+#endif
+
+/*
+ * Creates a client engine from `config`: IMR_CONFIG_NODE_ID (required, not 0),
+ * IMR_CONFIG_TOKEN, and the client keys; with IMR_CONFIG_STORE_PATH it opens (or
+ * creates) that SQLite file and resumes its outbox, clocks, cursors and timelines.
+ * The config can be freed afterwards.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (an unusable configuration, such
+ * as no node id or a backoff cap below the ack timeout); IMR_ERR_STORE (the file
+ * cannot be opened or is not an imr client store).
+ * Ownership: the caller releases *out with imr_client_free.
+ */
+IMR_API int imr_client_new(const imr_config *config, imr_client **out);
+
+/* Releases a client (closing its store). NULL is a no-op. */
+IMR_API void imr_client_free(imr_client *client);
+
+/*
+ * A connection to the server is up: queues the hello. After the welcome, unacked
+ * messages go out again in their original order, then syncs run.
+ * Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_client_connected(imr_client *client, uint64_t now_ms);
+
+/*
+ * The connection is gone: queued frames are dropped, retransmission and sync timers
+ * stop; waiting messages age toward IMR_CONFIG_MAX_OFFLINE_AGE_MS.
+ * Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_client_disconnected(imr_client *client, uint64_t now_ms);
+
+/*
+ * Sends `payload_len` bytes (copied) to `conversation` and writes the new message's
+ * 16-byte id into `out_id`. With a store, returns only after the message is committed.
+ * It appears at once in the conversation's timeline, and goes out now if connected.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID (conversation empty or not UTF-8);
+ * IMR_ERR_INVALID_ARG (empty payload); IMR_ERR_TOO_LARGE (conversation id or payload
+ * over its limit); IMR_ERR_STORE (nothing was recorded).
+ */
+IMR_API int imr_client_send(imr_client *client, const char *conversation, const uint8_t *payload,
+                            size_t payload_len, uint8_t out_id[16], uint64_t now_ms);
+
+/*
+ * Sends a failed message again, with the same id and a fresh attempt budget.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_NOT_FOUND (no such message in the outbox);
+ * IMR_ERR_INVALID_STATE (the message has not failed); IMR_ERR_STORE.
+ */
+IMR_API int imr_client_retry(imr_client *client, const uint8_t message_id[16], uint64_t now_ms);
+
+/*
+ * One frame received from the server (the bytes between two length prefixes).
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (`len` above INT64_MAX); for bad
+ * bytes IMR_ERR_MALFORMED_FRAME, IMR_ERR_UNSUPPORTED_VERSION, IMR_ERR_FRAME_TOO_LARGE
+ * (fatal: reset the connection), IMR_ERR_TOO_LARGE, IMR_ERR_INVALID_ID or
+ * IMR_ERR_INVALID_CLOCK; IMR_ERR_PROTOCOL (a frame that contradicts the protocol);
+ * IMR_ERR_STORE. After an error nothing changed; the connection may go on (unless the
+ * code is fatal). Drain outputs and events in every case.
+ */
+IMR_API int imr_client_handle_frame(imr_client *client, const uint8_t *frame, size_t len,
+                                    uint64_t now_ms);
+
+/*
+ * Runs the timers due at `now_ms` (retransmissions, gap grace, sync timeouts, probes,
+ * delivered flushes). Calling it early is harmless. Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_client_handle_timeout(imr_client *client, uint64_t now_ms);
+
+/*
+ * "The app came to the foreground": probes the head of every conversation now.
+ * Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_client_probe(imr_client *client, uint64_t now_ms);
+
+/*
+ * Takes the next frame to transmit, if any: on 1, *out_frame / *out_len hold one
+ * encoded frame (not delimited), valid until the next non-const call on the client.
+ * Returns 1, 0 (nothing to send) or IMR_ERR_NULL.
+ */
+IMR_API int imr_client_poll_transmit(imr_client *client, const uint8_t **out_frame, size_t *out_len);
+
+/*
+ * Takes the next event, if any, into *out_event (an IMR_EVENT_* of the client; its
+ * pointers are valid until the next non-const call on the client).
+ * Returns 1, 0 (none) or IMR_ERR_NULL.
+ */
+IMR_API int imr_client_poll_event(imr_client *client, imr_event *out_event);
+
+/*
+ * Stores when imr_client_handle_timeout should next be called in *out_deadline_ms
+ * (possibly early, never late). Returns 1 (a deadline), 0 (no timer armed;
+ * *out_deadline_ms untouched) or IMR_ERR_NULL.
+ */
+IMR_API int imr_client_next_timeout(const imr_client *client, uint64_t *out_deadline_ms);
+
+/*
+ * The outbox: recently sent messages (up to IMR_CONFIG_SENT_RETENTION), every unacked
+ * one in send order, then failed ones. Writes the first min(cap, count) entries to
+ * `entries` (NULL allowed when `cap` is 0); their strings are valid until the next
+ * non-const call on the client.
+ * Returns the number of entries in the outbox (may exceed `cap`), or IMR_ERR_NULL /
+ * IMR_ERR_INVALID_ARG.
+ */
+IMR_API imr_ssize imr_client_outbox(imr_client *client, imr_outbox_entry *entries, size_t cap);
+
+/*
+ * The messages of `conversation` in `view` (IMR_VIEW_LIVE or IMR_VIEW_HISTORY): writes
+ * messages offset ... offset + cap - 1 (those that exist) to `messages` (NULL allowed
+ * when `cap` is 0); their bytes are valid until the next non-const call on the client.
+ * Returns the number of messages in the conversation (may exceed offset + cap);
+ * IMR_ERR_NULL; IMR_ERR_INVALID_ARG (bad view, or a size above INT64_MAX);
+ * IMR_ERR_NOT_FOUND (a conversation this device does not know);
+ * IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE (not a possible conversation id).
+ */
+IMR_API imr_ssize imr_client_timeline(imr_client *client, const char *conversation, int view,
+                                      size_t offset, imr_message *messages, size_t cap);
+
+/*
+ * Stores the conversation's cursor (the highest contiguous seq held; 0 when unknown)
+ * in *out_cursor. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE.
+ */
+IMR_API int imr_client_cursor(const imr_client *client, const char *conversation,
+                              uint64_t *out_cursor);
+
+/*
+ * A copy of the conversation's vector clock on this device (empty when unknown) as a
+ * new clock in *out. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID /
+ * IMR_ERR_TOO_LARGE. Ownership: the caller releases *out with imr_clock_free.
+ */
+IMR_API int imr_client_clock(const imr_client *client, const char *conversation, imr_clock **out);
+
+/* Codes a peer sends (the `code` of some events): the error frame's codes ... */
+#define IMR_WIRE_ERROR_UNSPECIFIED 0
+#define IMR_WIRE_ERROR_BAD_FRAME 1
+#define IMR_WIRE_ERROR_AUTH_FAILED 2
+#define IMR_WIRE_ERROR_TOKEN_EXPIRED 3
+#define IMR_WIRE_ERROR_NOT_AUTHENTICATED 4
+#define IMR_WIRE_ERROR_UNSUPPORTED_VERSION 5
+#define IMR_WIRE_ERROR_NOT_MEMBER 6
+#define IMR_WIRE_ERROR_UNKNOWN_CONVERSATION 7
+#define IMR_WIRE_ERROR_FRAME_TOO_LARGE 8
+#define IMR_WIRE_ERROR_INTERNAL_ERROR 9
+#define IMR_WIRE_ERROR_RATE_LIMITED 10
+/* ... and the send-reject codes. Unknown codes from newer peers pass through. */
+#define IMR_REJECT_UNSPECIFIED 0
+#define IMR_REJECT_NOT_MEMBER 1
+#define IMR_REJECT_UNKNOWN_CONVERSATION 2
+#define IMR_REJECT_PAYLOAD_TOO_LARGE 3
+#define IMR_REJECT_ID_CONFLICT 4
+#define IMR_REJECT_RATE_LIMITED 5
+#define IMR_REJECT_INVALID 6
+#define IMR_REJECT_SERVER_BUSY 7
+
+/* ---------------------------------------------------------------------------------
+ * Server engine
+ *
+ * The sans-IO server engine, for hosts that embed a server (the reference relay is
+ * `imrctl relay`). Per connection: imr_server_open_session, feed each received frame
+ * to imr_server_handle_frame (cut with an imr_splitter), imr_server_close_session when
+ * the connection ends. After every call drain imr_server_poll_output (frames to write,
+ * delimited with imr_frame_delimit; connections to close) and imr_server_poll_event,
+ * then re-arm one timer at imr_server_next_timeout and call imr_server_handle_timeout
+ * when it fires. Tokens are registered by the host (imr_server_add_token): the HMAC
+ * tokens of the relay are not part of the library.
+ * ------------------------------------------------------------------------------- */
+
+typedef struct imr_server imr_server;
+
+/* Server events (imr_server_poll_event). Fields not listed are zero / NULL. */
+#define IMR_EVENT_SESSION_AUTHENTICATED 101  /* session, user, node (the device) */
+#define IMR_EVENT_AUTHENTICATION_FAILED 102  /* session, code: IMR_WIRE_ERROR_* */
+#define IMR_EVENT_MESSAGE_ACCEPTED 103       /* conversation, seq, message_id, user (the sender) */
+#define IMR_EVENT_DUPLICATE_ACKNOWLEDGED 104 /* conversation, seq, message_id */
+#define IMR_EVENT_SEND_REJECTED 105          /* session, message_id, code: IMR_REJECT_* */
+#define IMR_EVENT_SESSION_BEHIND 106         /* session: pushes to it stopped (backpressure) */
+#define IMR_EVENT_SESSION_RECOVERED 107      /* session: drained, catching up by sync */
+#define IMR_EVENT_SESSION_CLOSED 108         /* session, detail: the reason */
+#define IMR_EVENT_PROTOCOL_VIOLATION 109     /* session, detail */
+#define IMR_EVENT_STORE_FAILURE 110          /* detail */
+#define IMR_EVENT_MEMBERSHIP_CHANGED 111     /* conversation; code: the number of members;
+                                                payload: the members, each NUL-terminated */
+
+/*
+ * Creates a server engine from `config` (IMR_CONFIG_STORE_PATH names a SQLite file
+ * for a durable store, otherwise the store is in memory; the limits, the server keys
+ * and IMR_CONFIG_STORE_DURABILITY apply; other keys are ignored). No token is
+ * registered yet. The config can be freed afterwards.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (inconsistent limits: a payload
+ * limit above the frame limit); IMR_ERR_STORE (the file cannot be opened or is not an
+ * imr server store).
+ * Ownership: the caller releases *out with imr_server_free.
+ */
+IMR_API int imr_server_new(const imr_config *config, imr_server **out);
+
+/* Releases a server (closing its store). NULL is a no-op. */
+IMR_API void imr_server_free(imr_server *server);
+
+/*
+ * Registers `token` (copied) as authenticating `user` until `expiry_unix_ms` (wall
+ * time, Unix milliseconds; 0 = never expires), replacing an earlier registration of
+ * the same token. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID (empty or not
+ * UTF-8); IMR_ERR_TOO_LARGE (over the token or identifier limit).
+ */
+IMR_API int imr_server_add_token(imr_server *server, const char *token, const char *user,
+                                 uint64_t expiry_unix_ms);
+
+/*
+ * Forgets `token`; sessions it authenticated stay authenticated.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_NOT_FOUND (not registered);
+ * IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE (not a possible token).
+ */
+IMR_API int imr_server_remove_token(imr_server *server, const char *token);
+
+/*
+ * Sets wall time: `unix_ms` is the Unix time in milliseconds at monotonic `now_ms`.
+ * Server times handed out (acks, pushes) and token expiry use it; without it, `now_ms`
+ * is taken as wall time. Server time never goes backwards. Returns IMR_OK;
+ * IMR_ERR_NULL; IMR_ERR_INVALID_ARG (a time above IMR_MAX_TIME_MS).
+ */
+IMR_API int imr_server_set_wall_clock(imr_server *server, uint64_t unix_ms, uint64_t now_ms);
+
+/*
+ * Creates a conversation with `n_members` members (`members` may be NULL when
+ * `n_members` is 0; duplicates count once).
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_EXISTS; IMR_ERR_INVALID_ID; IMR_ERR_TOO_LARGE
+ * (an id over its limit, or more members than IMR_CONFIG_MAX_MEMBERS);
+ * IMR_ERR_STORE.
+ */
+IMR_API int imr_server_create_conversation(imr_server *server, const char *conversation,
+                                           const char *const *members, size_t n_members);
+
+/*
+ * Adds `user` to a conversation (nothing if already a member).
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_NOT_FOUND (no such conversation);
+ * IMR_ERR_INVALID_ID; IMR_ERR_TOO_LARGE; IMR_ERR_STORE.
+ */
+IMR_API int imr_server_add_member(imr_server *server, const char *conversation, const char *user);
+
+/* Removes `user` from a conversation (nothing if not a member). Errors as add_member. */
+IMR_API int imr_server_remove_member(imr_server *server, const char *conversation,
+                                     const char *user);
+
+/*
+ * Opens a session for a new connection (it must send a hello first) and stores its id
+ * (never 0, never reused) in *out_session. Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_open_session(imr_server *server, uint64_t *out_session, uint64_t now_ms);
+
+/*
+ * The connection of `session` ended. Frames still queued for it are discarded. An
+ * unknown or already closed session is ignored. Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_close_session(imr_server *server, uint64_t session, uint64_t now_ms);
+
+/*
+ * The host's write buffer for `session` filled up (`writable` 0) or drained (1). While
+ * not writable the session gets no pushes and catches up by sync later.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (`writable` not 0 or 1).
+ */
+IMR_API int imr_server_set_writable(imr_server *server, uint64_t session, int writable,
+                                    uint64_t now_ms);
+
+/*
+ * One frame received on `session` (the bytes between two length prefixes). Bad bytes
+ * are the peer's fault, not the caller's: they get an error frame (and a close when
+ * fatal) through imr_server_poll_output, and the call still returns IMR_OK. Frames for
+ * an unknown or closed session are ignored. `frame` may be NULL only if `len` is 0.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (`len` above INT64_MAX).
+ */
+IMR_API int imr_server_handle_frame(imr_server *server, uint64_t session,
+                                    const uint8_t *frame, size_t len, uint64_t now_ms);
+
+/*
+ * The byte stream of `session` failed (`error` is the fatal code an imr_splitter gave:
+ * IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH or IMR_ERR_STREAM_FAILED): the
+ * session gets an error frame and is closed. Returns IMR_OK; IMR_ERR_NULL;
+ * IMR_ERR_INVALID_ARG (another code).
+ */
+IMR_API int imr_server_handle_stream_error(imr_server *server, uint64_t session, int error,
+                                           uint64_t now_ms);
+
+/*
+ * Takes the next output, if any. On 1: *out_session is the session; either
+ * *out_close is 0 and *out_frame / *out_len hold one encoded frame to write (not
+ * delimited; valid until the next non-const call on the server), or *out_close is 1:
+ * close that connection after writing what was polled before (*out_frame NULL,
+ * *out_len 0; the session is gone). Returns 1, 0 (nothing to do) or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_poll_output(imr_server *server, uint64_t *out_session,
+                                   const uint8_t **out_frame, size_t *out_len, int *out_close);
+
+/*
+ * Takes the next event, if any, into *out_event (an IMR_EVENT_* of the server; its
+ * pointers are valid until the next non-const call on the server). Events are
+ * informative: ignoring them changes nothing. Returns 1, 0 (none) or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_poll_event(imr_server *server, imr_event *out_event);
+
+/*
+ * Stores the deadline (in the `now_ms` time base) at which imr_server_handle_timeout
+ * must be called in *out_deadline_ms. Returns 1 (a deadline), 0 (no timer needed;
+ * *out_deadline_ms untouched) or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_next_timeout(const imr_server *server, uint64_t *out_deadline_ms);
+
+/*
+ * Runs the timers due at `now_ms` (hello and idle timeouts, pings). Calling it early
+ * is harmless. Returns IMR_OK or IMR_ERR_NULL.
+ */
+IMR_API int imr_server_handle_timeout(imr_server *server, uint64_t now_ms);
 
 #ifdef __cplusplus
 }

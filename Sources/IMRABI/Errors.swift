@@ -19,6 +19,12 @@ public func imr_strerror(_ code: Int32) -> UnsafePointer<CChar>? {
     case IMR_ERR_FRAME_TOO_LARGE: text = "frame length exceeds the maximum frame size"
     case IMR_ERR_MALFORMED_LENGTH: text = "malformed varint length prefix"
     case IMR_ERR_STREAM_FAILED: text = "stream framing failed earlier; the connection must be reset"
+    case IMR_ERR_NOT_FOUND: text = "not found"
+    case IMR_ERR_EXISTS: text = "already exists"
+    case IMR_ERR_STORE: text = "durable store failure"
+    case IMR_ERR_INTERNAL: text = "internal error"
+    case IMR_ERR_INVALID_STATE: text = "operation not allowed in the current state"
+    case IMR_ERR_PROTOCOL: text = "the server broke the protocol"
     default: text = "unknown error"
     }
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
@@ -27,7 +33,7 @@ public func imr_strerror(_ code: Int32) -> UnsafePointer<CChar>? {
 @c @implementation
 public func imr_error_is_fatal(_ code: Int32) -> Int32 {
     switch code {
-    case IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH, IMR_ERR_STREAM_FAILED: 1
+    case IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH, IMR_ERR_STREAM_FAILED, IMR_ERR_INTERNAL: 1
     default: 0
     }
 }
@@ -59,5 +65,49 @@ extension ABIFailure {
         case .streamFailed:
             self.init(IMR_ERR_STREAM_FAILED)
         }
+    }
+}
+
+/// The code of any error an engine call throws: the typed errors of the core, then
+/// IMR_ERR_INTERNAL for anything unforeseen.
+func errorCode(_ error: any Error) -> Int32 {
+    switch error {
+    case let e as ABIFailure: return e.code
+    case let e as WireError: return ABIFailure(e).code
+    case let e as ServerError:
+        switch e {
+        case .conversationExists: return IMR_ERR_EXISTS
+        case .unknownConversation: return IMR_ERR_NOT_FOUND
+        case let .invalidIdentifier(wire): return ABIFailure(wire).code
+        case .tooManyMembers: return IMR_ERR_TOO_LARGE
+        case .storeCommitFailed: return IMR_ERR_STORE
+        }
+    case let e as ServerStoreError:
+        switch e {
+        case .unknownConversation: return IMR_ERR_NOT_FOUND
+        }
+    case is SQLiteError: return IMR_ERR_STORE
+    case let e as ClientError: return clientErrorCode(e)
+    default: return IMR_ERR_INTERNAL
+    }
+}
+
+/// The code of a client engine error.
+func clientErrorCode(_ error: ClientError) -> Int32 {
+    switch error {
+    case .invalidConfig, .emptyPayload: return IMR_ERR_INVALID_ARG
+    case let .invalidConversation(problem):
+        switch problem {
+        case .tooLong: return IMR_ERR_TOO_LARGE
+        case .empty, .notUTF8, .containsNUL: return IMR_ERR_INVALID_ID
+        }
+    case .payloadTooLarge: return IMR_ERR_TOO_LARGE
+    case .unknownMessage: return IMR_ERR_NOT_FOUND
+    case .notFailed: return IMR_ERR_INVALID_STATE
+    case let .wire(wire): return ABIFailure(wire).code
+    case .store: return IMR_ERR_STORE
+    case .ackConversationMismatch, .unexpectedFrame, .invalidSeq, .clockWentBackwards, .invalidSyncPage,
+         .syncPageLimit, .server:
+        return IMR_ERR_PROTOCOL
     }
 }

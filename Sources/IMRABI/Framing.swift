@@ -32,7 +32,9 @@ public func imr_frame_delimit(_ frame: UnsafePointer<UInt8>?, _ frameLen: Int,
         if let src = body.baseAddress, body.count > 0 {
             (out + prefix.count).copyMemory(from: src, byteCount: body.count)
         }
-        prefix.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        prefix.withUnsafeBytes { raw in
+            if let src = raw.baseAddress { out.copyMemory(from: src, byteCount: raw.count) }
+        }
         outLen.pointee = total
         return IMR_OK
     }

@@ -34,6 +34,12 @@ func releaseHandle<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type) {
     Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).release()
 }
 
+// MARK: - Time
+
+/// The largest `now_ms` (IMR_MAX_TIME_MS): far beyond any clock, and small enough that an
+/// engine adding a timeout to it cannot overflow.
+let maxTimeMs = UInt64(IMR_MAX_TIME_MS)
+
 // MARK: - Sizes
 
 /// A size_t argument as a Swift Int (size_t imports as Int): values above INT64_MAX
@@ -86,6 +92,42 @@ func copyOut(_ bytes: UnsafeRawBufferPointer, _ buf: UnsafeMutablePointer<UInt8>
     return IMR_OK
 }
 
+/// Runs an exported function's body that returns a count: an ABIFailure becomes its code.
+@inline(__always)
+func abiSizeCall(_ body: () throws(ABIFailure) -> Int) -> imr_ssize {
+    do { return imr_ssize(try body()) } catch { return imr_ssize(error.code) }
+}
+
+/// Strings and byte strings packed one after another into one handle-owned buffer, so a
+/// query can hand out pointers to all of them at once. Strings get a NUL after them.
+struct TextPack {
+    struct Span {
+        var offset: Int
+        var count: Int
+    }
+
+    private(set) var bytes: [UInt8] = []
+
+    mutating func add(_ text: String) -> Span {
+        let start = bytes.count
+        bytes.append(contentsOf: text.utf8)
+        bytes.append(0)
+        return Span(offset: start, count: bytes.count - start - 1)
+    }
+
+    mutating func add(bytes more: [UInt8]) -> Span {
+        let start = bytes.count
+        bytes.append(contentsOf: more)
+        return Span(offset: start, count: more.count)
+    }
+
+    /// Copies the pack into `owned` and returns its base address.
+    func store(in owned: OwnedBytes) -> UnsafeMutableRawPointer {
+        owned.set(bytes)
+        return owned.base
+    }
+}
+
 /// Runs an exported function's body: an ABIFailure becomes its code.
 @inline(__always)
 func abiCall(_ body: () throws(ABIFailure) -> Int32) -> Int32 {
@@ -131,4 +173,18 @@ final class OwnedBytes {
     }
 
     var bytePointer: UnsafePointer<UInt8> { UnsafePointer(base.assumingMemoryBound(to: UInt8.self)) }
+
+    /// Replaces the contents with the UTF-8 of `text` plus a terminating NUL (not counted).
+    func setText(_ text: String) -> (UnsafePointer<CChar>, Int) {
+        var text = text
+        text.withUTF8 { utf8 in
+            reserve(utf8.count + 1)
+            if let src = utf8.baseAddress, utf8.count > 0 {
+                base.copyMemory(from: src, byteCount: utf8.count)
+            }
+            base.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
+            count = utf8.count
+        }
+        return (UnsafePointer(base.assumingMemoryBound(to: CChar.self)), count)
+    }
 }

@@ -55,6 +55,14 @@ def report() -> int:
     return 1
 
 
+def header_defines_u(text: str, prefix: str) -> dict[str, int]:
+    """Like header_defines, also for unsigned literals (1u)."""
+    out = {}
+    for name, value in re.findall(r"^#define (" + prefix + r"\w*) \(?(-?\d+)u?\)?\s*(?:/\*.*)?$", text, re.M):
+        out[name] = int(value)
+    return out
+
+
 def main() -> int:
     header = HEADER.read_text()
 
@@ -128,24 +136,55 @@ def main() -> int:
     check(orders == {"IMR_ORDER_" + o.name: int(o) for o in imr.Order}, "IMR_ORDER_* != Order")
     check(header_defines(header, "IMR_CLOCK_MAX_ENTRIES")["IMR_CLOCK_MAX_ENTRIES"] == imr.CLOCK_MAX_ENTRIES,
           "IMR_CLOCK_MAX_ENTRIES != imr.CLOCK_MAX_ENTRIES")
+    m = re.search(r"^#define IMR_MAX_TIME_MS (\d+)ull", header, re.M)
+    check(m is not None and int(m.group(1)) == imr.MAX_TIME_MS, "IMR_MAX_TIME_MS != imr.MAX_TIME_MS")
     for name, value in (("IMR_DEFAULT_MAX_FRAME_BYTES", imr.DEFAULT_MAX_FRAME_BYTES),
                         ("IMR_LIMIT_MAX_FRAME_BYTES", imr.LIMIT_MAX_FRAME_BYTES)):
         m = re.search(r"^#define " + name + r" \(1 << (\d+)\)", header, re.M)
         check(m is not None and 1 << int(m.group(1)) == value, f"{name} != Python")
 
-    # The event layout: the header's static asserts = the Python ctypes mirror.
-    from imr.events import CEvent
+    # Event kinds, peer codes (= the Swift wire model's), durability.
+    kinds = {k: v for k, v in header_defines(header, "IMR_EVENT_").items() if not k.startswith("IMR_EVENT_FLAG_")}
+    check(kinds == {"IMR_EVENT_" + k.name: int(k) for k in imr.EventKind},
+          f"IMR_EVENT_* != Python EventKind: {set(kinds.items()) ^ {('IMR_EVENT_' + k.name, int(k)) for k in imr.EventKind}}")
+    check(len(set(kinds.values())) == len(kinds), "two IMR_EVENT_* kinds share a value")
+    frame_swift = (ROOT / "Sources" / "IMRCore" / "Wire" / "Frame.swift").read_text()
+    for prefix, swift_type, py_enum in (("IMR_WIRE_ERROR_", "ErrorCode", imr.WireError),
+                                        ("IMR_REJECT_", "RejectCode", imr.RejectCode)):
+        c_values = header_defines(header, prefix)
+        swift_values = {prefix + re.sub(r"(?<!^)([A-Z])", r"_\1", name).upper(): int(v)
+                        for name, v in re.findall(r"public static let (\w+) = " + swift_type + r"\(rawValue: (\d+)\)",
+                                                  frame_swift)}
+        check(c_values == swift_values, f"{prefix}* != Swift {swift_type}: {set(c_values.items()) ^ set(swift_values.items())}")
+        check(c_values == {prefix + e.name: int(e) for e in py_enum}, f"{prefix}* != Python {py_enum.__name__}")
+    check(header_defines(header, "IMR_DURABILITY_") == {"IMR_DURABILITY_" + d.name: int(d) for d in imr.Durability},
+          "IMR_DURABILITY_* != Python Durability")
 
-    size = re.search(r"IMR_STATIC_ASSERT\(sizeof\(imr_event\) == (\d+)", header)
-    check(size is not None and int(size.group(1)) == ctypes.sizeof(CEvent),
-          "sizeof(imr_event) != Python CEvent")
-    offsets = dict(re.findall(r"IMR_STATIC_ASSERT\(offsetof\(imr_event, (\w+)\) == (\d+)", header))
-    fields = {name for name, *_ in CEvent._fields_}
-    same_sets(set(offsets), fields, "imr_event static asserts", "Python CEvent fields")
-    for name, offset in offsets.items():
-        if name in fields:
-            check(getattr(CEvent, name).offset == int(offset), f"imr_event.{name}: offset {offset} in C, "
-                  f"{getattr(CEvent, name).offset} in Python")
+    # Fixed layouts: the header's static asserts = the Python ctypes mirrors.
+    from imr.events import CEvent, CMessage, COutboxEntry
+
+    for c_name, mirror in (("imr_event", CEvent), ("imr_outbox_entry", COutboxEntry), ("imr_message", CMessage)):
+        size = re.search(r"IMR_STATIC_ASSERT\(sizeof\(" + c_name + r"\) == (\d+)", header)
+        check(size is not None and int(size.group(1)) == ctypes.sizeof(mirror),
+              f"sizeof({c_name}) != Python {mirror.__name__}")
+        offsets = dict(re.findall(r"IMR_STATIC_ASSERT\(offsetof\(" + c_name + r", (\w+)\) == (\d+)", header))
+        fields = {name for name, *_ in mirror._fields_}
+        same_sets(set(offsets), fields, f"{c_name} static asserts", f"Python {mirror.__name__} fields")
+        for name, offset in offsets.items():
+            if name in fields:
+                check(getattr(mirror, name).offset == int(offset),
+                      f"{c_name}.{name}: offset {offset} in C, {getattr(mirror, name).offset} in Python")
+
+    # Other enumerations shared with Python.
+    for prefix, py_enum in (("IMR_STATE_", imr.State), ("IMR_FAILURE_", imr.Failure),
+                            ("IMR_EVENT_FLAG_", imr.EventFlag)):
+        values = {k: v for k, v in header_defines_u(header, prefix).items()}
+        check(values == {prefix + e.name: int(e) for e in py_enum}, f"{prefix}* != Python {py_enum.__name__}")
+    from imr import client as client_module
+
+    check(header_defines(header, "IMR_VIEW_") == {"IMR_VIEW_LIVE": client_module.VIEW_LIVE,
+                                                  "IMR_VIEW_HISTORY": client_module.VIEW_HISTORY},
+          "IMR_VIEW_* != Python")
 
     if problems:
         return report()

@@ -42,8 +42,8 @@ public final class SQLiteDatabase {
             try execute(durability == .powerLoss ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
             try execute("PRAGMA foreign_keys=ON")
         } catch {
-            statements.removeAll()
-            sqlite3_close_v2(db)
+            // Every stored property is set, so deinit runs and closes the handle;
+            // closing it here too was a double close (found by valgrind).
             throw error
         }
     }

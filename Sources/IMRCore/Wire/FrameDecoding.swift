@@ -146,15 +146,28 @@ extension FrameCodec {
 
     func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
         guard let c = c?.pointee, c.n_entries > 0 else { return VectorClock() }
-        guard c.n_entries <= limits.maxClockEntries else {
-            throw .invalidClock(.tooManyEntries(c.n_entries, limit: limits.maxClockEntries))
+        let n = c.n_entries
+        guard n <= limits.maxClockEntries else {
+            throw .invalidClock(.tooManyEntries(n, limit: limits.maxClockEntries))
         }
-        var entries: [VectorClock.Entry] = []
-        entries.reserveCapacity(c.n_entries)
-        for i in 0..<c.n_entries {
-            guard let e = c.entries[i]?.pointee else { throw .missingField("clock.entries") }
-            entries.append(VectorClock.Entry(node: e.node, counter: e.counter))
+        guard let list = c.entries else { throw .missingField("clock.entries") }
+        // One pass: gather the entries in the arena and see whether the wire form is already
+        // canonical (sorted by node, no duplicates, no zero counters), as conforming encoders
+        // write it; then one copy into the array (Array(UnsafeBufferPointer) is the cheapest).
+        var canonical = true
+        var missing = false
+        let scratch = arena.array(VectorClock.Entry.self, count: n)
+        var previous: UInt64 = 0
+        for i in 0..<n {
+            guard let e = list[i] else { missing = true; break }
+            let node = e.pointee.node, counter = e.pointee.counter
+            if counter == 0 || (i > 0 && node <= previous) { canonical = false }
+            previous = node
+            (scratch + i).initialize(to: VectorClock.Entry(node: node, counter: counter))
         }
+        if missing { throw .missingField("clock.entries") }
+        let entries = Array(UnsafeBufferPointer(start: scratch, count: n))
+        if canonical { return VectorClock(canonicalEntries: entries) }
         return try VectorClock(entries: entries, maxEntries: limits.maxClockEntries)
     }
 
@@ -175,12 +188,21 @@ extension FrameCodec {
             if allowEmpty { return "" }
             throw .invalidIdentifier(field: field, .empty)
         }
-        let count = strlen(p)
-        if let problem = IdentifierRules.problem(utf8Count: count, containsNUL: false, maxBytes: maxBytes, allowEmpty: allowEmpty) {
+        // The string's length on the wire: protobuf-c allocated it (from the arena, which records
+        // sizes) as length + 1 and wrote the NUL there. A NUL before that was in the bytes.
+        var count: Int
+        var containsNUL = false
+        if let size = arena.recordedSize(of: p), size >= 1, p[size - 1] == 0 {
+            count = size - 1
+            containsNUL = count > 0 && memchr(p, 0, count) != nil
+        } else {
+            count = strlen(p)
+        }
+        if let problem = IdentifierRules.problem(utf8Count: count, containsNUL: containsNUL, maxBytes: maxBytes, allowEmpty: allowEmpty) {
             throw .invalidIdentifier(field: field, problem)
         }
-        let bytes = UnsafeRawBufferPointer(start: p, count: count).bindMemory(to: UInt8.self)
-        guard let s = String(validating: bytes, as: UTF8.self) else { throw .invalidIdentifier(field: field, .notUTF8) }
+        if count == 0 { return "" }
+        guard let s = String(validatingCString: p) else { throw .invalidIdentifier(field: field, .notUTF8) }
         return s
     }
 
@@ -188,68 +210,5 @@ extension FrameCodec {
     private func lenientText(_ p: UnsafeMutablePointer<CChar>?) -> String {
         guard let p else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: p, count: strlen(p)).bindMemory(to: UInt8.self), as: UTF8.self)
-    }
-}
-
-/// protobuf-c hands strings over NUL-terminated, so a string field with a NUL inside would be cut
-/// there silently (and read differently by every other protobuf implementation). This walks bytes
-/// that protobuf-c has already accepted, guided by the generated descriptors, and names the first
-/// string field holding a NUL. Free-text `detail` fields are exempt: like invalid UTF-8 there,
-/// a NUL only shortens the text.
-enum EmbeddedNULScan {
-    static func field(in bytes: UnsafeRawBufferPointer, of descriptor: UnsafePointer<ProtobufCMessageDescriptor>) -> String? {
-        guard let base = bytes.baseAddress, bytes.count > 0,
-              memchr(base, 0, bytes.count) != nil else { return nil }
-        return scan(base.assumingMemoryBound(to: UInt8.self), bytes.count, descriptor, depth: 0)
-    }
-
-    private static func scan(_ p: UnsafePointer<UInt8>, _ count: Int, _ descriptor: UnsafePointer<ProtobufCMessageDescriptor>, depth: Int) -> String? {
-        guard depth < 16 else { return nil }
-        var i = 0
-        while i < count {
-            guard let tag = varint(p, count, &i) else { return nil }
-            switch tag & 7 {
-            case 0: guard varint(p, count, &i) != nil else { return nil }
-            case 1: i += 8
-            case 5: i += 4
-            case 2:
-                guard let length = varint(p, count, &i), length <= UInt64(count - i) else { return nil }
-                let start = i
-                i += Int(length)
-                guard tag >> 3 <= UInt64(UInt32.max),
-                      let field = protobuf_c_message_descriptor_get_field(descriptor, UInt32(tag >> 3)) else { continue }
-                switch field.pointee.type {
-                case PROTOBUF_C_TYPE_STRING:
-                    if length > 0, memchr(p + start, 0, Int(length)) != nil {
-                        let name = String(cString: field.pointee.name)
-                        if name != "detail" { return name }
-                    }
-                case PROTOBUF_C_TYPE_MESSAGE:
-                    if length > 0, let sub = field.pointee.descriptor?.assumingMemoryBound(to: ProtobufCMessageDescriptor.self),
-                       let found = scan(p + start, Int(length), sub, depth: depth + 1) {
-                        return found
-                    }
-                default:
-                    break
-                }
-            default:
-                return nil
-            }
-        }
-        return nil
-    }
-
-    @inline(__always)
-    private static func varint(_ p: UnsafePointer<UInt8>, _ count: Int, _ i: inout Int) -> UInt64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < count && shift < 64 {
-            let byte = p[i]
-            i += 1
-            value |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return value }
-            shift += 7
-        }
-        return nil
     }
 }

@@ -1,5 +1,8 @@
 import CProtobufC
 import IMRWireC
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Swift frame -> protobuf-c structs in the codec's arena, validating as it goes.
 extension FrameCodec {
@@ -198,11 +201,23 @@ extension FrameCodec {
         return out
     }
 
+    /// Validates `s` and copies it, NUL-terminated, into the arena: one pass over its UTF-8.
     private func text(_ s: String, _ field: String, maxBytes: Int, allowEmpty: Bool) throws(WireError) -> UnsafeMutablePointer<CChar> {
-        if let problem = IdentifierRules.problem(utf8Count: s.utf8.count, containsNUL: s.utf8.contains(0), maxBytes: maxBytes, allowEmpty: allowEmpty) {
-            throw .invalidIdentifier(field: field, problem)
+        var s = s
+        let arena = self.arena
+        let (copy, problem) = s.withUTF8 { utf8 -> (UnsafeMutablePointer<CChar>?, WireError.IdentifierProblem?) in
+            let n = utf8.count
+            let containsNUL = n > 0 && memchr(utf8.baseAddress!, 0, n) != nil
+            if let problem = IdentifierRules.problem(utf8Count: n, containsNUL: containsNUL, maxBytes: maxBytes, allowEmpty: allowEmpty) {
+                return (nil, problem)
+            }
+            let p = arena.allocate(n + 1).assumingMemoryBound(to: UInt8.self)
+            if n > 0 { p.update(from: utf8.baseAddress!, count: n) }
+            p[n] = 0
+            return (UnsafeMutableRawPointer(p).assumingMemoryBound(to: CChar.self), nil)
         }
-        return arena.cString(s)
+        if let problem { throw .invalidIdentifier(field: field, problem) }
+        return copy!
     }
 }
 

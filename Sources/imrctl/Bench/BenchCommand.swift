@@ -15,7 +15,9 @@ struct BenchCommand: ParsableCommand {
 
     /// Every suite of the project; each part adds its own.
     static let suites: [any BenchSuite] = [
+        CodecBench(),
         ServerBench(),
+        ABIBench(),
     ]
 
     func run() throws {

@@ -217,5 +217,7 @@ struct FuzzRandom {
 
     mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: base.next()) }
 
+    mutating func u64() -> UInt64 { base.next() }
+
     mutating func pick<T>(_ list: [T]) -> T { list[int(0..<list.count)] }
 }

@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ static void test_errors(void) {
         IMR_OK, IMR_ERR_NULL, IMR_ERR_INVALID_ARG, IMR_ERR_BUFFER_TOO_SMALL, IMR_ERR_TOO_LARGE,
         IMR_ERR_INVALID_ID, IMR_ERR_MALFORMED_FRAME, IMR_ERR_UNSUPPORTED_VERSION,
         IMR_ERR_INVALID_CLOCK, IMR_ERR_FRAME_TOO_LARGE, IMR_ERR_MALFORMED_LENGTH,
-        IMR_ERR_STREAM_FAILED,
+        IMR_ERR_STREAM_FAILED, IMR_ERR_NOT_FOUND, IMR_ERR_EXISTS, IMR_ERR_STORE, IMR_ERR_INTERNAL,
+        IMR_ERR_INVALID_STATE, IMR_ERR_PROTOCOL,
     };
     const size_t n = sizeof codes / sizeof codes[0];
     const char *unknown = imr_strerror(12345);
@@ -63,7 +65,7 @@ static void test_errors(void) {
         if (i > 0) CHECK(codes[i] < 0);
         for (size_t j = 0; j < i; j++) CHECK(strcmp(text, imr_strerror(codes[j])) != 0);
         int fatal = codes[i] == IMR_ERR_FRAME_TOO_LARGE || codes[i] == IMR_ERR_MALFORMED_LENGTH ||
-                    codes[i] == IMR_ERR_STREAM_FAILED;
+                    codes[i] == IMR_ERR_STREAM_FAILED || codes[i] == IMR_ERR_INTERNAL;
         CHECK_EQ(imr_error_is_fatal(codes[i]), fatal);
     }
     CHECK_EQ(imr_error_is_fatal(1), 0);
@@ -476,6 +478,809 @@ static void test_clock(void) {
     imr_clock_free(c);
 }
 
+/* ---------------------------------------------------------------- server */
+
+/* A minimal protobuf writer for the client frames the server tests send. */
+typedef struct {
+    uint8_t data[512];
+    size_t len;
+} pb;
+
+static void pb_varint(pb *b, uint64_t v) {
+    while (v >= 0x80) {
+        b->data[b->len++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b->data[b->len++] = (uint8_t)v;
+}
+
+static void pb_bytes(pb *b, unsigned field, const void *p, size_t n) {
+    pb_varint(b, (uint64_t)field << 3 | 2);
+    pb_varint(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void pb_fixed64(pb *b, unsigned field, uint64_t v) {
+    pb_varint(b, (uint64_t)field << 3 | 1);
+    for (int i = 0; i < 8; i++) b->data[b->len++] = (uint8_t)(v >> (8 * i));
+}
+
+/* Frame{version: 1, hello: {token, protocol_version: 1, device_node}} */
+static pb hello_frame(const char *token, uint64_t node) {
+    pb body = {{0}, 0}, frame = {{0}, 0};
+    pb_bytes(&body, 1, token, strlen(token));
+    pb_varint(&body, 2 << 3 | 0);
+    pb_varint(&body, 1);
+    pb_fixed64(&body, 3, node);
+    pb_varint(&frame, 1 << 3 | 0);
+    pb_varint(&frame, 1);
+    pb_bytes(&frame, 10, body.data, body.len);
+    return frame;
+}
+
+/* Frame{version: 1, send: {conversation, message_id, clock: {node: 1}, payload}} */
+static pb send_frame(const char *conversation, const uint8_t id[16], uint64_t node, const char *payload) {
+    pb entry = {{0}, 0}, clock = {{0}, 0}, body = {{0}, 0}, frame = {{0}, 0};
+    pb_fixed64(&entry, 1, node);
+    pb_varint(&entry, 2 << 3 | 0);
+    pb_varint(&entry, 1);
+    pb_bytes(&clock, 1, entry.data, entry.len);
+    pb_bytes(&body, 1, conversation, strlen(conversation));
+    pb_bytes(&body, 2, id, 16);
+    pb_bytes(&body, 3, clock.data, clock.len);
+    pb_bytes(&body, 4, payload, strlen(payload));
+    pb_varint(&frame, 1 << 3 | 0);
+    pb_varint(&frame, 1);
+    pb_bytes(&frame, 12, body.data, body.len);
+    return frame;
+}
+
+/* Drains the server's output; counts frames and closes for `session`, and whether a
+ * frame for it contains `needle` (16 bytes) when given. */
+typedef struct {
+    int frames, closes, found;
+} drained;
+
+static drained drain_output(imr_server *server, uint64_t session, const uint8_t *needle) {
+    drained d = {0, 0, 0};
+    uint64_t s = 0;
+    const uint8_t *frame = NULL;
+    size_t len = 0;
+    int closing = -1, r;
+    while ((r = imr_server_poll_output(server, &s, &frame, &len, &closing)) == 1) {
+        if (s != session) continue;
+        if (closing) {
+            d.closes++;
+            CHECK(frame == NULL && len == 0);
+        } else {
+            d.frames++;
+            CHECK(frame != NULL && len > 0);
+            /* Every output frame is a valid delimitable frame. */
+            CHECK(imr_frame_delimited_size(len) > (imr_ssize)len);
+            if (needle) {
+                for (size_t i = 0; i + 16 <= len; i++) {
+                    if (memcmp(frame + i, needle, 16) == 0) d.found = 1;
+                }
+            }
+        }
+    }
+    CHECK_EQ(r, 0);
+    return d;
+}
+
+/* Polls events until one of `kind` (returned in *out) or none is left. */
+static int find_event(imr_server *server, int kind, imr_event *out) {
+    imr_event e;
+    while (imr_server_poll_event(server, &e) == 1) {
+        if (e.kind == kind) {
+            *out = e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void test_server_arguments(void) {
+    imr_config *config = NULL;
+    imr_server *server = NULL;
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_server_new(NULL, &server), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_new(config, NULL), IMR_ERR_NULL);
+    imr_server_free(NULL);
+
+    /* Inconsistent limits. */
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_FRAME_BYTES, 1000), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_PAYLOAD_BYTES, 2000), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &server), IMR_ERR_INVALID_ARG);
+    CHECK(server == NULL);
+    imr_config_free(config);
+
+    /* A store that cannot be opened, and a file that is not a store. */
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, "/nonexistent-dir/imr/server.sqlite"), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &server), IMR_ERR_STORE);
+    char path[] = "/tmp/imr-test-garbage-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        static const char garbage[4096] = "this is not a SQLite database";
+        CHECK(write(fd, garbage, sizeof garbage) == (ssize_t)sizeof garbage);
+        close(fd);
+        CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, path), IMR_OK);
+        CHECK_EQ(imr_server_new(config, &server), IMR_ERR_STORE);
+        unlink(path);
+    }
+    CHECK(server == NULL);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, NULL), IMR_OK);
+
+    /* Server keys. */
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SEND_RECEIPTS, 2), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SEND_RECEIPTS, 0), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_RATE_LIMIT_BURST, 0), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_RATE_LIMIT_PER_SECOND, 0), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_MEMBERS, 3), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_STORE_DURABILITY, 2), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_STORE_DURABILITY, IMR_DURABILITY_PROCESS_CRASH), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SERVER_MAX_SYNC_PAGE, 0), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_TOKEN_BYTES, 64), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    imr_config_free(config); /* the server keeps no pointer to it */
+
+    /* Tokens. */
+    CHECK_EQ(imr_server_add_token(NULL, "t", "u", 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_add_token(server, NULL, "u", 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_add_token(server, "t", NULL, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_add_token(server, "", "u", 0), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_add_token(server, "t", "", 0), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_add_token(server, "t", "\xc3", 0), IMR_ERR_INVALID_ID);
+    {
+        char token[80];
+        memset(token, 'k', sizeof token - 1);
+        token[sizeof token - 1] = '\0';
+        CHECK_EQ(imr_server_add_token(server, token, "u", 0), IMR_ERR_TOO_LARGE);
+    }
+    CHECK_EQ(imr_server_add_token(server, "tok", "alice", 0), IMR_OK);
+    CHECK_EQ(imr_server_remove_token(NULL, "tok"), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_remove_token(server, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_remove_token(server, "other"), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_server_remove_token(server, "tok"), IMR_OK);
+    CHECK_EQ(imr_server_remove_token(server, "tok"), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_server_set_wall_clock(NULL, 1, 1), IMR_ERR_NULL);
+
+    /* Conversations. */
+    const char *members[] = {"alice", "bob", "alice"};
+    const char *bad_members[] = {"alice", NULL};
+    const char *four[] = {"a", "b", "c", "d"};
+    CHECK_EQ(imr_server_create_conversation(NULL, "c", members, 3), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_create_conversation(server, NULL, members, 3), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_create_conversation(server, "c", NULL, 3), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_create_conversation(server, "c", bad_members, 2), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_create_conversation(server, "c", members, HUGE_SIZE), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_create_conversation(server, "c", four, 4), IMR_ERR_TOO_LARGE);
+    CHECK_EQ(imr_server_create_conversation(server, "", members, 3), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_create_conversation(server, "c", members, 3), IMR_OK);
+    CHECK_EQ(imr_server_create_conversation(server, "c", members, 3), IMR_ERR_EXISTS);
+    CHECK_EQ(imr_server_create_conversation(server, "empty", NULL, 0), IMR_OK);
+    imr_event event;
+    CHECK_EQ(imr_server_poll_event(NULL, &event), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_poll_event(server, NULL), IMR_ERR_NULL);
+    CHECK_EQ(find_event(server, IMR_EVENT_MEMBERSHIP_CHANGED, &event), 1);
+    CHECK(event.conversation_len == 1 && strcmp(event.conversation, "c") == 0);
+    CHECK_EQ(event.code, 2);
+    CHECK(event.payload_len == 10 && memcmp(event.payload, "alice\0bob\0", 10) == 0);
+    CHECK_EQ(imr_server_add_member(NULL, "c", "carol"), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_add_member(server, NULL, "carol"), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_add_member(server, "c", NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_add_member(server, "nope", "carol"), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_server_add_member(server, "c", "carol"), IMR_OK);
+    CHECK_EQ(imr_server_remove_member(NULL, "c", "carol"), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_remove_member(server, "nope", "carol"), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_server_remove_member(server, "c", "carol"), IMR_OK);
+    CHECK_EQ(imr_server_remove_member(server, "c", "carol"), IMR_OK);
+
+    /* Sessions and frames. */
+    uint64_t session = 0, deadline = 0;
+    uint64_t out_session = 0;
+    const uint8_t *frame = NULL;
+    size_t len = 0;
+    int closing = 0;
+    CHECK_EQ(imr_server_open_session(NULL, &session, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_open_session(server, NULL, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_open_session(server, &session, 0), IMR_OK);
+    CHECK(session != 0);
+    CHECK_EQ(imr_server_handle_frame(NULL, session, (const uint8_t *)"x", 1, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_handle_frame(server, session, NULL, 1, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_handle_frame(server, session, (const uint8_t *)"x", HUGE_SIZE, 0), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_poll_output(NULL, &out_session, &frame, &len, &closing), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_poll_output(server, NULL, &frame, &len, &closing), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_poll_output(server, &out_session, NULL, &len, &closing), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_poll_output(server, &out_session, &frame, NULL, &closing), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_poll_output(server, &out_session, &frame, &len, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_poll_output(server, &out_session, &frame, &len, &closing), 0);
+    /* Garbage from the peer: an error frame and a close, and the call succeeds. */
+    CHECK_EQ(imr_server_handle_frame(server, session, (const uint8_t *)"\xff\xff\xff\xff", 4, 1), IMR_OK);
+    drained d = drain_output(server, session, NULL);
+    CHECK(d.frames >= 1);
+    CHECK_EQ(d.closes, 1);
+    CHECK_EQ(imr_server_close_session(NULL, session, 2), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_close_session(server, session, 2), IMR_OK);
+    CHECK_EQ(imr_server_close_session(server, session, 2), IMR_OK);
+    CHECK_EQ(imr_server_handle_frame(server, session, (const uint8_t *)"x", 1, 3), IMR_OK); /* ignored */
+    CHECK_EQ(imr_server_handle_frame(server, 999999, NULL, 0, 3), IMR_OK);
+
+    /* Stream errors. */
+    CHECK_EQ(imr_server_open_session(server, &session, 4), IMR_OK);
+    CHECK_EQ(imr_server_handle_stream_error(NULL, session, IMR_ERR_MALFORMED_LENGTH, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_handle_stream_error(server, session, IMR_ERR_NULL, 4), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_handle_stream_error(server, session, 0, 4), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_handle_stream_error(server, session, IMR_ERR_FRAME_TOO_LARGE, 4), IMR_OK);
+    d = drain_output(server, session, NULL);
+    CHECK_EQ(d.closes, 1);
+    CHECK_EQ(imr_server_open_session(server, &session, 4), IMR_OK);
+    CHECK_EQ(imr_server_handle_stream_error(server, session, IMR_ERR_MALFORMED_LENGTH, 4), IMR_OK);
+    CHECK_EQ(imr_server_handle_stream_error(server, session, IMR_ERR_STREAM_FAILED, 4), IMR_OK);
+    CHECK_EQ(drain_output(server, session, NULL).closes, 1);
+
+    /* Writability, timers. */
+    CHECK_EQ(imr_server_open_session(server, &session, 5), IMR_OK);
+    CHECK_EQ(imr_server_set_writable(NULL, session, 1, 5), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_set_writable(server, session, 2, 5), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_writable(server, session, -1, 5), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_writable(server, session, 0, 5), IMR_OK);
+    CHECK_EQ(imr_server_set_writable(server, session, 1, 5), IMR_OK);
+    CHECK_EQ(imr_server_next_timeout(NULL, &deadline), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_next_timeout(server, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_next_timeout(server, &deadline), 1);
+    CHECK(deadline > 5);
+    CHECK_EQ(imr_server_handle_timeout(NULL, 6), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_handle_timeout(server, 6), IMR_OK); /* early: harmless */
+    /* Past the hello timeout (10 s by default) the silent session is closed. */
+    for (uint64_t now = 0; now <= 11000; now += 500) CHECK_EQ(imr_server_handle_timeout(server, now), IMR_OK);
+    CHECK_EQ(drain_output(server, session, NULL).closes, 1);
+    CHECK_EQ(find_event(server, IMR_EVENT_SESSION_CLOSED, &event), 1);
+    CHECK(event.detail != NULL && event.detail_len > 0 && event.detail[event.detail_len] == '\0');
+
+    imr_server_free(server);
+}
+
+static void test_server_exchange(const char *store_path) {
+    imr_config *config = NULL;
+    imr_server *server = NULL;
+    imr_event event;
+    const uint8_t id[16] = {0x01, 0x8f, 0x00, 0x00, 0x00, 0x00, 0x70, 0x00, 0x80, 1, 2, 3, 4, 5, 6, 7};
+    const char *members[] = {"alice", "bob"};
+    uint64_t session = 0;
+
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    if (store_path) CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, store_path), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    imr_config_free(config);
+    if (!server) return;
+    CHECK_EQ(imr_server_set_wall_clock(server, 1700000000000ull, 0), IMR_OK);
+    CHECK_EQ(imr_server_add_token(server, "alice-token", "alice", 0), IMR_OK);
+    CHECK_EQ(imr_server_add_token(server, "old-token", "bob", 1600000000000ull), IMR_OK);
+    CHECK_EQ(imr_server_create_conversation(server, "general", members, 2), IMR_OK);
+
+    /* An expired token: authentication fails with TOKEN_EXPIRED, the session closes. */
+    CHECK_EQ(imr_server_open_session(server, &session, 10), IMR_OK);
+    pb hello = hello_frame("old-token", 0xB0B);
+    CHECK_EQ(imr_server_handle_frame(server, session, hello.data, hello.len, 11), IMR_OK);
+    CHECK_EQ(drain_output(server, session, NULL).closes, 1);
+    CHECK_EQ(find_event(server, IMR_EVENT_AUTHENTICATION_FAILED, &event), 1);
+    CHECK_EQ(event.session, session);
+    CHECK_EQ(event.code, IMR_WIRE_ERROR_TOKEN_EXPIRED);
+
+    /* hello -> welcome; send -> ack (carrying the id) and the push back; again -> duplicate. */
+    CHECK_EQ(imr_server_open_session(server, &session, 20), IMR_OK);
+    hello = hello_frame("alice-token", 0xA11CE);
+    CHECK_EQ(imr_server_handle_frame(server, session, hello.data, hello.len, 21), IMR_OK);
+    drained d = drain_output(server, session, NULL);
+    CHECK_EQ(d.frames, 1);
+    CHECK_EQ(d.closes, 0);
+    CHECK_EQ(find_event(server, IMR_EVENT_SESSION_AUTHENTICATED, &event), 1);
+    CHECK_EQ(event.session, session);
+    CHECK(event.user_len == 5 && strcmp(event.user, "alice") == 0);
+    CHECK(event.node == 0xA11CE);
+
+    pb send = send_frame("general", id, 0xA11CE, "hello, bob");
+    CHECK_EQ(imr_server_handle_frame(server, session, send.data, send.len, 22), IMR_OK);
+    d = drain_output(server, session, id);
+    CHECK(d.frames >= 1 && d.found);
+    CHECK_EQ(find_event(server, IMR_EVENT_MESSAGE_ACCEPTED, &event), 1);
+    CHECK(strcmp(event.conversation, "general") == 0);
+    CHECK_EQ(event.seq, 1);
+    CHECK(memcmp(event.message_id, id, 16) == 0);
+    CHECK(strcmp(event.user, "alice") == 0);
+
+    CHECK_EQ(imr_server_handle_frame(server, session, send.data, send.len, 23), IMR_OK);
+    d = drain_output(server, session, id);
+    CHECK(d.frames >= 1 && d.found);
+    CHECK_EQ(find_event(server, IMR_EVENT_DUPLICATE_ACKNOWLEDGED, &event), 1);
+    CHECK_EQ(event.seq, 1);
+
+    /* Not a member: rejected. */
+    send = send_frame("elsewhere", id, 0xA11CE, "x");
+    CHECK_EQ(imr_server_create_conversation(server, "elsewhere", members + 1, 1), IMR_OK);
+    CHECK_EQ(imr_server_handle_frame(server, session, send.data, send.len, 24), IMR_OK);
+    drain_output(server, session, NULL);
+    CHECK_EQ(find_event(server, IMR_EVENT_SEND_REJECTED, &event), 1);
+    CHECK_EQ(event.code, IMR_REJECT_NOT_MEMBER);
+
+    CHECK_EQ(imr_server_close_session(server, session, 30), IMR_OK);
+    imr_server_free(server);
+}
+
+static void test_server_durable(void) {
+    char dir[] = "/tmp/imr-test-store-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/server.sqlite", dir);
+    test_server_exchange(path);
+    /* Reopened: the conversation and its message are still there. */
+    imr_config *config = NULL;
+    imr_server *server = NULL;
+    const char *members[] = {"alice"};
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, path), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    imr_config_free(config);
+    CHECK_EQ(imr_server_create_conversation(server, "general", members, 1), IMR_ERR_EXISTS);
+    imr_server_free(server);
+    char file[160];
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(file, sizeof file, "%s%s", path, suffixes[i]);
+        unlink(file);
+    }
+    rmdir(dir);
+}
+
+/* ---------------------------------------------------------------- client */
+
+static imr_client *new_client(uint64_t node, const char *token, const char *store) {
+    imr_config *config = NULL;
+    imr_client *client = NULL;
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_NODE_ID, node), IMR_OK);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_TOKEN, token), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SEED, node * 7919), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_OFFLINE_AGE_MS, 60000), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_DELIVERED_FLUSH_MS, 0), IMR_OK);
+    if (store) CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, store), IMR_OK);
+    CHECK_EQ(imr_client_new(config, &client), IMR_OK);
+    imr_config_free(config);
+    return client;
+}
+
+/* A client device and its session on the server. */
+typedef struct {
+    imr_client *client;
+    uint64_t session;
+    int connected;
+} device;
+
+/* Moves frames both ways until nothing moves. */
+static void pump(imr_server *server, device *devices, int n, uint64_t now) {
+    int moved = 1;
+    while (moved) {
+        moved = 0;
+        for (int i = 0; i < n; i++) {
+            const uint8_t *frame;
+            size_t len;
+            while (devices[i].connected && imr_client_poll_transmit(devices[i].client, &frame, &len) == 1) {
+                CHECK_EQ(imr_server_handle_frame(server, devices[i].session, frame, len, now), IMR_OK);
+                moved = 1;
+            }
+        }
+        uint64_t session;
+        const uint8_t *frame;
+        size_t len;
+        int closing;
+        while (imr_server_poll_output(server, &session, &frame, &len, &closing) == 1) {
+            for (int i = 0; i < n; i++) {
+                if (devices[i].session != session || !devices[i].connected) continue;
+                if (closing) {
+                    devices[i].connected = 0;
+                    CHECK_EQ(imr_client_disconnected(devices[i].client, now), IMR_OK);
+                } else {
+                    int r = imr_client_handle_frame(devices[i].client, frame, len, now);
+                    CHECK(r == IMR_OK || r == IMR_ERR_PROTOCOL);
+                }
+                moved = 1;
+            }
+        }
+    }
+}
+
+static void connect_device(imr_server *server, device *d, uint64_t now) {
+    CHECK_EQ(imr_server_open_session(server, &d->session, now), IMR_OK);
+    d->connected = 1;
+    CHECK_EQ(imr_client_connected(d->client, now), IMR_OK);
+}
+
+/* Counts a client's pending events of `kind`; the last one is copied to *last. */
+static int count_events(imr_client *client, int kind, imr_event *last) {
+    imr_event e;
+    int n = 0;
+    while (imr_client_poll_event(client, &e) == 1) {
+        if (e.kind == kind) {
+            n++;
+            if (last) *last = e;
+        }
+    }
+    return n;
+}
+
+static void test_client_arguments(void) {
+    imr_config *config = NULL;
+    imr_client *client = NULL;
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_client_new(NULL, &client), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_new(config, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_new(config, &client), IMR_ERR_INVALID_ARG); /* no node id */
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_NODE_ID, 42), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_ACK_TIMEOUT_MS, 5000), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_BACKOFF_CAP_MS, 1000), IMR_OK);
+    CHECK_EQ(imr_client_new(config, &client), IMR_ERR_INVALID_ARG); /* cap below base */
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_BACKOFF_CAP_MS, 10000), IMR_OK);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, "/nonexistent-dir/x/client.sqlite"), IMR_OK);
+    CHECK_EQ(imr_client_new(config, &client), IMR_ERR_STORE);
+    CHECK(client == NULL);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, NULL), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_PAYLOAD_BYTES, 100), IMR_OK);
+    CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_USER_ID, "alice"), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SENT_RETENTION, 16), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_BUFFERED, 64), IMR_OK);
+    CHECK_EQ(imr_client_new(config, &client), IMR_OK);
+    imr_config_free(config);
+    imr_client_free(NULL);
+
+    uint8_t id[16], other[16] = {0};
+    uint8_t big[101];
+    memset(big, 'x', sizeof big);
+    CHECK_EQ(imr_client_connected(NULL, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_disconnected(NULL, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(NULL, "c", big, 1, id, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(client, NULL, big, 1, id, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(client, "c", NULL, 1, id, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(client, "c", big, 1, NULL, 0), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_send(client, "c", big, HUGE_SIZE, id, 0), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_send(client, "c", NULL, 0, id, 0), IMR_ERR_INVALID_ARG); /* empty payload */
+    CHECK_EQ(imr_client_send(client, "c", big, 101, id, 0), IMR_ERR_TOO_LARGE);
+    CHECK_EQ(imr_client_send(client, "", big, 1, id, 0), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_client_send(client, "\xff", big, 1, id, 0), IMR_ERR_INVALID_ID);
+    {
+        char name[200];
+        memset(name, 'n', sizeof name - 1);
+        name[sizeof name - 1] = '\0';
+        CHECK_EQ(imr_client_send(client, name, big, 1, id, 0), IMR_ERR_TOO_LARGE);
+    }
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_SENDING, NULL), 0); /* nothing queued */
+    CHECK_EQ(imr_client_send(client, "c", big, 100, id, 1), IMR_OK);
+    imr_event e;
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_SENDING, &e), 1);
+    CHECK(memcmp(e.message_id, id, 16) == 0 && strcmp(e.conversation, "c") == 0);
+
+    CHECK_EQ(imr_client_retry(NULL, id, 2), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_retry(client, NULL, 2), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_retry(client, other, 2), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_client_retry(client, id, 2), IMR_ERR_INVALID_STATE);
+
+    CHECK_EQ(imr_client_handle_frame(NULL, big, 1, 3), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_handle_frame(client, NULL, 1, 3), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_handle_frame(client, big, HUGE_SIZE, 3), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_handle_frame(client, (const uint8_t *)"\xff\xff\xff", 3, 3), IMR_ERR_MALFORMED_FRAME);
+    CHECK_EQ(imr_client_handle_frame(client, NULL, 0, 3), IMR_ERR_MALFORMED_FRAME);
+    {
+        /* A hello is a frame the server never sends to a client. */
+        pb hello = hello_frame("x", 1);
+        CHECK_EQ(imr_client_handle_frame(client, hello.data, hello.len, 3), IMR_ERR_PROTOCOL);
+    }
+
+    const uint8_t *frame = NULL;
+    size_t len = 0;
+    uint64_t deadline = 0, cursor = 99;
+    CHECK_EQ(imr_client_poll_transmit(NULL, &frame, &len), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_poll_transmit(client, NULL, &len), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_poll_transmit(client, &frame, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_poll_transmit(client, &frame, &len), 0); /* offline */
+    CHECK_EQ(imr_client_poll_event(NULL, &e), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_poll_event(client, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_next_timeout(NULL, &deadline), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_next_timeout(client, NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_next_timeout(client, &deadline), 1); /* the offline age timer */
+    CHECK_EQ(imr_client_handle_timeout(NULL, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_handle_timeout(client, 4), IMR_OK);
+    CHECK_EQ(imr_client_probe(NULL, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_probe(client, 4), IMR_OK);
+
+    /* outbox */
+    imr_outbox_entry entries[4];
+    CHECK_EQ(imr_client_outbox(NULL, entries, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_outbox(client, entries, HUGE_SIZE), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_outbox(client, NULL, 0), 1);
+    CHECK_EQ(imr_client_outbox(client, NULL, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_outbox(client, entries, 4), 1);
+    CHECK(memcmp(entries[0].message_id, id, 16) == 0);
+    CHECK_EQ(entries[0].state, IMR_STATE_SENDING);
+    CHECK(entries[0].conversation_len == 1 && strcmp(entries[0].conversation, "c") == 0);
+
+    /* timeline */
+    imr_message messages[4];
+    CHECK_EQ(imr_client_timeline(NULL, "c", IMR_VIEW_LIVE, 0, messages, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_timeline(client, NULL, IMR_VIEW_LIVE, 0, messages, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_timeline(client, "c", 7, 0, messages, 4), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, HUGE_SIZE, messages, 4), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, 0, messages, HUGE_SIZE), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_timeline(client, "unknown", IMR_VIEW_LIVE, 0, messages, 4), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_client_timeline(client, "", IMR_VIEW_LIVE, 0, messages, 4), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, 0, NULL, 0), 1);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, 0, NULL, 4), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_LIVE, 1, messages, 4), 1); /* past the end */
+    CHECK_EQ(imr_client_timeline(client, "c", IMR_VIEW_HISTORY, 0, messages, 4), 1);
+    CHECK(memcmp(messages[0].message_id, id, 16) == 0);
+    CHECK_EQ(messages[0].seq, 0);
+    CHECK_EQ(messages[0].sender_node, 42);
+    CHECK_EQ(messages[0].depth, 1);
+    CHECK(messages[0].payload_len == 100 && memcmp(messages[0].payload, big, 100) == 0);
+    CHECK(strcmp(messages[0].sender, "alice") == 0);
+    {
+        imr_clock *clock = NULL;
+        uint64_t counter = 0;
+        CHECK_EQ(imr_clock_decode(messages[0].clock, messages[0].clock_len, &clock), IMR_OK);
+        CHECK_EQ(imr_clock_get(clock, 42, &counter), IMR_OK);
+        CHECK_EQ(counter, 1);
+        imr_clock_free(clock);
+    }
+
+    /* cursor, clock */
+    imr_clock *clock = NULL;
+    CHECK_EQ(imr_client_cursor(NULL, "c", &cursor), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_cursor(client, NULL, &cursor), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_cursor(client, "c", NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_cursor(client, "", &cursor), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_client_cursor(client, "c", &cursor), IMR_OK);
+    CHECK_EQ(cursor, 0);
+    CHECK_EQ(imr_client_clock(NULL, "c", &clock), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_clock(client, NULL, &clock), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_clock(client, "c", NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_client_clock(client, "c", &clock), IMR_OK);
+    CHECK_EQ(imr_clock_count(clock), 1);
+    imr_clock_free(clock);
+
+    /* Offline too long: failed; retry: sending again with the same id. */
+    CHECK_EQ(imr_client_handle_timeout(client, 24ull * 3600 * 1000 + 10), IMR_OK);
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_FAILED, &e), 1);
+    CHECK_EQ(e.code, IMR_FAILURE_MAX_OFFLINE_AGE);
+    CHECK(memcmp(e.message_id, id, 16) == 0);
+    CHECK_EQ(imr_client_outbox(client, entries, 4), 1);
+    CHECK(entries[0].state == IMR_STATE_FAILED && entries[0].failure == IMR_FAILURE_MAX_OFFLINE_AGE);
+    CHECK_EQ(imr_client_retry(client, id, 24ull * 3600 * 1000 + 20), IMR_OK);
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_SENDING, NULL), 1);
+    imr_client_free(client);
+}
+
+static void test_client_server(const char *store_dir) {
+    imr_config *config = NULL;
+    imr_server *server = NULL;
+    const char *members[] = {"alice", "bob"};
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    imr_config_free(config);
+    if (!server) return;
+    CHECK_EQ(imr_server_add_token(server, "alice-token", "alice", 0), IMR_OK);
+    CHECK_EQ(imr_server_add_token(server, "bob-token", "bob", 0), IMR_OK);
+    CHECK_EQ(imr_server_create_conversation(server, "general", members, 2), IMR_OK);
+
+    char path[256];
+    if (store_dir) snprintf(path, sizeof path, "%s/alice.sqlite", store_dir);
+    device devices[2] = {{new_client(1, "alice-token", store_dir ? path : NULL), 0, 0},
+                         {new_client(2, "bob-token", NULL), 0, 0}};
+    imr_client *alice = devices[0].client, *bob = devices[1].client;
+    imr_event e;
+    uint64_t now = 1000;
+
+    connect_device(server, &devices[0], now);
+    connect_device(server, &devices[1], now);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(alice, IMR_EVENT_CONNECTION_READY, NULL), 1);
+    CHECK_EQ(count_events(bob, IMR_EVENT_CONNECTION_READY, NULL), 1);
+
+    /* alice -> bob: sent on alice, received on bob, in both timelines. */
+    uint8_t id[16];
+    CHECK_EQ(imr_client_send(alice, "general", (const uint8_t *)"hello, bob", 10, id, ++now), IMR_OK);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(alice, IMR_EVENT_MESSAGE_SENT, &e), 1);
+    CHECK(memcmp(e.message_id, id, 16) == 0);
+    CHECK_EQ(e.seq, 1);
+    CHECK(e.server_time_ms > 0);
+    CHECK_EQ(count_events(bob, IMR_EVENT_MESSAGE_RECEIVED, &e), 1);
+    CHECK(memcmp(e.message_id, id, 16) == 0);
+    CHECK_EQ(e.seq, 1);
+    CHECK(e.user_len == 5 && strcmp(e.user, "alice") == 0);
+    CHECK_EQ(e.node, 1);
+    CHECK(e.payload_len == 10 && memcmp(e.payload, "hello, bob", 10) == 0);
+    CHECK(strcmp(e.conversation, "general") == 0);
+    {
+        imr_clock *clock = NULL;
+        uint64_t counter = 0;
+        CHECK_EQ(imr_clock_decode(e.clock, e.clock_len, &clock), IMR_OK);
+        CHECK_EQ(imr_clock_get(clock, 1, &counter), IMR_OK);
+        CHECK_EQ(counter, 1);
+        imr_clock_free(clock);
+    }
+    imr_outbox_entry entry;
+    CHECK_EQ(imr_client_outbox(alice, &entry, 1), 1);
+    CHECK(entry.state == IMR_STATE_SENT && entry.seq == 1);
+    uint64_t cursor = 0;
+    CHECK_EQ(imr_client_cursor(bob, "general", &cursor), IMR_OK);
+    CHECK_EQ(cursor, 1);
+
+    /* bob answers; both histories agree. */
+    uint8_t reply[16];
+    CHECK_EQ(imr_client_send(bob, "general", (const uint8_t *)"hi alice", 8, reply, ++now), IMR_OK);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(alice, IMR_EVENT_MESSAGE_RECEIVED, NULL), 1);
+    imr_message a_history[2], b_history[2];
+    CHECK_EQ(imr_client_timeline(alice, "general", IMR_VIEW_HISTORY, 0, a_history, 2), 2);
+    CHECK_EQ(imr_client_timeline(bob, "general", IMR_VIEW_HISTORY, 0, b_history, 2), 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK(memcmp(a_history[i].message_id, b_history[i].message_id, 16) == 0);
+        CHECK_EQ(a_history[i].seq, (uint64_t)(i + 1));
+    }
+    CHECK(memcmp(a_history[0].message_id, id, 16) == 0 && memcmp(a_history[1].message_id, reply, 16) == 0);
+    CHECK(a_history[1].depth > a_history[0].depth);
+
+    /* A connection with a bad token: a fatal server error event. */
+    device intruder = {new_client(3, "forged", NULL), 0, 0};
+    connect_device(server, &intruder, now);
+    pump(server, &intruder, 1, now);
+    CHECK_EQ(count_events(intruder.client, IMR_EVENT_SERVER_ERROR, &e), 1);
+    CHECK_EQ(e.code, IMR_WIRE_ERROR_AUTH_FAILED);
+    CHECK(e.flags & IMR_EVENT_FLAG_FATAL);
+    CHECK_EQ(intruder.connected, 0);
+    imr_client_free(intruder.client);
+
+    /* alice goes offline, sends, reconnects: the message goes out and is received once. */
+    CHECK_EQ(imr_client_disconnected(alice, ++now), IMR_OK);
+    CHECK_EQ(imr_server_close_session(server, devices[0].session, now), IMR_OK);
+    devices[0].connected = 0;
+    CHECK_EQ(imr_client_send(alice, "general", (const uint8_t *)"back soon", 9, id, ++now), IMR_OK);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(bob, IMR_EVENT_MESSAGE_RECEIVED, NULL), 0);
+    if (store_dir) {
+        /* Restart alice from her store: the unsent message is still there. */
+        imr_client_free(alice);
+        alice = devices[0].client = new_client(1, "alice-token", path);
+        CHECK_EQ(imr_client_outbox(alice, &entry, 1) >= 1, 1);
+    }
+    connect_device(server, &devices[0], ++now);
+    pump(server, devices, 2, now);
+    CHECK_EQ(count_events(bob, IMR_EVENT_MESSAGE_RECEIVED, &e), 1);
+    CHECK_EQ(e.seq, 3);
+    CHECK(memcmp(e.message_id, id, 16) == 0);
+    CHECK(count_events(alice, IMR_EVENT_MESSAGE_SENT, &e) == 1 && e.seq == 3);
+
+    /* Timers and probes keep working on a live connection. */
+    uint64_t deadline = 0;
+    if (imr_client_next_timeout(alice, &deadline) == 1) {
+        CHECK_EQ(imr_client_handle_timeout(alice, deadline), IMR_OK);
+    }
+    CHECK_EQ(imr_client_probe(bob, ++now), IMR_OK);
+    pump(server, devices, 2, now);
+
+    imr_client_free(devices[0].client);
+    imr_client_free(devices[1].client);
+    imr_server_free(server);
+}
+
+static void test_client_durable(void) {
+    char dir[] = "/tmp/imr-test-client-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    test_client_server(dir);
+    char file[320];
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(file, sizeof file, "%s/alice.sqlite%s", dir, suffixes[i]);
+        unlink(file);
+    }
+    /* A file that is not a client store. */
+    snprintf(file, sizeof file, "%s/junk.sqlite", dir);
+    FILE *f = fopen(file, "wb");
+    if (f) {
+        for (int i = 0; i < 500; i++) fputs("not sqlite ", f);
+        fclose(f);
+        imr_config *config = NULL;
+        imr_client *client = NULL;
+        CHECK_EQ(imr_config_new(&config), IMR_OK);
+        CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_NODE_ID, 9), IMR_OK);
+        CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, file), IMR_OK);
+        CHECK_EQ(imr_client_new(config, &client), IMR_ERR_STORE);
+        imr_config_free(config);
+        unlink(file);
+    }
+    rmdir(dir);
+}
+
+/* ---------------------------------------------------------------- time */
+
+/* Times above IMR_MAX_TIME_MS are refused everywhere; at the limit, with the longest
+ * timeouts, and with time going backwards, the engines run without trapping. */
+static void test_time_limits(void) {
+    const uint64_t too_late = IMR_MAX_TIME_MS + 1, max = IMR_MAX_TIME_MS;
+    imr_config *config = NULL;
+    imr_server *server = NULL;
+    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_ACK_TIMEOUT_MS, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_HELLO_TIMEOUT_MS, too_late), IMR_ERR_INVALID_ARG);
+    static const int time_keys[] = {
+        IMR_CONFIG_ACK_TIMEOUT_MS, IMR_CONFIG_BACKOFF_CAP_MS, IMR_CONFIG_MAX_OFFLINE_AGE_MS, IMR_CONFIG_GAP_GRACE_MS,
+        IMR_CONFIG_SYNC_TIMEOUT_MS, IMR_CONFIG_POLL_INTERVAL_MS, IMR_CONFIG_DELIVERED_FLUSH_MS,
+        IMR_CONFIG_HELLO_TIMEOUT_MS, IMR_CONFIG_PING_INTERVAL_MS, IMR_CONFIG_IDLE_TIMEOUT_MS,
+        IMR_CONFIG_TIMER_GRANULARITY_MS,
+    };
+    for (size_t i = 0; i < sizeof time_keys / sizeof time_keys[0]; i++) {
+        CHECK_EQ(imr_config_set_u64(config, time_keys[i], max), IMR_OK);
+    }
+    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    imr_config_free(config);
+    imr_client *client = new_client(5, "tok", NULL);
+    if (!server || !client) return;
+    uint64_t session = 0;
+    uint8_t id[16];
+    const char *members[] = {"alice"};
+    CHECK_EQ(imr_server_add_token(server, "tok", "alice", 0), IMR_OK);
+    CHECK_EQ(imr_server_create_conversation(server, "g", members, 1), IMR_OK);
+
+    CHECK_EQ(imr_server_set_wall_clock(server, too_late, 0), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_wall_clock(server, 0, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_open_session(server, &session, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_close_session(server, 1, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_writable(server, 1, 1, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_handle_frame(server, 1, NULL, 0, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_handle_stream_error(server, 1, IMR_ERR_STREAM_FAILED, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_handle_timeout(server, UINT64_MAX), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_connected(client, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_disconnected(client, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_send(client, "g", (const uint8_t *)"x", 1, id, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_retry(client, id, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_handle_frame(client, NULL, 0, too_late), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_handle_timeout(client, UINT64_MAX), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_client_probe(client, too_late), IMR_ERR_INVALID_ARG);
+
+    static const uint64_t times[] = {IMR_MAX_TIME_MS, 5000, IMR_MAX_TIME_MS - 1, 0, 7};
+    device d = {client, 0, 0};
+    CHECK_EQ(imr_server_set_wall_clock(server, max, max), IMR_OK);
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        uint64_t now = times[i], deadline;
+        if (!d.connected) connect_device(server, &d, now);
+        CHECK_EQ(imr_client_send(client, "g", (const uint8_t *)"x", 1, id, now), IMR_OK);
+        pump(server, &d, 1, now);
+        if (imr_client_next_timeout(client, &deadline) == 1 && deadline <= max) {
+            CHECK_EQ(imr_client_handle_timeout(client, deadline), IMR_OK);
+        }
+        if (imr_server_next_timeout(server, &deadline) == 1 && deadline <= max) {
+            CHECK_EQ(imr_server_handle_timeout(server, deadline), IMR_OK);
+        }
+        CHECK_EQ(imr_client_handle_timeout(client, max), IMR_OK);
+        CHECK_EQ(imr_server_handle_timeout(server, max), IMR_OK);
+        CHECK_EQ(imr_client_probe(client, now), IMR_OK);
+        pump(server, &d, 1, now);
+        count_events(client, IMR_EVENT_NONE, NULL);
+        imr_event e;
+        while (imr_server_poll_event(server, &e) == 1) {}
+    }
+    imr_client_free(client);
+    imr_server_free(server);
+}
+
 /* ---------------------------------------------------------------- event layout */
 
 static void test_event_layout(void) {
@@ -494,6 +1299,13 @@ int main(void) {
     test_splitter();
     test_clock();
     test_event_layout();
+    test_server_arguments();
+    test_server_exchange(NULL);
+    test_server_durable();
+    test_client_arguments();
+    test_client_server(NULL);
+    test_client_durable();
+    test_time_limits();
     if (failures) {
         fprintf(stderr, "test_abi: %d of %d checks failed\n", failures, checks);
         return 1;

@@ -20,6 +20,12 @@ class ErrorCode(enum.IntEnum):
     FRAME_TOO_LARGE = -9
     MALFORMED_LENGTH = -10
     STREAM_FAILED = -11
+    NOT_FOUND = -12
+    EXISTS = -13
+    STORE = -14
+    INTERNAL = -15
+    INVALID_STATE = -16
+    PROTOCOL = -17
 
 
 class ImrError(Exception):

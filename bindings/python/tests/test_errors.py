@@ -14,7 +14,8 @@ def test_every_code_has_a_distinct_text():
 
 def test_fatal_codes():
     fatal = {c for c in ErrorCode if imr.is_fatal(c)}
-    assert fatal == {ErrorCode.FRAME_TOO_LARGE, ErrorCode.MALFORMED_LENGTH, ErrorCode.STREAM_FAILED}
+    assert fatal == {ErrorCode.FRAME_TOO_LARGE, ErrorCode.MALFORMED_LENGTH, ErrorCode.STREAM_FAILED,
+                     ErrorCode.INTERNAL}
 
 
 def test_imr_error_carries_the_code():

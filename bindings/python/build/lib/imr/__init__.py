@@ -10,8 +10,11 @@ from ._ffi import version as _runtime_version
 from ._lib import LibraryNotFoundError
 from .clock import MAX_ENTRIES as CLOCK_MAX_ENTRIES
 from .clock import Order, VectorClock
-from .config import Config, HistoryOrder
+from .config import Config, Durability, HistoryOrder
 from .errors import ClosedError, ErrorCode, ImrError
+from .client import Client
+from .events import Event, EventFlag, EventKind, Failure, Message, OutboxEntry, RejectCode, State, WireError
+from .server import Output, Server
 from .framing import DEFAULT_MAX_FRAME_BYTES, LIMIT_MAX_FRAME_BYTES, Splitter, delimit, delimited_size
 
 __version__ = "0.1.0"
@@ -26,19 +29,32 @@ def library_version() -> tuple[int, int, int]:
 
 __all__ = [
     "CLOCK_MAX_ENTRIES",
+    "Client",
     "ClosedError",
     "Config",
+    "Durability",
     "DEFAULT_MAX_FRAME_BYTES",
     "ErrorCode",
+    "Event",
+    "EventFlag",
+    "EventKind",
+    "Failure",
+    "Message",
     "FUNCTIONS",
     "HistoryOrder",
     "ImrError",
     "LIMIT_MAX_FRAME_BYTES",
     "LibraryNotFoundError",
     "Order",
+    "OutboxEntry",
+    "Output",
+    "RejectCode",
+    "Server",
+    "State",
     "Splitter",
     "VERSION",
     "VectorClock",
+    "WireError",
     "delimit",
     "delimited_size",
     "is_fatal",

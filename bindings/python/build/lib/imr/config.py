@@ -14,6 +14,11 @@ class HistoryOrder(enum.IntEnum):
     ARRIVAL = 1  # IMR_HISTORY_ARRIVAL
 
 
+class Durability(enum.IntEnum):
+    PROCESS_CRASH = 0  # IMR_DURABILITY_PROCESS_CRASH
+    POWER_LOSS = 1     # IMR_DURABILITY_POWER_LOSS
+
+
 #: Unsigned integer settings: name -> IMR_CONFIG_* key.
 U64_KEYS = {
     "node_id": 1,
@@ -35,6 +40,23 @@ U64_KEYS = {
     "max_identifier_bytes": 17,
     "max_clock_entries": 18,
     "max_token_bytes": 19,
+    "sent_retention": 20,
+    "max_buffered": 21,
+    # server
+    "server_max_sync_page": 50,
+    "server_max_inflight": 51,
+    "rate_limit_burst": 52,
+    "rate_limit_per_second": 53,
+    "max_outbound_frames": 54,
+    "max_outbound_frames_before_close": 55,
+    "hello_timeout_ms": 56,
+    "ping_interval_ms": 57,
+    "idle_timeout_ms": 58,
+    "timer_granularity_ms": 59,
+    "max_members": 60,
+    "send_receipts": 61,
+    "max_queued_events": 62,
+    "store_durability": 63,
 }
 #: Floating-point settings.
 DOUBLE_KEYS = {
@@ -45,6 +67,7 @@ DOUBLE_KEYS = {
 STRING_KEYS = {
     "token": 40,
     "store_path": 41,
+    "user_id": 42,
 }
 
 
@@ -71,6 +94,8 @@ class Config(Handle):
         with self._lock:
             p = self._p()
             if name in U64_KEYS:
+                if isinstance(value, bool) and name == "send_receipts":
+                    value = int(value)
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise TypeError(f"{name} must be an int")
                 if not 0 <= value <= 0xFFFF_FFFF_FFFF_FFFF:

@@ -1,0 +1,74 @@
+import CIMR
+import IMRCore
+
+/// The storage an engine handle keeps for the strings and bytes of the last event it
+/// handed out (valid until the handle's next non-const call).
+final class EventStorage {
+    let conversation = OwnedBytes()
+    let user = OwnedBytes()
+    let payload = OwnedBytes()
+    let clock = OwnedBytes()
+    let detail = OwnedBytes()
+}
+
+/// Builds one imr_event: every field zero until set.
+struct EventBuilder {
+    var event = imr_event()
+    private let storage: EventStorage
+
+    init(kind: Int32, storage: EventStorage) {
+        self.storage = storage
+        event.kind = kind
+    }
+
+    mutating func conversation(_ s: String) {
+        let (p, n) = storage.conversation.setText(s)
+        event.conversation = p
+        event.conversation_len = n
+    }
+
+    mutating func user(_ s: String) {
+        let (p, n) = storage.user.setText(s)
+        event.user = p
+        event.user_len = n
+    }
+
+    mutating func detail(_ s: String) {
+        let (p, n) = storage.detail.setText(s)
+        event.detail = p
+        event.detail_len = n
+    }
+
+    mutating func payload(_ bytes: [UInt8]) {
+        storage.payload.set(bytes)
+        event.payload = storage.payload.bytePointer
+        event.payload_len = storage.payload.count
+    }
+
+    /// Strings one after another, each NUL-terminated, in the payload field.
+    mutating func payload(strings: [String]) {
+        var bytes: [UInt8] = []
+        for s in strings {
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(0)
+        }
+        payload(bytes)
+    }
+
+    /// The encoded clock (left empty in the impossible case that it exceeds the codec's
+    /// limits: the engine only holds clocks that passed them).
+    mutating func clock(_ clock: VectorClock, codec: FrameCodec) {
+        let bytes = (try? codec.encode(clock)) ?? []
+        storage.clock.set(bytes)
+        event.clock = storage.clock.bytePointer
+        event.clock_len = storage.clock.count
+    }
+
+    mutating func messageID(_ id: MessageID) {
+        withUnsafeMutableBytes(of: &event.message_id) { raw in
+            if let base = raw.baseAddress, raw.count >= MessageID.byteCount { id.writeBytes(into: base) }
+        }
+    }
+
+    mutating func session(_ id: SessionID) { event.session = id.rawValue }
+}
