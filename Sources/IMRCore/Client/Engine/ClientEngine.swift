@@ -54,7 +54,7 @@ public final class ClientEngine {
     /// This device's user id (from the welcome; the config's until then).
     var user: String
     let store: ClientStore?
-    var firedScratch: [UInt64] = []
+    var firedScratch: [UInt32] = []
 
     // Sending leg.
     var outgoing = Outbox()
@@ -75,11 +75,12 @@ public final class ClientEngine {
     var pollTimer: TimerWheel.Key = TimerWheel.noKey
     var flushTimer: TimerWheel.Key = TimerWheel.noKey
 
-    // Timer owners: kind in the top byte, index below.
-    static let ownerMessage: UInt64 = 1 << 56
-    static let ownerConversation: UInt64 = 2 << 56
-    static let ownerPoll: UInt64 = 3 << 56
-    static let ownerFlush: UInt64 = 4 << 56
+    // Timer owners: kind in the top 3 bits, index below (up to 2^29 slots or conversations).
+    static let ownerMessage: UInt32 = 1 << 29
+    static let ownerConversation: UInt32 = 2 << 29
+    static let ownerPoll: UInt32 = 3 << 29
+    static let ownerFlush: UInt32 = 4 << 29
+    static let ownerIndexMask: UInt32 = (1 << 29) - 1
 
     /// Opens (or creates) the store when `config.storePath` is set and resumes its outbox,
     /// clocks, cursors and timelines. Throws `invalidConfig` or `store` (a foreign or corrupt file).
@@ -180,8 +181,8 @@ public final class ClientEngine {
             firedScratch.removeAll(keepingCapacity: true)
             wheel.expire(upTo: now, into: &firedScratch)
             for owner in firedScratch {
-                let index = UInt32(truncatingIfNeeded: owner)
-                switch owner & (0xFF << 56) {
+                let index = owner & Self.ownerIndexMask
+                switch owner & ~Self.ownerIndexMask {
                 case Self.ownerMessage: messageTimerFired(slot: index, now: now)
                 case Self.ownerConversation: conversationTimerFired(convs[Int(index)], now: now)
                 case Self.ownerPoll: pollTimerFired(now: now)
@@ -337,7 +338,7 @@ public final class ClientEngine {
         if let i = convIndex[name] { return convs[Int(i)] }
         let index = UInt32(convs.count)
         let c = ConversationState(name: name, index: index, order: config.historyOrder)
-        c.timer = wheel.makeKey(owner: Self.ownerConversation | UInt64(index))
+        c.timer = wheel.makeKey(owner: Self.ownerConversation | index)
         convs.append(c)
         convIndex[name] = index
         markStoreDirty(c)

@@ -14,10 +14,11 @@ struct FIFO<Element> {
         let element = storage[head]
         head += 1
         if head == storage.count {
-            storage.removeAll(keepingCapacity: storage.count <= 1024)
+            // Drained: keep a small buffer for the next burst, give a large one back.
+            storage.removeAll(keepingCapacity: storage.capacity <= 1024)
             head = 0
         } else if head >= 1024 && head * 2 >= storage.count {
-            storage.removeFirst(head)
+            storage = Array(storage[head...])
             head = 0
         }
         return element

@@ -45,8 +45,8 @@ extension ClientEngine {
         c.clock = clock
         c.timeline.insert(entry)
         _ = c.admitClock(clock, node: config.nodeID, id: id)
-        let slot = outgoing.add(id: id, clock: clock, payload: payload, conversation: c.index, ageStart: now) { slot in
-            wheel.makeKey(owner: Self.ownerMessage | UInt64(slot))
+        let slot = outgoing.add(id: id, conversation: c.index, ageStart: now) { slot in
+            wheel.makeKey(owner: Self.ownerMessage | slot)
         }
         statistics.messagesSent += 1
         emit(.stateChanged(id: id, conversation: name, state: .sending))
@@ -166,7 +166,7 @@ extension ClientEngine {
         let name = convs[Int(s.conversation)].name
         persist { store throws(SQLiteError) in
             try store.saveOutbox(.init(id: s.id, conversation: name, order: s.order, ageStart: s.ageStart,
-                                       attempts: s.attempts, failure: reason))
+                                       attempts: UInt32(s.attempts), failure: reason))
         }
         emit(.stateChanged(id: s.id, conversation: name, state: .failed(reason)))
         if wasAdmitted { pump(now: now) }
@@ -181,12 +181,17 @@ extension ClientEngine {
     }
 
     /// One transmission on the live connection: counts an attempt and arms the ack timer.
-    /// The frame carries the message's original id and clock.
+    /// The frame carries the message's original id, clock and payload (from its timeline entry).
     func transmit(_ slot: UInt32, now: UInt64) {
-        outgoing[slot].attempts += 1
+        if outgoing[slot].attempts < .max { outgoing[slot].attempts += 1 }
         let s = outgoing[slot]
-        txQueue.append(.send(Send(conversation: convs[Int(s.conversation)].name, messageID: s.id,
-                                  clock: s.clock, payload: s.payload)))
+        let c = convs[Int(s.conversation)]
+        guard let entry = c.timeline.entry(s.id) else {
+            // Not expected: the pending copy is inserted with the slot and never removed.
+            fail(slot, .rejected(.invalid), now: now)
+            return
+        }
+        txQueue.append(.send(Send(conversation: c.name, messageID: s.id, clock: entry.clock, payload: entry.payload)))
         statistics.transmissions += 1
         if s.attempts > 1 { statistics.retransmissions += 1 }
         wheel.arm(s.timer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: Int(s.attempts))))

@@ -1,8 +1,8 @@
 /// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
 /// and the send-order queue the in-flight window admits from.
 ///
-/// Memory per message is one slot (payload and clock are shared with the timeline entry),
-/// four bytes of index and a few bytes of queue. The queue holds every `sending` message in
+/// Memory per message is one 56-byte slot (the payload and clock live in the message's
+/// timeline entry), four bytes of index (at most 3/4 full) and eight bytes of queue. The queue holds every `sending` message in
 /// order; the first `admitted` of them that are still unacked are on the wire. Entries
 /// whose message was acked or failed out of order are skipped lazily and compacted away.
 struct Outbox {
@@ -19,24 +19,31 @@ struct Outbox {
 
     struct Slot {
         var id: MessageID
-        var clock: VectorClock
-        var payload: [UInt8]
         /// Send order (reassigned by a manual retry); also the queue entry's generation.
         var order: UInt64
         /// When the message was sent (or retried): the start of its max offline age.
         var ageStart: UInt64
         var conversation: UInt32
         var timer: TimerWheel.Key
-        var attempts: UInt32
+        var attempts: UInt16
         var phase: Phase
         var failure: FailureReason?
 
         var isAdmitted: Bool { phase == .inflight || phase == .held }
     }
 
+    /// A slot and the low half of its order (the generation that tells a live entry from a
+    /// stale one; a slot's order cannot move on by 2^32 while an entry of it is queued).
     private struct QueueEntry {
         var slot: UInt32
-        var order: UInt64
+        var order: UInt32
+
+        init(slot: UInt32, order: UInt64) {
+            self.slot = slot
+            self.order = UInt32(truncatingIfNeeded: order)
+        }
+
+        func matches(_ s: Slot) -> Bool { UInt32(truncatingIfNeeded: s.order) == order }
     }
 
     private(set) var slots: [Slot] = []
@@ -78,21 +85,19 @@ struct Outbox {
     }
 
     /// Adds a message in phase `waiting` (or `failed`, when restored) and returns its slot.
-    mutating func add(id: MessageID, clock: VectorClock, payload: [UInt8], conversation: UInt32, ageStart: UInt64,
-                      attempts: UInt32 = 0, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
+    mutating func add(id: MessageID, conversation: UInt32, ageStart: UInt64,
+                      attempts: UInt16 = 0, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
         let slot: UInt32
         if let reused = freeSlots.popLast() {
             slot = reused
             slots[Int(slot)].id = id
-            slots[Int(slot)].clock = clock
-            slots[Int(slot)].payload = payload
             slots[Int(slot)].ageStart = ageStart
             slots[Int(slot)].conversation = conversation
             slots[Int(slot)].attempts = attempts
             slots[Int(slot)].failure = nil
         } else {
             slot = UInt32(slots.count)
-            slots.append(Slot(id: id, clock: clock, payload: payload, order: 0, ageStart: ageStart,
+            slots.append(Slot(id: id, order: 0, ageStart: ageStart,
                               conversation: conversation, timer: timer(slot), attempts: attempts, phase: .free, failure: nil))
         }
         count += 1
@@ -109,8 +114,6 @@ struct Outbox {
         if s.phase == .waiting || s.isAdmitted { queuedCount -= 1 }
         removeIndex(s.id)
         slots[Int(slot)].phase = .free
-        slots[Int(slot)].payload = []
-        slots[Int(slot)].clock = VectorClock()
         slots[Int(slot)].failure = nil
         freeSlots.append(slot)
         count -= 1
@@ -125,7 +128,7 @@ struct Outbox {
             let e = queue[admitCursor]
             admitCursor += 1
             let s = slots[Int(e.slot)]
-            guard s.order == e.order, s.phase == .waiting else { continue }
+            guard e.matches(s), s.phase == .waiting else { continue }
             slots[Int(e.slot)].phase = .inflight
             admittedCount += 1
             return e.slot
@@ -163,7 +166,7 @@ struct Outbox {
         for i in queueHead..<admitCursor {
             let e = queue[i]
             let s = slots[Int(e.slot)]
-            guard s.order == e.order, s.isAdmitted else { continue }
+            guard e.matches(s), s.isAdmitted else { continue }
             slots[Int(e.slot)].phase = .waiting
             unadmitted.append(e.slot)
         }
@@ -178,7 +181,7 @@ struct Outbox {
         for i in queueHead..<queue.count {
             let e = queue[i]
             let s = slots[Int(e.slot)]
-            if s.order == e.order && s.phase == .waiting { out.append(e.slot) }
+            if e.matches(s) && s.phase == .waiting { out.append(e.slot) }
         }
         return out
     }
@@ -189,7 +192,7 @@ struct Outbox {
         for i in queueHead..<queue.count {
             let e = queue[i]
             let s = slots[Int(e.slot)]
-            if s.order == e.order && s.phase != .free && s.phase != .failed { out.append(e.slot) }
+            if e.matches(s) && s.phase != .free && s.phase != .failed { out.append(e.slot) }
         }
         for (i, s) in slots.enumerated() where s.phase == .failed { out.append(UInt32(i)) }
         return out
@@ -216,7 +219,7 @@ struct Outbox {
         while queueHead < queue.count {
             let e = queue[queueHead]
             let s = slots[Int(e.slot)]
-            if s.order == e.order && (s.phase == .waiting || s.isAdmitted) { break }
+            if e.matches(s) && (s.phase == .waiting || s.isAdmitted) { break }
             queueHead += 1
         }
         if admitCursor < queueHead { admitCursor = queueHead }
@@ -236,7 +239,7 @@ struct Outbox {
             if i == admitCursor { newCursor = kept.count }
             let e = queue[i]
             let s = slots[Int(e.slot)]
-            if s.order == e.order && (s.phase == .waiting || s.isAdmitted) { kept.append(e) }
+            if e.matches(s) && (s.phase == .waiting || s.isAdmitted) { kept.append(e) }
         }
         if admitCursor >= queue.count { newCursor = kept.count }
         queue = kept
