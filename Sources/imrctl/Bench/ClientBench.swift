@@ -18,7 +18,7 @@ struct ClientBench: BenchSuite {
                                    label: "client send->ack cycles (encode+decode both ways)", goal: ">= 1,000,000"))
         let sendAckValues = try (0..<repeats).map { _ in try sendAckCycles(cycles, codec: false) }
         figures.append(BenchFigure(key: "client_send_ack_engine_only_per_s", value: median(sendAckValues), unit: "cycles/s",
-                                   label: "client send->ack cycles (engine only, frames as values)"))
+                                   label: "client send->ack cycles (engine only: frames as values, no codec)"))
 
         let lifecycles = quick ? 200_000 : 2_000_000
         let small = (0..<repeats).map { _ in timerLifecycleNanos(armed: 1_000, lifecycles: lifecycles) }
@@ -87,7 +87,7 @@ struct ClientBench: BenchSuite {
                                                              seq: seq, serverTimeMs: now)))
                 try ack.withUnsafeBytes { try engine.handle(frameBytes: $0, now: now) }
             } else {
-                _ = engine.pollTransmit()
+                _ = engine.pollTransmitFrame()
                 try engine.handle(.sendAck(SendAck(messageID: id, conversation: "bench", seq: seq, serverTimeMs: now)), now: now)
             }
             while engine.pollTransmit() != nil {}

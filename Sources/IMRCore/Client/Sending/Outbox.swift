@@ -1,8 +1,9 @@
 /// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
 /// and the send-order queue the in-flight window admits from.
 ///
-/// Memory per message is one 56-byte slot (the payload and clock live in the message's
-/// timeline entry), four bytes of index (at most 3/4 full) and eight bytes of queue. The queue holds every `sending` message in
+/// Memory per message is one 72-byte slot (its payload and clock are shared with the
+/// message's timeline entry, not copied), four bytes of index (at most 3/4 full) and
+/// eight bytes of queue. The queue holds every `sending` message in
 /// order; the first `admitted` of them that are still unacked are on the wire. Entries
 /// whose message was acked or failed out of order are skipped lazily and compacted away.
 struct Outbox {
@@ -19,6 +20,9 @@ struct Outbox {
 
     struct Slot {
         var id: MessageID
+        /// The message's clock and payload, as every transmission carries them.
+        var clock: VectorClock
+        var payload: [UInt8]
         /// Send order (reassigned by a manual retry); also the queue entry's generation.
         var order: UInt64
         /// When the message was sent (or retried): the start of its max offline age.
@@ -44,6 +48,15 @@ struct Outbox {
         }
 
         func matches(_ s: Slot) -> Bool { UInt32(truncatingIfNeeded: s.order) == order }
+    }
+
+    /// The entry still stands for a `sending` message (read field by field: no slot copy).
+    @inline(__always)
+    private func isLive(_ e: QueueEntry) -> Bool {
+        let i = Int(e.slot)
+        guard UInt32(truncatingIfNeeded: slots[i].order) == e.order else { return false }
+        let phase = slots[i].phase
+        return phase == .waiting || phase == .inflight || phase == .held
     }
 
     private(set) var slots: [Slot] = []
@@ -85,19 +98,21 @@ struct Outbox {
     }
 
     /// Adds a message in phase `waiting` (or `failed`, when restored) and returns its slot.
-    mutating func add(id: MessageID, conversation: UInt32, ageStart: UInt64,
+    mutating func add(id: MessageID, clock: VectorClock, payload: [UInt8], conversation: UInt32, ageStart: UInt64,
                       attempts: UInt16 = 0, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
         let slot: UInt32
         if let reused = freeSlots.popLast() {
             slot = reused
             slots[Int(slot)].id = id
+            slots[Int(slot)].clock = clock
+            slots[Int(slot)].payload = payload
             slots[Int(slot)].ageStart = ageStart
             slots[Int(slot)].conversation = conversation
             slots[Int(slot)].attempts = attempts
             slots[Int(slot)].failure = nil
         } else {
             slot = UInt32(slots.count)
-            slots.append(Slot(id: id, order: 0, ageStart: ageStart,
+            slots.append(Slot(id: id, clock: clock, payload: payload, order: 0, ageStart: ageStart,
                               conversation: conversation, timer: timer(slot), attempts: attempts, phase: .free, failure: nil))
         }
         count += 1
@@ -109,11 +124,13 @@ struct Outbox {
 
     /// Removes a message (sent): frees its slot. Its timer must be cancelled by the caller.
     mutating func remove(_ slot: UInt32) {
-        let s = slots[Int(slot)]
-        if s.isAdmitted { admittedCount -= 1 }
-        if s.phase == .waiting || s.isAdmitted { queuedCount -= 1 }
-        removeIndex(s.id)
+        let phase = slots[Int(slot)].phase
+        if phase == .inflight || phase == .held { admittedCount -= 1 }
+        if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
+        removeIndex(slots[Int(slot)].id)
         slots[Int(slot)].phase = .free
+        slots[Int(slot)].clock = VectorClock()
+        slots[Int(slot)].payload = []
         slots[Int(slot)].failure = nil
         freeSlots.append(slot)
         count -= 1
@@ -127,8 +144,7 @@ struct Outbox {
         while admitCursor < queue.count {
             let e = queue[admitCursor]
             admitCursor += 1
-            let s = slots[Int(e.slot)]
-            guard e.matches(s), s.phase == .waiting else { continue }
+            guard isLive(e), slots[Int(e.slot)].phase == .waiting else { continue }
             slots[Int(e.slot)].phase = .inflight
             admittedCount += 1
             return e.slot
@@ -143,9 +159,9 @@ struct Outbox {
 
     /// Any sending phase -> `failed`.
     mutating func markFailed(_ slot: UInt32, _ reason: FailureReason) {
-        let s = slots[Int(slot)]
-        if s.isAdmitted { admittedCount -= 1 }
-        if s.phase == .waiting || s.isAdmitted { queuedCount -= 1 }
+        let phase = slots[Int(slot)].phase
+        if phase == .inflight || phase == .held { admittedCount -= 1 }
+        if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
         slots[Int(slot)].phase = .failed
         slots[Int(slot)].failure = reason
         compactQueueIfSparse()
@@ -217,9 +233,7 @@ struct Outbox {
         // Drop dead entries at the front (never past the admit cursor's meaning: entries
         // before it are admitted or dead, so skipping dead ones keeps it valid).
         while queueHead < queue.count {
-            let e = queue[queueHead]
-            let s = slots[Int(e.slot)]
-            if e.matches(s) && (s.phase == .waiting || s.isAdmitted) { break }
+            if isLive(queue[queueHead]) { break }
             queueHead += 1
         }
         if admitCursor < queueHead { admitCursor = queueHead }
@@ -237,9 +251,7 @@ struct Outbox {
         var newCursor = 0
         for i in queueHead..<queue.count {
             if i == admitCursor { newCursor = kept.count }
-            let e = queue[i]
-            let s = slots[Int(e.slot)]
-            if e.matches(s) && (s.phase == .waiting || s.isAdmitted) { kept.append(e) }
+            if isLive(queue[i]) { kept.append(queue[i]) }
         }
         if admitCursor >= queue.count { newCursor = kept.count }
         queue = kept
