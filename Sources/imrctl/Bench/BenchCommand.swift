@@ -18,6 +18,7 @@ struct BenchCommand: ParsableCommand {
         CodecBench(),
         ServerBench(),
         ABIBench(),
+        ClientBench(),
     ]
 
     func run() throws {

@@ -1,4 +1,4 @@
-@testable import IMRCore
+@_spi(Benchmarks) @testable import IMRCore
 
 /// A deterministic simulation: devices (client engines) and a scripted server joined by a
 /// lossy network on a virtual clock. Until `faultsEnd` frames are lost, duplicated, delayed
