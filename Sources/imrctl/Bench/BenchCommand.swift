@@ -15,6 +15,7 @@ struct BenchCommand: ParsableCommand {
 
     /// Every suite of the project; each part adds its own.
     static let suites: [any BenchSuite] = [
+        OrderingBench(),
     ]
 
     func run() throws {
