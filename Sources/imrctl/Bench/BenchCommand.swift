@@ -19,6 +19,7 @@ struct BenchCommand: ParsableCommand {
         ServerBench(),
         ABIBench(),
         ClientBench(),
+        OrderingBench(),
     ]
 
     func run() throws {
