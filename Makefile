@@ -4,9 +4,12 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 PROTO      := proto/imr.proto
 WIRE_DIR   := Sources/IMRWireC
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev pkg-config valgrind gcc g++ binutils
+# python3-protobuf: Google's protobuf for Debian's /usr/bin/python3, the wire vectors' independent checker.
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libsqlite3-dev pkg-config valgrind gcc g++ binutils
+# The Python with python3-protobuf (Tests/Vectors/vectors.py; the Swift tests use the same).
+VECTOR_PYTHON ?= /usr/bin/python3
 
-.PHONY: all build deps test test-swift proto bench bench-abi demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
+.PHONY: all build deps test test-swift proto proto-check vectors bench bench-abi demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
 
 # The C ABI library (make lib): version from the header, SONAME libimr.so.MAJOR.
 imr_version_part = $(shell sed -n 's/^\#define IMR_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/imr.h)
@@ -95,6 +98,23 @@ test-swift:
 proto: deps
 	protoc-c --c_out=$(WIRE_DIR) -Iproto $(PROTO)
 	mv $(WIRE_DIR)/imr.pb-c.h $(WIRE_DIR)/include/imr.pb-c.h
+
+# Fail when the committed protobuf-c code differs from a fresh generation (as the tests do).
+proto-check: deps
+	@tmp=$$(mktemp -d); \
+	protoc-c --c_out=$$tmp -Iproto $(PROTO) \
+	  && cmp $$tmp/imr.pb-c.c $(WIRE_DIR)/imr.pb-c.c \
+	  && cmp $$tmp/imr.pb-c.h $(WIRE_DIR)/include/imr.pb-c.h; \
+	status=$$?; rm -rf $$tmp; \
+	if [ $$status -ne 0 ]; then echo "protobuf-c code differs from $(PROTO): run make proto"; exit 1; fi; \
+	echo "protobuf-c code matches $(PROTO)"
+
+# Rewrite the golden and malformed wire vectors (Tests/Vectors) from their definitions in
+# Tests/Vectors/vectors.py, with Google's protobuf, and check them; then `swift test` checks
+# that the Swift codec agrees.
+vectors: deps
+	$(VECTOR_PYTHON) Tests/Vectors/vectors.py generate
+	$(VECTOR_PYTHON) Tests/Vectors/vectors.py check
 
 bench: deps
 	$(SWIFT) build -c release --product imrctl

@@ -37,6 +37,11 @@ let package = Package(
             dependencies: ["CProtobufC"],
             cSettings: [.unsafeFlags(["-Wno-unused-parameter"])]
         ),
+        // imrctl bench only: the protobuf-c baseline of the codec figure (imrbench_ prefix).
+        .target(
+            name: "IMRBenchC",
+            dependencies: ["IMRWireC", "CProtobufC"]
+        ),
         .target(
             name: "IMRCore",
             dependencies: ["IMRWireC", "CProtobufC", "CSQLite"]
@@ -49,6 +54,7 @@ let package = Package(
             name: "imrctl",
             dependencies: [
                 "IMRCore",
+                "IMRBenchC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -59,6 +65,11 @@ let package = Package(
         .testTarget(
             name: "IMRCoreTests",
             dependencies: ["IMRCore", "IMRWireC"]
+        ),
+        // The relay over real TCP: in-process, and as a child process killed mid-stream.
+        .testTarget(
+            name: "RelayTests",
+            dependencies: ["imrctl", "IMRCore", .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

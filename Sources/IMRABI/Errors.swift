@@ -80,6 +80,7 @@ func errorCode(_ error: any Error) -> Int32 {
         case .unknownConversation: return IMR_ERR_NOT_FOUND
         case let .invalidIdentifier(wire): return ABIFailure(wire).code
         case .tooManyMembers: return IMR_ERR_TOO_LARGE
+        case .storeCommitFailed: return IMR_ERR_STORE
         }
     case let e as ServerStoreError:
         switch e {

@@ -2,8 +2,10 @@
 ///
 /// Accepts any chunking (one byte at a time works). A length over `maxFrameBytes` is
 /// rejected as soon as its prefix is read, before any of the frame is buffered; a prefix
-/// that is not a valid varint is rejected too. After an error the splitter stays failed:
-/// the stream cannot be resynchronised, the connection must be reset.
+/// that is not a valid varint is rejected too. A prefix is rejected as soon as the bytes read
+/// of it already exceed the limit, whatever the chunking, so `frameTooLarge` then reports the
+/// length read so far (a lower bound). After an error the splitter stays failed: the stream
+/// cannot be resynchronised, the connection must be reset.
 public struct FrameSplitter: Sendable {
     private enum State: Sendable {
         case readingLength

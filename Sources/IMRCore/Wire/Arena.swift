@@ -3,9 +3,17 @@ import CProtobufC
 /// A bump allocator reset once per encode or decode, so building and parsing a frame
 /// through protobuf-c costs no per-field malloc. Not thread-safe: one codec, one arena.
 final class Arena {
-    private var block: UnsafeMutableRawPointer
-    private var capacity: Int
-    private var offset = 0
+    /// The bump state, behind a stable pointer so protobuf-c's allocator hook (a C function)
+    /// can bump it directly, without a call into the class or a retain.
+    struct State {
+        var block: UnsafeMutableRawPointer
+        var offset: Int
+        var capacity: Int
+        /// The arena, unretained (it owns this state), for the slow path.
+        var owner: Unmanaged<Arena>?
+    }
+
+    private let state: UnsafeMutablePointer<State>
     /// Extra blocks taken when the current one ran out; folded into one on reset.
     private var overflow: [UnsafeMutableRawPointer] = []
     private var overflowBytes = 0
@@ -13,27 +21,66 @@ final class Arena {
     private static let initialCapacity = 16 << 10
     /// Largest block kept across resets; bigger frames borrow temporarily.
     private static let retainedLimit = 4 << 20
+    /// Size of the header `allocateRecordingSize` puts before each block (keeps 16-byte alignment).
+    private static let sizeHeader = 16
 
     init() {
-        capacity = Self.initialCapacity
-        block = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        state = UnsafeMutablePointer<State>.allocate(capacity: 1)
+        state.initialize(to: State(
+            block: UnsafeMutableRawPointer.allocate(byteCount: Self.initialCapacity, alignment: 16),
+            offset: 0, capacity: Self.initialCapacity, owner: nil))
+        state.pointee.owner = Unmanaged.passUnretained(self)
     }
 
     deinit {
-        block.deallocate()
+        state.pointee.block.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
         for b in overflow { b.deallocate() }
     }
 
+    /// Bumps `s` by `size` bytes (16-byte aligned), or nil when the block is full.
+    @inline(__always)
+    private static func bump(_ s: UnsafeMutablePointer<State>, _ size: Int) -> UnsafeMutableRawPointer? {
+        let aligned = (s.pointee.offset + 15) & ~15
+        guard size >= 0, aligned <= s.pointee.capacity, size <= s.pointee.capacity - aligned else { return nil }
+        s.pointee.offset = aligned + size
+        return s.pointee.block + aligned
+    }
+
+    @inline(__always)
     func allocate(_ size: Int) -> UnsafeMutableRawPointer {
-        let aligned = (offset + 15) & ~15
-        if aligned + size <= capacity {
-            offset = aligned + size
-            return block + aligned
-        }
+        Self.bump(state, size) ?? allocateOverflow(size)
+    }
+
+    @inline(never)
+    private func allocateOverflow(_ size: Int) -> UnsafeMutableRawPointer {
         let extra = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 16)
         overflow.append(extra)
         overflowBytes += size + 16
         return extra
+    }
+
+    /// An allocation whose requested size is recorded just before it, for `recordedSize(of:)`.
+    @inline(__always)
+    private static func allocateRecordingSize(_ s: UnsafeMutablePointer<State>, _ size: Int) -> UnsafeMutableRawPointer {
+        let total = size + sizeHeader
+        let p = bump(s, total) ?? s.pointee.owner!._withUnsafeGuaranteedRef { $0.allocateOverflow(total) }
+        p.storeBytes(of: size, as: Int.self)
+        return p + sizeHeader
+    }
+
+    /// The size requested for `p`, if `p` came from the protobuf-c allocator since the last
+    /// reset; nil for memory that is not this arena's (protobuf-c's static empty string, say).
+    func recordedSize(of p: UnsafeRawPointer) -> Int? {
+        let block = UnsafeRawPointer(state.pointee.block)
+        if p >= block + Self.sizeHeader && p < block + state.pointee.offset {
+            return p.load(fromByteOffset: -Self.sizeHeader, as: Int.self)
+        }
+        for b in overflow where p == UnsafeRawPointer(b) + Self.sizeHeader {
+            return UnsafeRawPointer(b).load(as: Int.self)
+        }
+        return nil
     }
 
     func new<T>(_: T.Type) -> UnsafeMutablePointer<T> {
@@ -42,17 +89,6 @@ final class Arena {
 
     func array<T>(_: T.Type, count: Int) -> UnsafeMutablePointer<T> {
         allocate(MemoryLayout<T>.stride * max(count, 1)).bindMemory(to: T.self, capacity: max(count, 1))
-    }
-
-    /// A NUL-terminated copy of `string`.
-    func cString(_ string: String) -> UnsafeMutablePointer<CChar> {
-        var s = string
-        return s.withUTF8 { utf8 in
-            let p = allocate(utf8.count + 1).assumingMemoryBound(to: UInt8.self)
-            if utf8.count > 0 { p.update(from: utf8.baseAddress!, count: utf8.count) }
-            p[utf8.count] = 0
-            return UnsafeMutableRawPointer(p).assumingMemoryBound(to: CChar.self)
-        }
     }
 
     func binary(_ bytes: [UInt8]) -> ProtobufCBinaryData {
@@ -73,25 +109,28 @@ final class Arena {
         if !overflow.isEmpty {
             for b in overflow { b.deallocate() }
             overflow.removeAll(keepingCapacity: true)
-            let wanted = min(Self.retainedLimit, capacity + overflowBytes)
-            if wanted > capacity {
-                block.deallocate()
-                capacity = wanted
-                block = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            let wanted = min(Self.retainedLimit, state.pointee.capacity + overflowBytes)
+            if wanted > state.pointee.capacity {
+                state.pointee.block.deallocate()
+                state.pointee.capacity = wanted
+                state.pointee.block = UnsafeMutableRawPointer.allocate(byteCount: wanted, alignment: 16)
             }
             overflowBytes = 0
         }
-        offset = 0
+        state.pointee.offset = 0
     }
 
-    /// A protobuf-c allocator drawing from this arena; frees are no-ops until `reset`.
+    /// A protobuf-c allocator drawing from this arena; frees are no-ops until `reset`. Each
+    /// block's size is recorded (`recordedSize(of:)`): protobuf-c allocates a string field of n
+    /// bytes as exactly n + 1 (it adds the NUL), so the decoder learns the string's real length,
+    /// NULs inside included, which the NUL-terminated string alone would hide.
     var protobufAllocator: ProtobufCAllocator {
         ProtobufCAllocator(
             alloc: { data, size in
-                Unmanaged<Arena>.fromOpaque(data!).takeUnretainedValue().allocate(size)
+                Arena.allocateRecordingSize(data!.assumingMemoryBound(to: State.self), size)
             },
             free: { _, _ in },
-            allocator_data: Unmanaged.passUnretained(self).toOpaque()
+            allocator_data: UnsafeMutableRawPointer(state)
         )
     }
 }

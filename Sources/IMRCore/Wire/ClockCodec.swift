@@ -8,7 +8,7 @@ extension FrameCodec {
     /// The encoded clock; an empty clock encodes to no bytes.
     public func encode(_ clock: VectorClock) throws(WireError) -> [UInt8] {
         defer { arena.reset() }
-        let message = try self.clock(clock)
+        guard let message = try self.clock(clock) else { return [] }
         let size = imrpb__vector_clock__get_packed_size(message)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             count = size == 0 ? 0 : imrpb__vector_clock__pack(message, buffer.baseAddress)

@@ -18,9 +18,16 @@ public final class FrameCodec {
         let message = try cFrame(frame)
         let size = imrpb__frame__get_packed_size(message)
         guard size <= limits.maxFrameBytes else { throw .frameTooLarge(size, limit: limits.maxFrameBytes) }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = imrpb__frame__pack(message, buffer.baseAddress)
-        }
+        // Packed in the arena and copied out: Array(UnsafeBufferPointer) is the cheapest way to
+        // make an array (Array(unsafeUninitializedCapacity:) costs a runtime metadata lookup).
+        let packed = packInArena(message, size: size)
+        return Array(packed)
+    }
+
+    private func packInArena(_ message: UnsafePointer<Imrpb__Frame>, size: Int) -> UnsafeBufferPointer<UInt8> {
+        let out = arena.allocate(max(size, 1)).assumingMemoryBound(to: UInt8.self)
+        let n = imrpb__frame__pack(message, out)
+        return UnsafeBufferPointer(start: out, count: n)
     }
 
     /// Appends the frame with its varint length prefix (the stream form) to `buffer`.
@@ -29,12 +36,10 @@ public final class FrameCodec {
         let message = try cFrame(frame)
         let size = imrpb__frame__get_packed_size(message)
         guard size <= limits.maxFrameBytes else { throw .frameTooLarge(size, limit: limits.maxFrameBytes) }
+        let packed = packInArena(message, size: size)
+        buffer.reserveCapacity(buffer.count + Varint.encodedSize(UInt64(size)) + size)
         Varint.append(UInt64(size), to: &buffer)
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: size))
-        buffer.withUnsafeMutableBufferPointer { all in
-            _ = imrpb__frame__pack(message, all.baseAddress! + start)
-        }
+        buffer.append(contentsOf: packed)
     }
 
     public func decode(_ bytes: [UInt8]) throws(WireError) -> Frame {

@@ -6,9 +6,14 @@ import Glibc
 
 /// protobuf-c structs -> Swift frame, validating every field.
 extension FrameCodec {
-    func swiftFrame(_ f: Imrpb__Frame) throws(WireError) -> Frame {
+    /// The envelope checks, before anything in the body: a body is there, the version is ours.
+    func checkEnvelope(_ f: Imrpb__Frame) throws(WireError) {
         if f.body_case == IMRPB__FRAME__BODY__NOT_SET && f.version <= Frame.wireVersion { throw .missingBody }
         guard f.version == Frame.wireVersion else { throw .unsupportedVersion(f.version) }
+    }
+
+    func swiftFrame(_ f: Imrpb__Frame) throws(WireError) -> Frame {
+        try checkEnvelope(f)
         switch f.body_case {
         case IMRPB__FRAME__BODY_HELLO:
             let m = try required(f.hello, "hello").pointee
@@ -141,15 +146,28 @@ extension FrameCodec {
 
     func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
         guard let c = c?.pointee, c.n_entries > 0 else { return VectorClock() }
-        guard c.n_entries <= limits.maxClockEntries else {
-            throw .invalidClock(.tooManyEntries(c.n_entries, limit: limits.maxClockEntries))
+        let n = c.n_entries
+        guard n <= limits.maxClockEntries else {
+            throw .invalidClock(.tooManyEntries(n, limit: limits.maxClockEntries))
         }
-        var entries: [VectorClock.Entry] = []
-        entries.reserveCapacity(c.n_entries)
-        for i in 0..<c.n_entries {
-            guard let e = c.entries[i]?.pointee else { throw .missingField("clock.entries") }
-            entries.append(VectorClock.Entry(node: e.node, counter: e.counter))
+        guard let list = c.entries else { throw .missingField("clock.entries") }
+        // One pass: gather the entries in the arena and see whether the wire form is already
+        // canonical (sorted by node, no duplicates, no zero counters), as conforming encoders
+        // write it; then one copy into the array (Array(UnsafeBufferPointer) is the cheapest).
+        var canonical = true
+        var missing = false
+        let scratch = arena.array(VectorClock.Entry.self, count: n)
+        var previous: UInt64 = 0
+        for i in 0..<n {
+            guard let e = list[i] else { missing = true; break }
+            let node = e.pointee.node, counter = e.pointee.counter
+            if counter == 0 || (i > 0 && node <= previous) { canonical = false }
+            previous = node
+            (scratch + i).initialize(to: VectorClock.Entry(node: node, counter: counter))
         }
+        if missing { throw .missingField("clock.entries") }
+        let entries = Array(UnsafeBufferPointer(start: scratch, count: n))
+        if canonical { return VectorClock(canonicalEntries: entries) }
         return try VectorClock(entries: entries, maxEntries: limits.maxClockEntries)
     }
 
@@ -170,12 +188,21 @@ extension FrameCodec {
             if allowEmpty { return "" }
             throw .invalidIdentifier(field: field, .empty)
         }
-        let count = strlen(p)
-        if let problem = IdentifierRules.problem(utf8Count: count, containsNUL: false, maxBytes: maxBytes, allowEmpty: allowEmpty) {
+        // The string's length on the wire: protobuf-c allocated it (from the arena, which records
+        // sizes) as length + 1 and wrote the NUL there. A NUL before that was in the bytes.
+        var count: Int
+        var containsNUL = false
+        if let size = arena.recordedSize(of: p), size >= 1, p[size - 1] == 0 {
+            count = size - 1
+            containsNUL = count > 0 && memchr(p, 0, count) != nil
+        } else {
+            count = strlen(p)
+        }
+        if let problem = IdentifierRules.problem(utf8Count: count, containsNUL: containsNUL, maxBytes: maxBytes, allowEmpty: allowEmpty) {
             throw .invalidIdentifier(field: field, problem)
         }
-        let bytes = UnsafeRawBufferPointer(start: p, count: count).bindMemory(to: UInt8.self)
-        guard let s = String(validating: bytes, as: UTF8.self) else { throw .invalidIdentifier(field: field, .notUTF8) }
+        if count == 0 { return "" }
+        guard let s = String(validatingCString: p) else { throw .invalidIdentifier(field: field, .notUTF8) }
         return s
     }
 

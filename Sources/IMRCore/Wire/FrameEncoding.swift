@@ -1,5 +1,8 @@
 import CProtobufC
 import IMRWireC
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Swift frame -> protobuf-c structs in the codec's arena, validating as it goes.
 extension FrameCodec {
@@ -163,23 +166,23 @@ extension FrameCodec {
         return m
     }
 
-    func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock> {
+    /// The clock's sub-message; none for the empty clock (the default, so not written).
+    func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock>? {
         guard v.count <= limits.maxClockEntries else {
             throw .invalidClock(.tooManyEntries(v.count, limit: limits.maxClockEntries))
         }
-        let c = arena.new(Imrpb__VectorClock.self); imrpb__vector_clock__init(c)
         let n = v.count
-        if n > 0 {
-            let pointers = arena.array(UnsafeMutablePointer<Imrpb__ClockEntry>?.self, count: n)
-            let entries = arena.array(Imrpb__ClockEntry.self, count: n)
-            for (i, e) in v.entries.enumerated() {
-                imrpb__clock_entry__init(entries + i)
-                entries[i].node = e.node
-                entries[i].counter = e.counter
-                pointers[i] = entries + i
-            }
-            c.pointee.n_entries = n; c.pointee.entries = pointers
+        if n == 0 { return nil }
+        let c = arena.new(Imrpb__VectorClock.self); imrpb__vector_clock__init(c)
+        let pointers = arena.array(UnsafeMutablePointer<Imrpb__ClockEntry>?.self, count: n)
+        let entries = arena.array(Imrpb__ClockEntry.self, count: n)
+        for (i, e) in v.entries.enumerated() {
+            imrpb__clock_entry__init(entries + i)
+            entries[i].node = e.node
+            entries[i].counter = e.counter
+            pointers[i] = entries + i
         }
+        c.pointee.n_entries = n; c.pointee.entries = pointers
         return c
     }
 
@@ -198,11 +201,23 @@ extension FrameCodec {
         return out
     }
 
+    /// Validates `s` and copies it, NUL-terminated, into the arena: one pass over its UTF-8.
     private func text(_ s: String, _ field: String, maxBytes: Int, allowEmpty: Bool) throws(WireError) -> UnsafeMutablePointer<CChar> {
-        if let problem = IdentifierRules.problem(utf8Count: s.utf8.count, containsNUL: s.utf8.contains(0), maxBytes: maxBytes, allowEmpty: allowEmpty) {
-            throw .invalidIdentifier(field: field, problem)
+        var s = s
+        let arena = self.arena
+        let (copy, problem) = s.withUTF8 { utf8 -> (UnsafeMutablePointer<CChar>?, WireError.IdentifierProblem?) in
+            let n = utf8.count
+            let containsNUL = n > 0 && memchr(utf8.baseAddress!, 0, n) != nil
+            if let problem = IdentifierRules.problem(utf8Count: n, containsNUL: containsNUL, maxBytes: maxBytes, allowEmpty: allowEmpty) {
+                return (nil, problem)
+            }
+            let p = arena.allocate(n + 1).assumingMemoryBound(to: UInt8.self)
+            if n > 0 { p.update(from: utf8.baseAddress!, count: n) }
+            p[n] = 0
+            return (UnsafeMutableRawPointer(p).assumingMemoryBound(to: CChar.self), nil)
         }
-        return arena.cString(s)
+        if let problem { throw .invalidIdentifier(field: field, problem) }
+        return copy!
     }
 }
 

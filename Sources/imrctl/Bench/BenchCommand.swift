@@ -15,6 +15,8 @@ struct BenchCommand: ParsableCommand {
 
     /// Every suite of the project; each part adds its own.
     static let suites: [any BenchSuite] = [
+        CodecBench(),
+        ServerBench(),
         ABIBench(),
     ]
 

@@ -69,11 +69,20 @@ final class RelayCore: @unchecked Sendable {
 
     // MARK: Engine outputs
 
-    /// After every input: write what the engine produced, log its events, re-arm the timer.
+    private var drainScheduled = false
+
+    /// After input: write what the engine produced, log its events, re-arm the timer. Done once
+    /// per event-loop tick, after every connection that had bytes was read, so the engine's
+    /// group commit covers all of them with one durable write.
     func afterInput() {
-        drainOutputs()
-        drainEvents()
-        armTimer()
+        guard !drainScheduled else { return }
+        drainScheduled = true
+        loop.execute { [self] in
+            drainScheduled = false
+            drainOutputs()
+            drainEvents()
+            armTimer()
+        }
     }
 
     private func drainOutputs() {

@@ -27,15 +27,15 @@ import Testing
                 wheel.cancel(keys[k])
                 model[UInt64(k)] = nil
             default:
-                if let lower = wheel.nextDeadline, let truth = model.values.min() {
+                if let lower = wheel.nextDeadline(), let truth = model.values.min() {
                     #expect(lower <= truth)
                     #expect(lower >= now || lower == wheel.current)
                 } else {
-                    #expect(wheel.nextDeadline == nil && model.isEmpty)
+                    #expect(wheel.nextDeadline() == nil && model.isEmpty)
                 }
                 let jumps: [UInt64] = [1, 50, 400, 100_000, 1 << 26]
                 now += rng.next() % jumps[Int(rng.next() % UInt64(jumps.count))]
-                if rng.next() % 4 == 0, let t = wheel.nextDeadline { now = max(now, t) }
+                if rng.next() % 4 == 0, let t = wheel.nextDeadline() { now = max(now, t) }
                 var fired: [UInt64] = []
                 wheel.expire(upTo: now, into: &fired)
                 let due = Set(model.filter { $0.value <= now }.keys)
@@ -57,7 +57,7 @@ import Testing
         #expect(fired.isEmpty)
         wheel.expire(upTo: 5_000, into: &fired)
         #expect(fired == [8, 6, 4, 2, 0, 1, 3, 5, 7, 9])
-        #expect(wheel.nextDeadline == nil)
+        #expect(wheel.nextDeadline() == nil)
     }
 
     @Test func releasedKeysAreReused() {

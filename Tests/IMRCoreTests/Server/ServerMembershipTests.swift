@@ -91,3 +91,18 @@ import Testing
         #expect(h.take(a).compactMap(\.result).map(\.code) == [.ok, .invalid])
     }
 }
+
+@Suite struct ServerAutoJoinTests {
+    @Test(arguments: StoreKind.allCases)
+    func usersJoinOpenRoomsAtHello(_ kind: StoreKind) throws {
+        let h = try ServerHarness(kind, config: ServerConfig(rateLimit: nil, autoJoinConversations: ["lobby"]))
+        let alice = h.connect("alice")
+        #expect(h.take(alice).first?.welcome?.conversations == [ConversationHead(conversation: "lobby", headSeq: 0)])
+        let bob = h.connect("bob")
+        _ = h.take(bob)
+        h.send("hi bob", in: "lobby", from: alice)
+        _ = h.take(alice)
+        #expect(h.take(bob).compactMap(\.pushed).map(\.seq) == [1])
+        #expect(try h.store.members(of: "lobby") == ["alice", "bob"])
+    }
+}

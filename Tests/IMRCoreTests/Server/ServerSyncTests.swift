@@ -58,6 +58,7 @@ import Testing
         let r = try #require(sync(h, bob, after: 2, limit: 0))
         #expect(r.messages.isEmpty)
         #expect(r.headSeq == 4)
+        #expect(r.hasMore, "a probe behind the head says there is more")
         let upToDate = try #require(sync(h, bob, after: 4, limit: 0))
         #expect(upToDate.headSeq == 4)
         #expect(!upToDate.hasMore)

@@ -175,7 +175,7 @@ public final class ClientEngine {
         settle(now)
         var rounds = 0
         // Handlers may arm timers already due (a zero grace or retry-after): run them too.
-        while rounds < 8, let next = wheel.nextDeadline, next <= now {
+        while rounds < 8, let next = wheel.nextDeadline(), next <= now {
             rounds += 1
             firedScratch.removeAll(keepingCapacity: true)
             wheel.expire(upTo: now, into: &firedScratch)
@@ -223,7 +223,7 @@ public final class ClientEngine {
 
     /// When `handleTimeout` should next be called; nil when no timer is armed. May be early
     /// (never late): an early call does nothing and the next value is exact.
-    public var nextTimeout: UInt64? { wheel.nextDeadline }
+    public var nextTimeout: UInt64? { wheel.nextDeadline() }
 
     // MARK: queries
 

@@ -72,6 +72,11 @@ final class ClientStore {
         }
     }
 
+    /// How long a write waits for another connection's lock before failing (default 5 s).
+    func setBusyTimeout(milliseconds: Int) throws(SQLiteError) {
+        try db.execute("PRAGMA busy_timeout=\(milliseconds)")
+    }
+
     // MARK: transactions
 
     func commit() throws(SQLiteError) {

@@ -43,6 +43,8 @@ struct TimerWheel {
     private(set) var current: UInt64 = 0
     /// Timers armed now.
     private(set) var armedCount = 0
+    /// `earliest()` memoised until the next arm, cancel or expiry.
+    private var cachedEarliest: (position: Int, start: UInt64)??
 
     init() {
         heads = Array(repeating: Self.noKey, count: Self.levelCount * Self.slotsPerLevel)
@@ -80,6 +82,7 @@ struct TimerWheel {
 
     /// Arms (or re-arms) `key` to fire at `deadline` (a deadline in the past fires at the next expiry).
     mutating func arm(_ key: Key, at deadline: UInt64) {
+        cachedEarliest = nil
         if records[Int(key)].position != Self.unarmed { unlink(key) } else { armedCount += 1 }
         let d = Swift.max(deadline, current)
         records[Int(key)].deadline = d
@@ -88,6 +91,7 @@ struct TimerWheel {
 
     mutating func cancel(_ key: Key) {
         guard records[Int(key)].position != Self.unarmed else { return }
+        cachedEarliest = nil
         unlink(key)
         armedCount -= 1
     }
@@ -95,13 +99,17 @@ struct TimerWheel {
     // MARK: time
 
     /// The earliest deadline (a lower bound when it lies beyond level 0), nil when nothing is armed.
-    var nextDeadline: UInt64? {
-        earliest()?.start
+    mutating func nextDeadline() -> UInt64? {
+        if let cached = cachedEarliest { return cached?.start }
+        let e = earliest()
+        cachedEarliest = .some(e)
+        return e?.start
     }
 
     /// Fires every timer whose deadline is at or before `now`, appending their owners in
     /// deadline order (FIFO among equal deadlines).
     mutating func expire(upTo now: UInt64, into fired: inout [UInt64]) {
+        cachedEarliest = nil
         while let (pos, start) = earliest(), start <= now {
             current = Swift.max(current, start)
             let level = Int(pos) / Self.slotsPerLevel

@@ -52,6 +52,7 @@ extension ServerEngine {
                 }
             } else {
                 // The sender is the session's user and device; nothing in the frame says otherwise.
+                try beginWrite()
                 outcome = try store.append(NewMessage(
                     conversation: send.conversation, messageID: send.messageID, senderUser: user,
                     senderNode: s.node, clock: send.clock, payload: send.payload, serverTimeMs: serverTime(now)))
@@ -73,19 +74,20 @@ extension ServerEngine {
             enqueue(.sendAck(SendAck(messageID: original.messageID, conversation: original.conversation, seq: original.seq,
                                      serverTimeMs: original.serverTimeMs, duplicate: true)), to: s)
         case let .stored(message):
-            // The store has committed: only now is the ack queued.
+            // The store has the message; the ack is released only once it is committed
+            // (at once, or with group commit at the next drain).
             counters.accepted += 1
             emit(.accepted(conversation: message.conversation, seq: message.seq, messageID: message.messageID, sender: user))
             enqueue(.sendAck(SendAck(messageID: message.messageID, conversation: message.conversation, seq: message.seq,
                                      serverTimeMs: message.serverTimeMs, duplicate: false)), to: s)
-            fanOut(message, members: memberSet)
+            fanOut(message, members: orderedMembers(message.conversation, memberSet))
         }
     }
 
     /// Pushes a stored message to every online device of every member (sender's devices included).
-    func fanOut(_ message: StoredMessage, members: Set<String>) {
+    func fanOut(_ message: StoredMessage, members: [String]) {
         var bytes: [UInt8]?
-        for member in members.sorted() {
+        for member in members {
             guard let devices = online[member] else { continue }
             if bytes == nil { bytes = encode(.push(message)) }
             guard let bytes else { return }

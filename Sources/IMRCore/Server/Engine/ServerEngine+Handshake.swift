@@ -35,7 +35,7 @@ extension ServerEngine {
         }
         let heads: [ConversationHead]
         do {
-            for room in config.autoJoinConversations { try ensureConversation(room, members: [user]) }
+            for room in config.autoJoinConversations { try ensureMembers(room, [user]) }
             heads = try store.conversations(of: user)
         } catch {
             storeFailed(error, "listing \(user)'s conversations")

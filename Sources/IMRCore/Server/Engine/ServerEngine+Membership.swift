@@ -9,10 +9,9 @@ extension ServerEngine {
         do {
             if members.count > config.maxMembersPerConversation {
                 result.code = .invalid
-            } else if try store.createConversation(c.conversation, members: members.sorted()) {
-                memberCache[c.conversation] = members
+            } else if try self.members(c.conversation) == nil {
+                try create(c.conversation, members)
                 result.members = members.sorted()
-                emit(.membershipChanged(conversation: c.conversation, members: result.members))
             } else {
                 result.code = .alreadyExists
                 if let existing = try self.members(c.conversation), existing.contains(user) {
@@ -55,6 +54,7 @@ extension ServerEngine {
 
     private func applyMemberChange(_ user: String, _ conversation: String, adding: Bool, current: Set<String>) throws -> Set<String> {
         var updated = current
+        try beginWrite()
         if adding {
             guard !current.contains(user) else { return current }
             try store.addMember(user, to: conversation)
@@ -64,7 +64,7 @@ extension ServerEngine {
             try store.removeMember(user, from: conversation)
             updated.remove(user)
         }
-        memberCache[conversation] = updated
+        cacheMembers(conversation, updated)
         emit(.membershipChanged(conversation: conversation, members: updated.sorted()))
         return updated
     }
@@ -88,18 +88,28 @@ extension ServerEngine {
     /// Creates a conversation with these members. Throws `ServerError.conversationExists` if
     /// it exists, `.invalidIdentifier` / `.tooManyMembers` on bad input, or the store's error.
     public func createConversation(_ id: String, members: [String]) throws {
-        let set = try validated(id, members)
+        try create(id, try validated(id, members))
+        try commitOrThrow()
+    }
+
+    private func create(_ id: String, _ set: Set<String>) throws {
+        try beginWrite()
         guard try store.createConversation(id, members: set.sorted()) else { throw ServerError.conversationExists(id) }
-        memberCache[id] = set
+        cacheMembers(id, set)
         emit(.membershipChanged(conversation: id, members: set.sorted()))
     }
 
     /// Creates the conversation, or adds whichever of `members` are missing (for hosts that
     /// set up the same conversations at every start).
     public func ensureConversation(_ id: String, members: [String]) throws {
+        try ensureMembers(id, members)
+        try commitOrThrow()
+    }
+
+    func ensureMembers(_ id: String, _ members: [String]) throws {
         let set = try validated(id, members)
         guard let current = try self.members(id) else {
-            try createConversation(id, members: members)
+            try create(id, set)
             return
         }
         var now = current
@@ -113,6 +123,7 @@ extension ServerEngine {
         _ = try validated(conversation, [user])
         guard let current = try members(conversation) else { throw ServerError.unknownConversation(conversation) }
         _ = try applyMemberChange(user, conversation, adding: true, current: current)
+        try commitOrThrow()
     }
 
     /// Removes a member (admin path).
@@ -120,5 +131,6 @@ extension ServerEngine {
         _ = try validated(conversation, [user])
         guard let current = try members(conversation) else { throw ServerError.unknownConversation(conversation) }
         _ = try applyMemberChange(user, conversation, adding: false, current: current)
+        try commitOrThrow()
     }
 }

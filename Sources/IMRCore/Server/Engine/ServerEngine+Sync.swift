@@ -29,7 +29,7 @@ extension ServerEngine {
         let last = page.last?.seq ?? request.afterSeq
         counters.syncMessages += page.count
         enqueue(.syncResponse(SyncResponse(conversation: request.conversation, messages: page, headSeq: head,
-                                           hasMore: last < head && request.limit > 0, afterSeq: request.afterSeq)), to: s)
+                                           hasMore: last < head, afterSeq: request.afterSeq)), to: s)
     }
 
     /// Trims a page so that its response frame stays under the frame limit (always keeping the
@@ -63,12 +63,14 @@ extension ServerEngine {
                 let before = try store.userWatermark(conversation: mark.conversation, user: user)
                 let device = try store.deviceWatermark(conversation: mark.conversation, user: user, node: s.node)
                 guard deliveredSeq > device.delivered || readSeq > device.read else { continue }
+                try beginWrite()
                 try store.recordWatermark(conversation: mark.conversation, user: user, node: s.node,
                                           delivered: deliveredSeq, read: readSeq)
                 let after = WatermarkPair(delivered: max(before.delivered, deliveredSeq), read: max(before.read, readSeq))
                 if config.sendReceipts && after != before {
                     sendReceipt(Receipt(conversation: mark.conversation, user: user, deliveredSeq: after.delivered,
-                                        readSeq: after.read > 0 ? after.read : nil), members: memberSet)
+                                        readSeq: after.read > 0 ? after.read : nil),
+                                members: orderedMembers(mark.conversation, memberSet))
                 }
             } catch {
                 storeFailed(error, "recording a watermark in \(mark.conversation)")
@@ -78,9 +80,9 @@ extension ServerEngine {
 
     /// Tells the other members' online devices how far `receipt.user` has got. Receipts are
     /// cumulative, so one dropped under backpressure is superseded by the next.
-    private func sendReceipt(_ receipt: Receipt, members: Set<String>) {
+    private func sendReceipt(_ receipt: Receipt, members: [String]) {
         var bytes: [UInt8]?
-        for member in members.sorted() where member != receipt.user {
+        for member in members where member != receipt.user {
             guard let devices = online[member] else { continue }
             if bytes == nil { bytes = encode(.receipt(receipt)) }
             guard let bytes else { return }

@@ -21,12 +21,18 @@ public final class ServerEngine {
     /// user -> online (authenticated) sessions, in the order they authenticated.
     var online: [String: [SessionID]] = [:]
     /// conversation -> members; the engine is the store's only writer, so this stays exact.
-    var memberCache: [String: Set<String>] = [:]
+    private(set) var memberCache: [String: Set<String>] = [:]
+    /// The same members sorted (fan-out order is deterministic), cached per conversation.
+    private var orderedMemberCache: [String: [String]] = [:]
 
     private var outputs: [ServerOutput] = []
     private var outputHead = 0
     private var events: [ServerEvent] = []
     private var eventHead = 0
+
+    /// Group commit: a store batch is open, and outputs from `heldFrom` on wait for its commit.
+    private var batchOpen = false
+    private var heldFrom = 0
 
     private var nextSessionID: UInt64 = 1
     private var nextSweepAt: UInt64?
@@ -212,8 +218,10 @@ public final class ServerEngine {
 
     // MARK: Output
 
-    /// The next thing to transmit or close, nil when there is nothing.
+    /// The next thing to transmit or close, nil when there is nothing. The first poll after
+    /// writes commits them (group commit), so an ack never leaves before its message is durable.
     public func pollOutput() -> ServerOutput? {
+        if batchOpen { _ = commitWrites() }
         while outputHead < outputs.count {
             let out = outputs[outputHead]
             outputHead += 1
@@ -367,15 +375,83 @@ public final class ServerEngine {
         nextSweepAt = sessions.isEmpty ? nil : now + max(1, config.timerGranularityMs)
     }
 
+    // MARK: Group commit
+
+    /// Called before every store write: opens the store batch if group commit is on.
+    func beginWrite() throws {
+        guard config.groupCommit, !batchOpen else { return }
+        try store.beginBatch()
+        batchOpen = true
+        heldFrom = outputs.count
+    }
+
+    /// Commits the open batch. On failure the batch is rolled back, every frame queued since
+    /// it opened is withdrawn (it may acknowledge or show a write that no longer exists), and
+    /// the sessions concerned are closed with an error: their clients reconnect, sync and
+    /// retransmit.
+    @discardableResult
+    func commitWrites() -> Bool {
+        guard batchOpen else { return true }
+        batchOpen = false
+        do {
+            try store.commitBatch()
+            return true
+        } catch {
+            store.rollbackBatch()
+            storeFailed(error, "committing a batch of writes")
+            forgetMembers()
+            let held = Array(outputs[heldFrom...])
+            outputs.removeSubrange(heldFrom...)
+            var affected = Set<SessionID>()
+            for out in held {
+                switch out {
+                case let .frame(id, _):
+                    sessions[id]?.queued -= 1
+                    affected.insert(id)
+                case .close:
+                    outputs.append(out)
+                }
+            }
+            for id in affected.sorted() {
+                if let s = sessions[id] { fail(s, .internalError, "server store commit failed") }
+            }
+            return false
+        }
+    }
+
+    /// For the admin calls: make their writes durable before returning.
+    func commitOrThrow() throws {
+        guard commitWrites() else { throw ServerError.storeCommitFailed }
+    }
+
     // MARK: Membership helpers
 
     func members(_ conversation: String) throws -> Set<String>? {
         if let cached = memberCache[conversation] { return cached }
         guard let list = try store.members(of: conversation) else { return nil }
-        if memberCache.count >= 100_000 { memberCache.removeAll(keepingCapacity: true) }
+        if memberCache.count >= 100_000 { forgetMembers() }
         let set = Set(list)
         memberCache[conversation] = set
         return set
+    }
+
+    /// Records a conversation's membership after the engine changed it.
+    func cacheMembers(_ conversation: String, _ members: Set<String>) {
+        memberCache[conversation] = members
+        orderedMemberCache[conversation] = nil
+    }
+
+    func forgetMembers() {
+        memberCache.removeAll(keepingCapacity: true)
+        orderedMemberCache.removeAll(keepingCapacity: true)
+    }
+
+    /// The members in sorted order, for deterministic fan-out.
+    func orderedMembers(_ conversation: String, _ set: Set<String>) -> [String] {
+        if let cached = orderedMemberCache[conversation] { return cached }
+        let sorted = set.sorted()
+        orderedMemberCache[conversation] = sorted
+        return sorted
     }
 
     func isMember(_ user: String, _ conversation: String) throws -> Bool {

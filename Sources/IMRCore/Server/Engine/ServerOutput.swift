@@ -69,4 +69,6 @@ public enum ServerError: Error, Equatable, Sendable {
     case unknownConversation(String)
     case invalidIdentifier(WireError)
     case tooManyMembers(Int, limit: Int)
+    /// The store could not commit; the change was rolled back.
+    case storeCommitFailed
 }

@@ -10,6 +10,7 @@ public final class SQLiteServerStore: ServerStore {
     public static let schemaVersion: Int32 = 1
 
     private var db: SQLiteDatabase?
+    private var inBatch = false
 
     public init(path: String, durability: SQLiteDatabase.Durability = .powerLoss) throws {
         let db = try SQLiteDatabase(path: path, durability: durability)
@@ -53,8 +54,42 @@ public final class SQLiteServerStore: ServerStore {
 
     /// Closes the file (checkpointing the WAL). Later calls throw. Idempotent.
     public func close() {
+        rollbackBatch()
         if let db { try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
         db = nil
+    }
+
+    public func beginBatch() throws {
+        guard !inBatch else { return }
+        try open().execute("BEGIN IMMEDIATE")
+        inBatch = true
+    }
+
+    public func commitBatch() throws {
+        guard inBatch else { return }
+        try open().execute("COMMIT")
+        inBatch = false
+    }
+
+    public func rollbackBatch() {
+        guard inBatch else { return }
+        try? db?.execute("ROLLBACK")
+        inBatch = false
+    }
+
+    /// One atomic write: its own transaction, or a savepoint inside an open batch.
+    private func atomically<T>(_ db: SQLiteDatabase, _ body: () throws -> T) throws -> T {
+        guard inBatch else { return try db.transaction(body) }
+        try db.execute("SAVEPOINT write")
+        do {
+            let result = try body()
+            try db.execute("RELEASE write")
+            return result
+        } catch {
+            try? db.execute("ROLLBACK TO write")
+            try? db.execute("RELEASE write")
+            throw error
+        }
     }
 
     private func open() throws -> SQLiteDatabase {
@@ -64,7 +99,7 @@ public final class SQLiteServerStore: ServerStore {
 
     public func createConversation(_ conversation: String, members: [String]) throws -> Bool {
         let db = try open()
-        return try db.transaction {
+        return try atomically(db) {
             let insert = try db.prepare("INSERT OR IGNORE INTO conversations (id, head_seq) VALUES (?1, 0)")
             insert.bind(1, conversation)
             try insert.run()
@@ -133,7 +168,7 @@ public final class SQLiteServerStore: ServerStore {
 
     public func append(_ m: NewMessage) throws -> AppendOutcome {
         let db = try open()
-        return try db.transaction {
+        return try atomically(db) {
             if let existing = try lookup(db, m.conversation, m.messageID) { return .existing(existing) }
             let head = try db.prepare("SELECT head_seq FROM conversations WHERE id = ?1")
             defer { head.reset() }

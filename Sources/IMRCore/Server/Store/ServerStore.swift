@@ -80,4 +80,19 @@ public protocol ServerStore: AnyObject {
     func userWatermark(conversation: String, user: String) throws -> WatermarkPair
     /// One device's watermarks.
     func deviceWatermark(conversation: String, user: String, node: UInt64) throws -> WatermarkPair
+
+    /// Group commit. Between `beginBatch` and `commitBatch` every write still applies
+    /// atomically on its own (and is visible to later reads), but none is durable until
+    /// `commitBatch` returns; `rollbackBatch` undoes them all. The engine never lets an ack
+    /// out before the commit that made its message durable. Stores without transactions keep
+    /// the default no-ops (their writes are final at once).
+    func beginBatch() throws
+    func commitBatch() throws
+    func rollbackBatch()
+}
+
+extension ServerStore {
+    public func beginBatch() throws {}
+    public func commitBatch() throws {}
+    public func rollbackBatch() {}
 }

@@ -1,0 +1,69 @@
+#include "imrbench.h"
+
+#include <string.h>
+
+#include "imr.pb-c.h"
+
+#define IMRBENCH_MAX_CLOCK 64
+
+typedef struct {
+    Imrpb__Frame frame;
+    Imrpb__Send body;
+    Imrpb__VectorClock clock;
+    Imrpb__ClockEntry entries[IMRBENCH_MAX_CLOCK];
+    Imrpb__ClockEntry *entry_pointers[IMRBENCH_MAX_CLOCK];
+} imrbench_structs;
+
+static int build(const imrbench_send *send, imrbench_structs *s) {
+    if (send->clock_count > IMRBENCH_MAX_CLOCK) return 0;
+    imrpb__frame__init(&s->frame);
+    imrpb__send__init(&s->body);
+    imrpb__vector_clock__init(&s->clock);
+    for (size_t i = 0; i < send->clock_count; i++) {
+        imrpb__clock_entry__init(&s->entries[i]);
+        s->entries[i].node = send->clock_nodes[i];
+        s->entries[i].counter = send->clock_counters[i];
+        s->entry_pointers[i] = &s->entries[i];
+    }
+    s->clock.n_entries = send->clock_count;
+    s->clock.entries = s->entry_pointers;
+    s->body.conversation = (char *)send->conversation;
+    s->body.message_id.len = 16;
+    s->body.message_id.data = (uint8_t *)send->message_id;
+    s->body.clock = send->clock_count > 0 ? &s->clock : NULL;
+    s->body.payload.len = send->payload_len;
+    s->body.payload.data = (uint8_t *)send->payload;
+    s->frame.version = 1;
+    s->frame.body_case = IMRPB__FRAME__BODY_SEND;
+    s->frame.send = &s->body;
+    return 1;
+}
+
+size_t imrbench_pack_send(const imrbench_send *send, uint8_t *out, size_t capacity) {
+    imrbench_structs s;
+    if (!build(send, &s)) return 0;
+    size_t size = imrpb__frame__get_packed_size(&s.frame);
+    if (size > capacity) return 0;
+    return imrpb__frame__pack(&s.frame, out);
+}
+
+uint64_t imrbench_protobuf_c_roundtrips(const imrbench_send *send, uint64_t iterations) {
+    imrbench_structs s;
+    if (!build(send, &s)) return 0;
+    uint8_t buffer[4096];
+    uint64_t checksum = 0;
+    for (uint64_t n = 0; n < iterations; n++) {
+        size_t size = imrpb__frame__get_packed_size(&s.frame);
+        if (size > sizeof buffer) return 0;
+        size_t packed = imrpb__frame__pack(&s.frame, buffer);
+        Imrpb__Frame *back = imrpb__frame__unpack(NULL, packed, buffer);
+        if (back == NULL || back->body_case != IMRPB__FRAME__BODY_SEND) return 0;
+        const Imrpb__Send *b = back->send;
+        checksum += packed + strlen(b->conversation) + b->message_id.len + b->payload.len + b->payload.data[0];
+        if (b->clock != NULL) {
+            for (size_t i = 0; i < b->clock->n_entries; i++) checksum += b->clock->entries[i]->counter;
+        }
+        imrpb__frame__free_unpacked(back, NULL);
+    }
+    return checksum;
+}
