@@ -174,6 +174,34 @@ import Testing
         #expect(e.state(of: id) == .sending)
     }
 
+    @Test func helloIsRetransmittedWithBackoffUntilTheWelcome() throws {
+        let e = try ClientEngine(config: testConfig())
+        e.connected(now: 0)
+        func hellos() -> Int { e.drainFrames().filter { if case .hello = $0 { true } else { false } }.count }
+        #expect(hellos() == 1)
+        let first = try #require(e.nextTimeout)
+        e.handleTimeout(now: first - 1)
+        #expect(hellos() == 0)                      // not yet due
+        e.handleTimeout(now: first)
+        #expect(hellos() == 1)                      // the welcome (or the hello) was lost
+        let second = try #require(e.nextTimeout)
+        #expect(second - first > first)             // backing off
+        try e.handle(.welcome(Welcome(user: "me", serverTimeMs: 0)), now: first + 1)
+        #expect(e.drainEvents().contains(.connectionReady))
+        e.handleTimeout(now: second + 100_000)
+        #expect(hellos() == 0)                      // welcomed: no more hellos
+        // The welcome answering the repeated hello changes nothing and is no error.
+        try e.handle(.welcome(Welcome(user: "me", serverTimeMs: 0)), now: second + 100_001)
+        #expect(e.drainEvents().isEmpty)
+        #expect(e.stats.helloRetransmissions == 1)
+        // A dropped connection stops the hellos.
+        e.connected(now: 300_000)
+        #expect(hellos() == 1)
+        e.disconnected(now: 300_001)
+        e.handleTimeout(now: 900_000)
+        #expect(hellos() == 0)
+    }
+
     // MARK: ordering and window
 
     @Test func reconnectResendsUnackedInOriginalOrderBeforeNewOnes() throws {

@@ -79,12 +79,16 @@ public final class ClientEngine {
     @exclusivity(unchecked) var storeDirty: [UInt32] = []
     @exclusivity(unchecked) var pollTimer: TimerWheel.Key = TimerWheel.noKey
     @exclusivity(unchecked) var flushTimer: TimerWheel.Key = TimerWheel.noKey
+    /// Retransmits the hello while the welcome is outstanding (either may be lost).
+    @exclusivity(unchecked) var helloTimer: TimerWheel.Key = TimerWheel.noKey
+    @exclusivity(unchecked) var helloAttempts = 0
 
     // Timer owners: kind in the top 3 bits, index below (up to 2^29 slots or conversations).
     static let ownerMessage: UInt32 = 1 << 29
     static let ownerConversation: UInt32 = 2 << 29
     static let ownerPoll: UInt32 = 3 << 29
     static let ownerFlush: UInt32 = 4 << 29
+    static let ownerHello: UInt32 = 5 << 29
     static let ownerIndexMask: UInt32 = (1 << 29) - 1
 
     /// Opens (or creates) the store when `config.storePath` is set and resumes its outbox,
@@ -111,6 +115,7 @@ public final class ClientEngine {
         rng = SeededGenerator(seed: config.seed ^ (epoch &* 0x9E37_79B9_7F4A_7C15))
         pollTimer = wheel.makeKey(owner: Self.ownerPoll)
         flushTimer = wheel.makeKey(owner: Self.ownerFlush)
+        helloTimer = wheel.makeKey(owner: Self.ownerHello)
         if let snapshot { restore(snapshot) }
     }
 
@@ -123,8 +128,18 @@ public final class ClientEngine {
         if phase != .offline { dropConnection(now: now) }
         phase = .awaitingWelcome
         statistics.connections += 1
-        txQueue.append(.hello(Hello(token: config.token, deviceNode: config.nodeID)))
+        helloAttempts = 0
+        sendHello(now: now)
         finishQuietly(now: now)
+    }
+
+    /// Queues the hello and arms its retransmission (backoff like a send's ack timeout):
+    /// the server answers a repeated hello of the same device with a fresh welcome.
+    func sendHello(now: UInt64) {
+        helloAttempts += 1
+        if helloAttempts > 1 { statistics.helloRetransmissions += 1 }
+        txQueue.append(.hello(Hello(token: config.token, deviceNode: config.nodeID)))
+        wheel.arm(helloTimer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: helloAttempts)))
     }
 
     /// The connection is gone: queued frames are dropped, retransmission and sync timers
@@ -192,6 +207,7 @@ public final class ClientEngine {
                 case Self.ownerConversation: conversationTimerFired(convs[Int(index)], now: now)
                 case Self.ownerPoll: pollTimerFired(now: now)
                 case Self.ownerFlush: flushDelivered()
+                case Self.ownerHello: if phase == .awaitingWelcome { sendHello(now: now) }
                 default: break
                 }
             }
@@ -382,6 +398,7 @@ public final class ClientEngine {
         dropReceivingLeg(now: now)
         wheel.cancel(pollTimer)
         wheel.cancel(flushTimer)
+        wheel.cancel(helloTimer)
     }
 
     private static func kind(_ frame: Frame) -> String {

@@ -83,6 +83,8 @@ public struct ClientStats: Sendable, Equatable {
     public var rejects = 0
     public var failures = 0
     public var manualRetries = 0
+    /// Hellos sent again because no welcome came back in time.
+    public var helloRetransmissions = 0
 
     // Receiving leg.
     public var messagesReceived = 0

@@ -134,8 +134,6 @@ final class Simulation {
                 } else {
                     try engines[d].handle(frame, now: now)
                 }
-            } catch ClientError.unexpectedFrame("second welcome") {
-                // The network duplicated the welcome: refused, nothing changed.
             } catch {
                 engineErrors.append("device \(d): \(error)")
             }
