@@ -10,7 +10,8 @@
  *    code on failure and a value >= 0 on success (IMR_OK unless documented otherwise).
  *    imr_strerror() gives the text of any code and never returns NULL;
  *    imr_error_is_fatal() says whether the object (or the connection it serves) must
- *    be discarded. A failed call changes nothing.
+ *    be discarded. A failed call changes nothing but statistics counters (and a
+ *    fatal framing error leaves its splitter failed).
  *  - Out-parameters are written only on success. The one exception is the copy-out
  *    convention below, which reports the needed size on IMR_ERR_BUFFER_TOO_SMALL.
  *  - Copy-out convention: functions taking (uint8_t *buf, size_t cap, size_t *out_len)
@@ -32,9 +33,10 @@
  *  - Threads. No callbacks, no globals, no threads of its own. One handle is used by
  *    one thread at a time; different handles are independent. Functions taking no
  *    handle are thread-safe.
- *  - Time is monotonic milliseconds as uint64_t, passed last, never going backwards
- *    for one handle, and at most IMR_MAX_TIME_MS (a larger `now_ms` gives
- *    IMR_ERR_INVALID_ARG). Time settings are bounded the same way.
+ *  - Time is monotonic milliseconds as uint64_t, passed last, at most IMR_MAX_TIME_MS
+ *    (a larger `now_ms` gives IMR_ERR_INVALID_ARG; time settings are bounded the same
+ *    way). It must not go backwards for one handle: if it does, timers may misfire,
+ *    but nothing traps.
  *  - Nothing here aborts the process on bad input: every input is validated and bad
  *    input gets an error code.
  */

@@ -69,6 +69,10 @@ func inputString(_ p: UnsafePointer<CChar>?, maxBytes: Int) throws(ABIFailure) -
     guard n <= maxBytes else { throw ABIFailure(IMR_ERR_TOO_LARGE) }
     guard n > 0 else { throw ABIFailure(IMR_ERR_INVALID_ID) }
     let bytes = UnsafeRawBufferPointer(start: p, count: n).bindMemory(to: UInt8.self)
+    // Identifiers are mostly ASCII, which is valid UTF-8 as it is: skip the validator.
+    var ascii = true
+    for byte in bytes where byte >= 0x80 { ascii = false; break }
+    if ascii { return String(decoding: bytes, as: UTF8.self) }
     guard let s = String(validating: bytes, as: UTF8.self) else { throw ABIFailure(IMR_ERR_INVALID_ID) }
     return s
 }

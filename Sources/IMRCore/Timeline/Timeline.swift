@@ -1,12 +1,48 @@
 /// The messages of one conversation on one device, with two views:
-/// live (arrival order, nothing shown ever moves) and history (causal order,
-/// identical on every device that holds the same messages).
 ///
-/// NOTE: first version; the timeline work replaces the internals, keeping this API.
+/// - **live**: arrival order. Each insert appends and returns its live index; nothing already
+///   shown ever moves (DESIGN.md §3 Ordering 2).
+/// - **history**: a linear extension of happened-before; concurrent messages ordered by
+///   (causal depth, seq, message id), see `HistoryKey`. Every device holding the same
+///   messages (with the same seqs) builds the identical history. With `.arrival`, history
+///   is the live view (the original design's fallback).
+///
+/// The history order is maintained incrementally on every insert (a chunked sorted index,
+/// O(log n) plus a small memmove per insert, whatever the arrival order), so `history()` is
+/// a linear copy and `historyIndex(of:)` / `historyEntry(at:)` are O(log n).
+///
+/// Causal context: `causalContext(of:)` finds the latest messages the sender had seen
+/// through the message's own clock and an index (sender node, sender's counter) → message,
+/// in O(k · (k + c)) for a clock of k entries and candidate clocks of c entries —
+/// independent of the timeline's size.
 public struct Timeline: Sendable {
     public let order: HistoryOrder
     private var entries: [TimelineEntry] = []
-    private var indexByID: [MessageID: Int] = [:]
+    /// Message id → live index.
+    private var ids = MessageIDTable()
+    /// Per live index: the history key and the late-reply flag.
+    private var meta: [Meta] = []
+    /// Live indices sorted by history key (maintained only for `.causal`).
+    private var ordered = HistoryIndex()
+    /// Per node: the merged knowledge (highest counter in any clock held) and the index
+    /// of its list in `sent`.
+    private var nodes = NodeTable()
+    /// The exact depth of the merged knowledge.
+    private var knowledgeDepth = CausalDepth.zero
+    /// Per sender node (indexed through `nodes`): its messages held, sorted by the
+    /// sender's own counter.
+    private var sent: [[SenderSlot]] = []
+
+    private struct Meta: Sendable {
+        var key: HistoryKey
+        var late: Bool
+    }
+
+    private struct SenderSlot: Sendable {
+        /// The sender's own entry in the message's clock: identifies the message.
+        var counter: UInt64
+        var live: Int
+    }
 
     public init(order: HistoryOrder = .causal) {
         self.order = order
@@ -14,50 +50,208 @@ public struct Timeline: Sendable {
 
     public var count: Int { entries.count }
 
-    public func contains(_ id: MessageID) -> Bool { indexByID[id] != nil }
+    public func contains(_ id: MessageID) -> Bool { ids.value(for: id) != nil }
 
-    public func entry(_ id: MessageID) -> TimelineEntry? { indexByID[id].map { entries[$0] } }
+    public func entry(_ id: MessageID) -> TimelineEntry? { ids.value(for: id).map { entries[$0] } }
+
+    /// The live index of `id` (its position in arrival order), nil when not held.
+    public func liveIndex(of id: MessageID) -> Int? { ids.value(for: id) }
+
+    /// The union of every clock held: what this device knows of the conversation. O(n log n)
+    /// in the number of nodes (built on demand).
+    public var mergedClock: VectorClock { nodes.clock }
+
+    // MARK: Insert and confirm
+
+    /// Makes room for `capacity` messages in total, so that loading a known number of
+    /// messages (a restart, a long sync) does not grow the indexes step by step.
+    public mutating func reserveCapacity(_ capacity: Int) {
+        entries.reserveCapacity(capacity)
+        meta.reserveCapacity(capacity)
+        ids.reserveCapacity(capacity)
+    }
 
     /// Appends a message not yet held and returns its live index; nil when the id is already held.
     @discardableResult
     public mutating func insert(_ entry: TimelineEntry) -> Int? {
-        guard indexByID[entry.messageID] == nil else { return nil }
-        indexByID[entry.messageID] = entries.count
+        let live = entries.count
+        guard ids.insertNew(entry.messageID, value: live) else { return nil }
+        let key = HistoryKey(entry)
+        // Late: the sender had not seen everything shown before it. After the merge the
+        // knowledge dominates the clock, so they are equal exactly when their depths are.
+        knowledgeDepth.add(nodes.merge(entry.clock))
+        let late = knowledgeDepth != key.depth
+
         entries.append(entry)
-        return entries.count - 1
+        meta.append(Meta(key: key, late: late))
+        let own = entry.clock[entry.senderNode]
+        insertSenderSlot(SenderSlot(counter: own, live: live), node: entry.senderNode)
+        if order == .causal { ordered.insert(key, live: live) }
+        return live
+    }
+
+    /// Inserts messages in order, reserving room for all of them first (a sync page, a
+    /// restart's reload). Returns each one's live index, nil for an id already held.
+    @discardableResult
+    public mutating func insert(contentsOf newEntries: some Collection<TimelineEntry>) -> [Int?] {
+        reserveCapacity(entries.count + newEntries.count)
+        return newEntries.map { insert($0) }
+    }
+
+    private mutating func insertSenderSlot(_ slot: SenderSlot, node: UInt64) {
+        let list = nodes.list(creating: node)
+        if list == sent.count { sent.append([]) }
+        // Messages of one sender nearly always arrive in their own order: append.
+        if let last = sent[list].last, last.counter > slot.counter {
+            sent[list].insert(slot, at: Self.upperBound(sent[list], slot.counter))
+        } else {
+            sent[list].append(slot)
+        }
+    }
+
+    /// The first slot whose counter is > `counter`.
+    private static func upperBound(_ slots: [SenderSlot], _ counter: UInt64) -> Int {
+        slots.withUnsafeBufferPointer { p in
+            var lo = 0, hi = p.count
+            while lo < hi {
+                let mid = (lo + hi) &>> 1
+                if p[mid].counter <= counter { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
     }
 
     /// Records the server's seq and time for a pending own message. Returns its live index.
+    /// The message's history position may change (a pending message sorts after every
+    /// sequenced one of its depth); its live index never does.
     @discardableResult
     public mutating func confirm(_ id: MessageID, seq: UInt64, serverTimeMs: UInt64) -> Int? {
-        guard let i = indexByID[id] else { return nil }
+        guard let i = ids.value(for: id) else { return nil }
         entries[i].seq = seq
         entries[i].serverTimeMs = serverTimeMs
+        let old = meta[i].key
+        var new = old
+        new.seq = seq
+        if new != old {
+            meta[i].key = new
+            if order == .causal {
+                ordered.remove(old)
+                ordered.insert(new, live: i)
+            }
+        }
         return i
     }
+
+    // MARK: Views
 
     /// Arrival order.
     public var live: [TimelineEntry] { entries }
 
-    /// Causal order (or arrival order with `.arrival`).
+    /// Causal order (or arrival order with `.arrival`). A linear copy of the kept order.
     public func history() -> [TimelineEntry] {
         guard order == .causal else { return entries }
-        return entries.sorted { a, b in
-            let da = a.clock.causalDepth, db = b.clock.causalDepth
-            if da != db { return da < db }
-            let sa = a.seq ?? .max, sb = b.seq ?? .max
-            if sa != sb { return sa < sb }
-            return a.messageID < b.messageID
+        var out: [TimelineEntry] = []
+        out.reserveCapacity(entries.count)
+        entries.withUnsafeBufferPointer { e in
+            ordered.forEach { out.append(e[$0]) }
         }
+        return out
     }
 
+    /// The live indices of the messages in history order (cheaper than `history()`).
+    public func historyLiveIndices() -> [Int] {
+        guard order == .causal else { return Array(entries.indices) }
+        var out: [Int] = []
+        out.reserveCapacity(entries.count)
+        ordered.forEach { out.append($0) }
+        return out
+    }
+
+    /// The position of `id` in `history()`, nil when not held. O(log n).
+    public func historyIndex(of id: MessageID) -> Int? {
+        guard let i = ids.value(for: id) else { return nil }
+        guard order == .causal else { return i }
+        return ordered.rank(of: meta[i].key)
+    }
+
+    /// The message at position `index` of `history()`. O(log n).
+    public func historyEntry(at index: Int) -> TimelineEntry {
+        precondition(index >= 0 && index < entries.count, "history index out of range")
+        guard order == .causal else { return entries[index] }
+        return entries[ordered.live(at: index)]
+    }
+
+    /// The history sort key of `id` (depth, seq, id), nil when not held.
+    public func historyKey(of id: MessageID) -> HistoryKey? {
+        ids.value(for: id).map { meta[$0].key }
+    }
+
+    /// True when the sender of `id` had not seen every message shown before it in the live
+    /// view: some message above it is concurrent with it (a reply written without seeing
+    /// it) or happened after it (it arrived late). A UI marks such a message and can show
+    /// `causalContext(of:)` as what it answers. Decided at insert, O(1) to read. Own
+    /// messages are never late (their clock is the device's knowledge).
+    public func isLateReply(_ id: MessageID) -> Bool {
+        ids.value(for: id).map { meta[$0].late } ?? false
+    }
+
+    // MARK: Causal context
+
     /// The latest messages the sender of `id` had seen when sending it (the maximal
-    /// entries among those that happened before it), so a UI can mark a late reply.
+    /// entries among those held that happened before it), in history-key order, so a UI
+    /// can mark a late reply. Empty when nothing held precedes it (or `id` is not held).
+    ///
+    /// For each node of the message's clock the candidate is the node's held message with
+    /// the highest own counter not above the clock's entry (for the sender itself: below
+    /// its own); every held predecessor precedes one of these. A candidate is dropped when
+    /// another candidate's clock has seen it. Cost O(k · (k + c)), independent of the
+    /// timeline's size.
     public func causalContext(of id: MessageID) -> [MessageID] {
-        guard let target = entry(id) else { return [] }
-        let before = entries.filter { $0.clock.happenedBefore(target.clock) }
-        return before.filter { candidate in
-            !before.contains { other in candidate.clock.happenedBefore(other.clock) }
-        }.map(\.messageID)
+        guard let target = ids.value(for: id) else { return [] }
+        let targetEntry = entries[target]
+        let clock = targetEntry.clock
+
+        // Candidates, sorted by node (the clock's order).
+        var candidates: [(node: UInt64, counter: UInt64, live: Int)] = []
+        for e in clock.entries {
+            guard let list = nodes.list(of: e.node) else { continue }
+            let slots = sent[list]
+            let bound = e.node == targetEntry.senderNode ? e.counter &- 1 : e.counter
+            if e.node == targetEntry.senderNode && e.counter == 0 { continue }
+            var at = Self.upperBound(slots, bound)
+            while at > 0 {
+                at -= 1
+                let slot = slots[at]
+                if slot.live == target { continue }
+                let c = entries[slot.live].clock
+                // Guard against malformed clocks: a candidate must really precede.
+                if clock.dominatesOrEquals(c) && c != clock {
+                    candidates.append((e.node, slot.counter, slot.live))
+                }
+                break
+            }
+        }
+        if candidates.count <= 1 { return candidates.map { entries[$0.live].messageID } }
+
+        // Keep the maximal ones: candidate n precedes candidate m when m's clock has seen
+        // n's own counter. One merge walk of each candidate's clock over the candidate list.
+        var dominated = [Bool](repeating: false, count: candidates.count)
+        for (mi, m) in candidates.enumerated() {
+            let mc = entries[m.live].clock.entries
+            var ci = 0
+            for e in mc {
+                while ci < candidates.count && candidates[ci].node < e.node { ci += 1 }
+                if ci == candidates.count { break }
+                if candidates[ci].node == e.node && ci != mi && e.counter >= candidates[ci].counter {
+                    dominated[ci] = true
+                }
+            }
+        }
+        var result: [(key: HistoryKey, id: MessageID)] = []
+        for (ci, c) in candidates.enumerated() where !dominated[ci] {
+            result.append((meta[c.live].key, entries[c.live].messageID))
+        }
+        result.sort { $0.key < $1.key }
+        return result.map(\.id)
     }
 }

@@ -18,6 +18,8 @@ struct BenchCommand: ParsableCommand {
         CodecBench(),
         ServerBench(),
         ABIBench(),
+        ClientBench(),
+        OrderingBench(),
     ]
 
     func run() throws {

@@ -12,7 +12,8 @@ import Testing
         let sends = e.drainFrames().compactMap(\.send)
         #expect(sends.map(\.messageID) == [id])
         #expect(sends[0].clock[1] == 1)
-        #expect(e.drainEvents() == [.stateChanged(id: id, conversation: "c", state: .sending)])
+        #expect(e.drainEvents().isEmpty)   // a new message is `sending` without an event: send returned its id
+        #expect(e.state(of: id) == .sending)
         #expect(e.timeline("c")?.entry(id)?.seq == nil)
 
         try e.handle(.sendAck(SendAck(messageID: id, conversation: "c", seq: 1, serverTimeMs: 99)), now: 20)
@@ -171,6 +172,34 @@ import Testing
         #expect(e.drainFrames().isEmpty)
         #expect(e.outbox().first { $0.id == id }?.attempts == 1)
         #expect(e.state(of: id) == .sending)
+    }
+
+    @Test func helloIsRetransmittedWithBackoffUntilTheWelcome() throws {
+        let e = try ClientEngine(config: testConfig())
+        e.connected(now: 0)
+        func hellos() -> Int { e.drainFrames().filter { if case .hello = $0 { true } else { false } }.count }
+        #expect(hellos() == 1)
+        let first = try #require(e.nextTimeout)
+        e.handleTimeout(now: first - 1)
+        #expect(hellos() == 0)                      // not yet due
+        e.handleTimeout(now: first)
+        #expect(hellos() == 1)                      // the welcome (or the hello) was lost
+        let second = try #require(e.nextTimeout)
+        #expect(second - first > first)             // backing off
+        try e.handle(.welcome(Welcome(user: "me", serverTimeMs: 0)), now: first + 1)
+        #expect(e.drainEvents().contains(.connectionReady))
+        e.handleTimeout(now: second + 100_000)
+        #expect(hellos() == 0)                      // welcomed: no more hellos
+        // The welcome answering the repeated hello changes nothing and is no error.
+        try e.handle(.welcome(Welcome(user: "me", serverTimeMs: 0)), now: second + 100_001)
+        #expect(e.drainEvents().isEmpty)
+        #expect(e.stats.helloRetransmissions == 1)
+        // A dropped connection stops the hellos.
+        e.connected(now: 300_000)
+        #expect(hellos() == 1)
+        e.disconnected(now: 300_001)
+        e.handleTimeout(now: 900_000)
+        #expect(hellos() == 0)
     }
 
     // MARK: ordering and window

@@ -8,13 +8,13 @@ import Testing
     @Test(arguments: 0..<40) func matchesAReferenceModel(seed: UInt64) {
         var rng = SeededGenerator(seed: seed)
         var wheel = TimerWheel()
-        var model: [UInt64: UInt64] = [:]   // owner -> deadline
+        var model: [UInt32: UInt64] = [:]   // owner -> deadline
         var keys: [UInt32] = []
         let start = rng.next() % (1 << 40)
         var now = start
-        var sink: [UInt64] = []
+        var sink: [UInt32] = []
         wheel.expire(upTo: now, into: &sink)
-        for i in 0..<64 { keys.append(wheel.makeKey(owner: UInt64(i))) }
+        for i in 0..<64 { keys.append(wheel.makeKey(owner: UInt32(i))) }
         for _ in 0..<2_000 {
             let k = Int(rng.next() % 64)
             switch rng.next() % 10 {
@@ -22,10 +22,10 @@ import Testing
                 let spans: [UInt64] = [0, 10, 300, 70_000, 20_000_000, 1 << 35]
                 let d = now + rng.next() % (spans[Int(rng.next() % UInt64(spans.count))] + 1)
                 wheel.arm(keys[k], at: d)
-                model[UInt64(k)] = d
+                model[UInt32(k)] = d
             case 5:
                 wheel.cancel(keys[k])
-                model[UInt64(k)] = nil
+                model[UInt32(k)] = nil
             default:
                 if let lower = wheel.nextDeadline(), let truth = model.values.min() {
                     #expect(lower <= truth)
@@ -36,7 +36,7 @@ import Testing
                 let jumps: [UInt64] = [1, 50, 400, 100_000, 1 << 26]
                 now += rng.next() % jumps[Int(rng.next() % UInt64(jumps.count))]
                 if rng.next() % 4 == 0, let t = wheel.nextDeadline() { now = max(now, t) }
-                var fired: [UInt64] = []
+                var fired: [UInt32] = []
                 wheel.expire(upTo: now, into: &fired)
                 let due = Set(model.filter { $0.value <= now }.keys)
                 #expect(Set(fired) == due)
@@ -49,10 +49,10 @@ import Testing
 
     @Test func equalDeadlinesFireInArmingOrder() {
         var wheel = TimerWheel()
-        let keys = (0..<10).map { wheel.makeKey(owner: UInt64($0)) }
+        let keys = (0..<10).map { wheel.makeKey(owner: UInt32($0)) }
         for k in keys.reversed() where k % 2 == 0 { wheel.arm(k, at: 5_000) }
         for k in keys where k % 2 == 1 { wheel.arm(k, at: 5_000) }
-        var fired: [UInt64] = []
+        var fired: [UInt32] = []
         wheel.expire(upTo: 4_999, into: &fired)
         #expect(fired.isEmpty)
         wheel.expire(upTo: 5_000, into: &fired)
@@ -69,7 +69,7 @@ import Testing
         let b = wheel.makeKey(owner: 2)
         #expect(a == b)
         wheel.arm(b, at: 3)
-        var fired: [UInt64] = []
+        var fired: [UInt32] = []
         wheel.expire(upTo: 100, into: &fired)
         #expect(fired == [2])
     }

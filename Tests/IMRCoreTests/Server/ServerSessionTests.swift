@@ -71,8 +71,14 @@ import Testing
         // The session can still say hello afterwards.
         h.feed(.hello(Hello(token: "tok:alice", deviceNode: 1)), from: s)
         #expect(h.take(s).first?.welcome?.user == "alice")
-        // A second hello is refused without closing.
+        // A repeated hello of the same device (its welcome was lost) is answered again.
+        h.feed(.hello(Hello(token: "tok:alice", deviceNode: 1)), from: s)
+        #expect(h.take(s).first?.welcome?.user == "alice")
+        #expect(h.engine.stats.repeatedHellos == 1)
+        // A hello of another user or device is refused without closing.
         h.feed(.hello(Hello(token: "tok:bob", deviceNode: 2)), from: s)
+        #expect(h.take(s).first?.errorFrame?.fatal == false)
+        h.feed(.hello(Hello(token: "tok:alice", deviceNode: 9)), from: s)
         #expect(h.take(s).first?.errorFrame?.fatal == false)
         #expect(!h.closed.contains(s))
     }

@@ -115,7 +115,7 @@ public struct ClientConfig: Sendable {
         if !(backoffFactor >= 1 && backoffFactor <= 16) { return "backoffFactor must be in 1...16" }
         if backoffCapMs < ackTimeoutBaseMs { return "backoffCapMs must be at least ackTimeoutBaseMs" }
         if !(jitter >= 0 && jitter <= 1) { return "jitter must be in 0...1" }
-        if maxAttempts < 1 || maxAttempts > 1_000_000 { return "maxAttempts must be in 1...1000000" }
+        if maxAttempts < 1 || maxAttempts > 65_535 { return "maxAttempts must be in 1...65535" }
         if inflightWindow < 1 { return "inflightWindow must be at least 1" }
         if sentRetention < 0 { return "sentRetention must not be negative" }
         if syncPageSize == 0 { return "syncPageSize must be positive" }

@@ -1,11 +1,17 @@
 /// The welcome: the connection becomes live, then both legs resume.
 extension ClientEngine {
     func handleWelcome(_ welcome: Welcome, now: UInt64) throws(ClientError) {
+        if phase == .live {
+            // The answer to a retransmitted hello whose first welcome did arrive: nothing new.
+            statistics.ignoredFrames += 1
+            return
+        }
         guard phase == .awaitingWelcome else {
             statistics.ignoredFrames += 1
-            throw .unexpectedFrame(phase == .live ? "second welcome" : "welcome without hello")
+            throw .unexpectedFrame("welcome without hello")
         }
         phase = .live
+        wheel.cancel(helloTimer)
         if welcome.user != user {
             user = welcome.user
             persist { store throws(SQLiteError) in try store.setMeta("user", welcome.user) }

@@ -43,43 +43,53 @@ public final class ClientEngine {
         case live
     }
 
+    // The engine is used by one thread at a time and never hands out references into its
+    // state, so the runtime exclusivity checks on these hot properties are switched off
+    // (they cost more than the work on the send/ack and push paths).
+
     // Shared machinery.
     let codec: FrameCodec
-    var rng: SeededGenerator
-    var wheel = TimerWheel()
-    var txQueue = FIFO<Frame>()
-    var eventQueue = FIFO<ClientEvent>()
-    var statistics = ClientStats()
-    var phase = ConnectionPhase.offline
+    @exclusivity(unchecked) var rng: SeededGenerator
+    @exclusivity(unchecked) var wheel = TimerWheel()
+    @exclusivity(unchecked) var txQueue = FIFO<Frame>()
+    @exclusivity(unchecked) var eventQueue = FIFO<ClientEvent>()
+    @exclusivity(unchecked) var statistics = ClientStats()
+    @exclusivity(unchecked) var phase = ConnectionPhase.offline
     /// This device's user id (from the welcome; the config's until then).
-    var user: String
+    @exclusivity(unchecked) var user: String
     let store: ClientStore?
-    var firedScratch: [UInt64] = []
+    @exclusivity(unchecked) var firedScratch: [UInt32] = []
 
     // Sending leg.
-    var outgoing = Outbox()
-    var window: Int
+    @exclusivity(unchecked) var outgoing = Outbox()
+    @exclusivity(unchecked) var window: Int
     /// The server's page limit from the welcome (0: none announced).
-    var serverMaxSyncPage: UInt32 = 0
+    @exclusivity(unchecked) var serverMaxSyncPage: UInt32 = 0
     /// Recently sent messages, for `outbox()`: a ring of `config.sentRetention`.
-    var recentSent: [OutboxEntry] = []
-    var recentSentNext = 0
+    @exclusivity(unchecked) var recentSent: [OutboxEntry] = []
+    @exclusivity(unchecked) var recentSentNext = 0
     /// Restored messages whose age timers wait for the first `now`.
-    var restoredPending = false
+    @exclusivity(unchecked) var restoredPending = false
 
     // Receiving leg.
-    var convs: [ConversationState] = []
-    var convIndex: [String: UInt32] = [:]
-    var deliveredDirty: [UInt32] = []
-    var storeDirty: [UInt32] = []
-    var pollTimer: TimerWheel.Key = TimerWheel.noKey
-    var flushTimer: TimerWheel.Key = TimerWheel.noKey
+    @exclusivity(unchecked) var convs: [ConversationState] = []
+    @exclusivity(unchecked) var convIndex: [String: UInt32] = [:]
+    @exclusivity(unchecked) var lastConversation: ConversationState?
+    @exclusivity(unchecked) var deliveredDirty: [UInt32] = []
+    @exclusivity(unchecked) var storeDirty: [UInt32] = []
+    @exclusivity(unchecked) var pollTimer: TimerWheel.Key = TimerWheel.noKey
+    @exclusivity(unchecked) var flushTimer: TimerWheel.Key = TimerWheel.noKey
+    /// Retransmits the hello while the welcome is outstanding (either may be lost).
+    @exclusivity(unchecked) var helloTimer: TimerWheel.Key = TimerWheel.noKey
+    @exclusivity(unchecked) var helloAttempts = 0
 
-    // Timer owners: kind in the top byte, index below.
-    static let ownerMessage: UInt64 = 1 << 56
-    static let ownerConversation: UInt64 = 2 << 56
-    static let ownerPoll: UInt64 = 3 << 56
-    static let ownerFlush: UInt64 = 4 << 56
+    // Timer owners: kind in the top 3 bits, index below (up to 2^29 slots or conversations).
+    static let ownerMessage: UInt32 = 1 << 29
+    static let ownerConversation: UInt32 = 2 << 29
+    static let ownerPoll: UInt32 = 3 << 29
+    static let ownerFlush: UInt32 = 4 << 29
+    static let ownerHello: UInt32 = 5 << 29
+    static let ownerIndexMask: UInt32 = (1 << 29) - 1
 
     /// Opens (or creates) the store when `config.storePath` is set and resumes its outbox,
     /// clocks, cursors and timelines. Throws `invalidConfig` or `store` (a foreign or corrupt file).
@@ -105,6 +115,7 @@ public final class ClientEngine {
         rng = SeededGenerator(seed: config.seed ^ (epoch &* 0x9E37_79B9_7F4A_7C15))
         pollTimer = wheel.makeKey(owner: Self.ownerPoll)
         flushTimer = wheel.makeKey(owner: Self.ownerFlush)
+        helloTimer = wheel.makeKey(owner: Self.ownerHello)
         if let snapshot { restore(snapshot) }
     }
 
@@ -117,8 +128,18 @@ public final class ClientEngine {
         if phase != .offline { dropConnection(now: now) }
         phase = .awaitingWelcome
         statistics.connections += 1
-        txQueue.append(.hello(Hello(token: config.token, deviceNode: config.nodeID)))
+        helloAttempts = 0
+        sendHello(now: now)
         finishQuietly(now: now)
+    }
+
+    /// Queues the hello and arms its retransmission (backoff like a send's ack timeout):
+    /// the server answers a repeated hello of the same device with a fresh welcome.
+    func sendHello(now: UInt64) {
+        helloAttempts += 1
+        if helloAttempts > 1 { statistics.helloRetransmissions += 1 }
+        txQueue.append(.hello(Hello(token: config.token, deviceNode: config.nodeID)))
+        wheel.arm(helloTimer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: helloAttempts)))
     }
 
     /// The connection is gone: queued frames are dropped, retransmission and sync timers
@@ -180,12 +201,13 @@ public final class ClientEngine {
             firedScratch.removeAll(keepingCapacity: true)
             wheel.expire(upTo: now, into: &firedScratch)
             for owner in firedScratch {
-                let index = UInt32(truncatingIfNeeded: owner)
-                switch owner & (0xFF << 56) {
+                let index = owner & Self.ownerIndexMask
+                switch owner & ~Self.ownerIndexMask {
                 case Self.ownerMessage: messageTimerFired(slot: index, now: now)
                 case Self.ownerConversation: conversationTimerFired(convs[Int(index)], now: now)
                 case Self.ownerPoll: pollTimerFired(now: now)
                 case Self.ownerFlush: flushDelivered()
+                case Self.ownerHello: if phase == .awaitingWelcome { sendHello(now: now) }
                 default: break
                 }
             }
@@ -216,8 +238,9 @@ public final class ClientEngine {
         return nil
     }
 
-    /// The next frame to transmit as a value (simulations skip the codec with it).
-    func pollTransmitFrame() -> Frame? { txQueue.popFirst() }
+    /// The next frame to transmit as a value (simulations and benchmarks skip the codec with it).
+    @_spi(Benchmarks)
+    public func pollTransmitFrame() -> Frame? { txQueue.popFirst() }
 
     public func pollEvent() -> ClientEvent? { eventQueue.popFirst() }
 
@@ -334,12 +357,18 @@ public final class ClientEngine {
     }
 
     func conversation(named name: String) -> ConversationState {
-        if let i = convIndex[name] { return convs[Int(i)] }
+        // Consecutive inputs usually name the same conversation: skip the hash lookup.
+        if let last = lastConversation, last.name == name { return last }
+        if let i = convIndex[name] {
+            lastConversation = convs[Int(i)]
+            return convs[Int(i)]
+        }
         let index = UInt32(convs.count)
         let c = ConversationState(name: name, index: index, order: config.historyOrder)
-        c.timer = wheel.makeKey(owner: Self.ownerConversation | UInt64(index))
+        c.timer = wheel.makeKey(owner: Self.ownerConversation | index)
         convs.append(c)
         convIndex[name] = index
+        lastConversation = c
         markStoreDirty(c)
         return c
     }
@@ -369,6 +398,7 @@ public final class ClientEngine {
         dropReceivingLeg(now: now)
         wheel.cancel(pollTimer)
         wheel.cancel(flushTimer)
+        wheel.cancel(helloTimer)
     }
 
     private static func kind(_ frame: Frame) -> String {

@@ -42,7 +42,8 @@ public struct OutboxEntry: Sendable, Equatable {
 public enum ClientEvent: Sendable, Equatable {
     /// The welcome arrived: sends and syncs are flowing.
     case connectionReady
-    /// An own message changed state (one event per change; a new message starts `sending`).
+    /// An own message changed state (one event per change; a new message is `sending` without
+    /// an event, since `send` returned its id).
     case stateChanged(id: MessageID, conversation: String, state: MessageState)
     /// A message of another device (or an own one from before a restart) was added to the
     /// conversation's timeline at `liveIndex`.
@@ -82,6 +83,8 @@ public struct ClientStats: Sendable, Equatable {
     public var rejects = 0
     public var failures = 0
     public var manualRetries = 0
+    /// Hellos sent again because no welcome came back in time.
+    public var helloRetransmissions = 0
 
     // Receiving leg.
     public var messagesReceived = 0

@@ -1,30 +1,47 @@
-/// A first-in first-out queue over an array with a moving head: O(1) amortized push and
-/// pop, storage compacted once the consumed prefix outweighs what is left.
+/// A first-in first-out queue on a ring buffer: O(1) push and pop, elements moved out
+/// (not copied) on pop, storage doubled when full and given back once drained if large.
 struct FIFO<Element> {
-    private var storage: [Element] = []
+    private var ring: [Element?] = []
     private var head = 0
+    private(set) var count = 0
 
-    var isEmpty: Bool { head == storage.count }
-    var count: Int { storage.count - head }
+    var isEmpty: Bool { count == 0 }
 
-    mutating func append(_ element: Element) { storage.append(element) }
+    mutating func append(_ element: Element) {
+        if count == ring.count { grow() }
+        var tail = head + count
+        if tail >= ring.count { tail -= ring.count }
+        ring[tail] = element
+        count += 1
+    }
 
     mutating func popFirst() -> Element? {
-        guard head < storage.count else { return nil }
-        let element = storage[head]
+        guard count > 0 else { return nil }
+        let element = ring[head].take()
         head += 1
-        if head == storage.count {
-            storage.removeAll(keepingCapacity: storage.count <= 1024)
+        if head == ring.count { head = 0 }
+        count -= 1
+        if count == 0 {
             head = 0
-        } else if head >= 1024 && head * 2 >= storage.count {
-            storage.removeFirst(head)
-            head = 0
+            if ring.count > 1024 { ring = [] }   // a burst is over: give the memory back
         }
         return element
     }
 
     mutating func removeAll() {
-        storage.removeAll()
+        ring = []
+        head = 0
+        count = 0
+    }
+
+    private mutating func grow() {
+        var bigger = [Element?](repeating: nil, count: max(16, ring.count * 2))
+        for i in 0..<count {
+            var j = head + i
+            if j >= ring.count { j -= ring.count }
+            bigger[i] = ring[j].take()
+        }
+        ring = bigger
         head = 0
     }
 }

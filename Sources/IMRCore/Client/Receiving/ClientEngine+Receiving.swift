@@ -114,7 +114,7 @@ extension ClientEngine {
         if let slot = outgoing.find(m.messageID), outgoing[slot].conversation == c.index {
             // Our own message came back before its ack (or after it failed): sent, never shown twice.
             statistics.ownEchoesMerged += 1
-            c.clock.merge(m.clock)
+            c.mergeClock(m.clock)
             markSent(slot, seq: m.seq, serverTimeMs: m.serverTimeMs, now: now)
             return
         }
@@ -123,7 +123,7 @@ extension ClientEngine {
             emit(.error(.clockWentBackwards(conversation: c.name, node: m.senderNode, id: m.messageID)))
             return
         }
-        c.clock.merge(m.clock)
+        c.mergeClock(m.clock)
         let entry = TimelineEntry(m)
         guard let live = c.timeline.insert(entry) else {
             // Already held under this id.

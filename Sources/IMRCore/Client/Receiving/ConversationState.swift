@@ -5,19 +5,19 @@ final class ConversationState {
     let index: UInt32
 
     /// Entry-wise max of every clock sent or received here; own entry incremented per send.
-    var clock = VectorClock()
-    var timeline: Timeline
+    @exclusivity(unchecked) var clock = VectorClock()
+    @exclusivity(unchecked) var timeline: Timeline
 
     // MARK: receive cursor
 
     /// Highest seq such that every seq 1...cursor is held (or was consumed as a bad message).
-    var cursor: UInt64 = 0
+    @exclusivity(unchecked) var cursor: UInt64 = 0
     /// Highest seq known to exist on the server (welcome, pushes, sync responses, probes).
-    var knownHead: UInt64 = 0
+    @exclusivity(unchecked) var knownHead: UInt64 = 0
     /// Seqs above cursor+1 already held (shown), waiting for the gap below them to close.
-    var heldAbove: Set<UInt64> = []
+    @exclusivity(unchecked) var heldAbove: Set<UInt64> = []
     /// The gap announced by `gapOpened`, while open.
-    var gap: (from: UInt64, to: UInt64)?
+    @exclusivity(unchecked) var gap: (from: UInt64, to: UInt64)?
 
     // MARK: sync
 
@@ -29,23 +29,23 @@ final class ConversationState {
     }
 
     /// The page request in flight (one per conversation).
-    var syncInFlight: SyncRequestState?
+    @exclusivity(unchecked) var syncInFlight: SyncRequestState?
     /// The cursor a head probe in flight was sent at.
-    var probeAfter: UInt64?
+    @exclusivity(unchecked) var probeAfter: UInt64?
     /// Pages taken by the current sync cycle; nil when no cycle runs.
-    var cyclePages: Int?
+    @exclusivity(unchecked) var cyclePages: Int?
     /// A gap's grace period is running (the timer fires a sync unless the gap closes first).
-    var graceArmed = false
+    @exclusivity(unchecked) var graceArmed = false
     /// One timer per conversation: the gap grace while no sync runs, the sync timeout while one does.
-    var timer: TimerWheel.Key = TimerWheel.noKey
+    @exclusivity(unchecked) var timer: TimerWheel.Key = TimerWheel.noKey
 
     // MARK: watermarks and persistence
 
     /// The cursor last sent in a delivered frame.
-    var deliveredSent: UInt64 = 0
-    var deliveredDirty = false
+    @exclusivity(unchecked) var deliveredSent: UInt64 = 0
+    @exclusivity(unchecked) var deliveredDirty = false
     /// Cursor or clock changed since the store last wrote them.
-    var storeDirty = false
+    @exclusivity(unchecked) var storeDirty = false
 
     /// Per sender node: the counter, clock and id of its latest message seen here, to refuse
     /// a clock that contradicts it (a sender's clock only grows from message to message).
@@ -54,7 +54,7 @@ final class ConversationState {
         var clock: VectorClock
         var id: MessageID
     }
-    var senders: [UInt64: SenderMark] = [:]
+    @exclusivity(unchecked) var senders: [UInt64: SenderMark] = [:]
 
     init(name: String, index: UInt32, order: HistoryOrder) {
         self.name = name
@@ -63,6 +63,16 @@ final class ConversationState {
     }
 
     var isSyncing: Bool { cyclePages != nil }
+
+    /// Merges a received clock. The common case, a message that saw everything we saw, takes
+    /// its clock as is (shared storage, no allocation); one we already cover changes nothing.
+    func mergeClock(_ other: VectorClock) {
+        switch clock.compare(other) {
+        case .before: clock = other
+        case .after, .equal: break
+        case .concurrent: clock.merge(other)
+        }
+    }
 
     /// Checks `clock` of a message `id` from `node` against the sender's latest message and
     /// records it. False when the clock contradicts what the sender sent before.

@@ -20,36 +20,37 @@ extension ClientEngine {
         }
         settle(now)
         let c = conversation(named: name)
-        var id: MessageID
-        repeat {
-            id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
-        } while outgoing.find(id) != nil || c.timeline.contains(id)
         var clock = c.clock
         clock.increment(config.nodeID)
-        let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
-                                  senderNode: config.nodeID, clock: clock, payload: payload)
-        if let store {
-            // Durable first: if the commit fails, nothing changed.
-            do {
-                try store.insertMessage(conversation: name, index: c.timeline.count, entry)
-                try store.saveOutbox(.init(id: id, conversation: name, order: outgoing.nextOrder, ageStart: now,
-                                           attempts: 0, failure: nil))
-                try store.saveConversation(name: name, cursor: c.cursor, clock: clock)
-                try store.commit()
-            } catch {
-                store.rollback()
-                throw .store(error)
+        var id: MessageID
+        while true {
+            id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
+            // An id already in use can only come from a repeated seed; draw again.
+            if outgoing.find(id) != nil || (store != nil && c.timeline.contains(id)) { continue }
+            let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
+                                      senderNode: config.nodeID, clock: clock, payload: payload)
+            if let store {
+                // Durable first: if the commit fails, nothing changed.
+                do {
+                    try store.insertMessage(conversation: name, index: c.timeline.count, entry)
+                    try store.saveOutbox(.init(id: id, conversation: name, order: outgoing.nextOrder, ageStart: now,
+                                               attempts: 0, failure: nil))
+                    try store.saveConversation(name: name, cursor: c.cursor, clock: clock)
+                    try store.commit()
+                } catch {
+                    store.rollback()
+                    throw .store(error)
+                }
+                if c.storeDirty { c.storeDirty = false; storeDirty.removeAll { $0 == c.index } }
             }
-            if c.storeDirty { c.storeDirty = false; storeDirty.removeAll { $0 == c.index } }
+            // Without a store the timeline answers the uniqueness question itself.
+            if c.timeline.insert(entry) != nil { break }
         }
         c.clock = clock
-        c.timeline.insert(entry)
-        _ = c.admitClock(clock, node: config.nodeID, id: id)
         let slot = outgoing.add(id: id, clock: clock, payload: payload, conversation: c.index, ageStart: now) { slot in
-            wheel.makeKey(owner: Self.ownerMessage | UInt64(slot))
+            wheel.makeKey(owner: Self.ownerMessage | slot)
         }
         statistics.messagesSent += 1
-        emit(.stateChanged(id: id, conversation: name, state: .sending))
         if phase == .live { pump(now: now) } else { armAgeTimer(slot) }
         try finish(now: now)
         return id
@@ -93,8 +94,7 @@ extension ClientEngine {
             }
             return
         }
-        let s = outgoing[slot]
-        let c = convs[Int(s.conversation)]
+        let c = convs[Int(outgoing[slot].conversation)]
         guard c.name == ack.conversation else {
             statistics.mismatchedAcks += 1
             throw .ackConversationMismatch(ack.messageID, expected: c.name, got: ack.conversation)
@@ -139,21 +139,26 @@ extension ClientEngine {
 
     /// Any state -> `sent`: the message leaves the outbox; its timeline entry gets the seq.
     func markSent(_ slot: UInt32, seq: UInt64, serverTimeMs: UInt64, now: UInt64) {
-        let s = outgoing[slot]
-        let c = convs[Int(s.conversation)]
-        wheel.cancel(s.timer)
-        let live = c.timeline.confirm(s.id, seq: seq, serverTimeMs: serverTimeMs) ?? -1
-        let wasAdmitted = s.isAdmitted
+        let id = outgoing[slot].id
+        let attempts = outgoing[slot].attempts
+        let phase = outgoing[slot].phase
+        let c = convs[Int(outgoing[slot].conversation)]
+        wheel.cancel(outgoing[slot].timer)
+        let live = c.timeline.confirm(id, seq: seq, serverTimeMs: serverTimeMs) ?? -1
         outgoing.remove(slot)
-        persist { store throws(SQLiteError) in
-            try store.deleteOutbox(s.id)
-            if live >= 0 { try store.confirmMessage(conversation: c.name, index: live, seq: seq, serverTimeMs: serverTimeMs) }
+        if store != nil {
+            persist { store throws(SQLiteError) in
+                try store.deleteOutbox(id)
+                if live >= 0 { try store.confirmMessage(conversation: c.name, index: live, seq: seq, serverTimeMs: serverTimeMs) }
+            }
         }
-        rememberSent(OutboxEntry(id: s.id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs),
-                                 attempts: Int(s.attempts), seq: seq))
-        emit(.stateChanged(id: s.id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs)))
-        emit(.ownMessageConfirmed(conversation: c.name, id: s.id, seq: seq, serverTimeMs: serverTimeMs, liveIndex: live))
-        if wasAdmitted { pump(now: now) }
+        if config.sentRetention > 0 {
+            rememberSent(OutboxEntry(id: id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs),
+                                     attempts: Int(attempts), seq: seq))
+        }
+        emit(.stateChanged(id: id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs)))
+        emit(.ownMessageConfirmed(conversation: c.name, id: id, seq: seq, serverTimeMs: serverTimeMs, liveIndex: live))
+        if phase == .inflight || phase == .held { pump(now: now) }
     }
 
     /// `sending -> failed`.
@@ -166,7 +171,7 @@ extension ClientEngine {
         let name = convs[Int(s.conversation)].name
         persist { store throws(SQLiteError) in
             try store.saveOutbox(.init(id: s.id, conversation: name, order: s.order, ageStart: s.ageStart,
-                                       attempts: s.attempts, failure: reason))
+                                       attempts: UInt32(s.attempts), failure: reason))
         }
         emit(.stateChanged(id: s.id, conversation: name, state: .failed(reason)))
         if wasAdmitted { pump(now: now) }
@@ -183,13 +188,13 @@ extension ClientEngine {
     /// One transmission on the live connection: counts an attempt and arms the ack timer.
     /// The frame carries the message's original id and clock.
     func transmit(_ slot: UInt32, now: UInt64) {
-        outgoing[slot].attempts += 1
-        let s = outgoing[slot]
-        txQueue.append(.send(Send(conversation: convs[Int(s.conversation)].name, messageID: s.id,
-                                  clock: s.clock, payload: s.payload)))
+        if outgoing[slot].attempts < .max { outgoing[slot].attempts += 1 }
+        let attempts = Int(outgoing[slot].attempts)
+        txQueue.append(.send(Send(conversation: convs[Int(outgoing[slot].conversation)].name, messageID: outgoing[slot].id,
+                                  clock: outgoing[slot].clock, payload: outgoing[slot].payload)))
         statistics.transmissions += 1
-        if s.attempts > 1 { statistics.retransmissions += 1 }
-        wheel.arm(s.timer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: Int(s.attempts))))
+        if attempts > 1 { statistics.retransmissions += 1 }
+        wheel.arm(outgoing[slot].timer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: attempts)))
     }
 
     func armAgeTimer(_ slot: UInt32) {

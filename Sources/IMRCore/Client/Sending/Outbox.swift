@@ -1,8 +1,9 @@
 /// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
 /// and the send-order queue the in-flight window admits from.
 ///
-/// Memory per message is one slot (payload and clock are shared with the timeline entry),
-/// four bytes of index and a few bytes of queue. The queue holds every `sending` message in
+/// Memory per message is one 72-byte slot (its payload and clock are shared with the
+/// message's timeline entry, not copied), four bytes of index (at most 3/4 full) and
+/// eight bytes of queue. The queue holds every `sending` message in
 /// order; the first `admitted` of them that are still unacked are on the wire. Entries
 /// whose message was acked or failed out of order are skipped lazily and compacted away.
 struct Outbox {
@@ -19,6 +20,7 @@ struct Outbox {
 
     struct Slot {
         var id: MessageID
+        /// The message's clock and payload, as every transmission carries them.
         var clock: VectorClock
         var payload: [UInt8]
         /// Send order (reassigned by a manual retry); also the queue entry's generation.
@@ -27,16 +29,34 @@ struct Outbox {
         var ageStart: UInt64
         var conversation: UInt32
         var timer: TimerWheel.Key
-        var attempts: UInt32
+        var attempts: UInt16
         var phase: Phase
         var failure: FailureReason?
 
         var isAdmitted: Bool { phase == .inflight || phase == .held }
     }
 
+    /// A slot and the low half of its order (the generation that tells a live entry from a
+    /// stale one; a slot's order cannot move on by 2^32 while an entry of it is queued).
     private struct QueueEntry {
         var slot: UInt32
-        var order: UInt64
+        var order: UInt32
+
+        init(slot: UInt32, order: UInt64) {
+            self.slot = slot
+            self.order = UInt32(truncatingIfNeeded: order)
+        }
+
+        func matches(_ s: Slot) -> Bool { UInt32(truncatingIfNeeded: s.order) == order }
+    }
+
+    /// The entry still stands for a `sending` message (read field by field: no slot copy).
+    @inline(__always)
+    private func isLive(_ e: QueueEntry) -> Bool {
+        let i = Int(e.slot)
+        guard UInt32(truncatingIfNeeded: slots[i].order) == e.order else { return false }
+        let phase = slots[i].phase
+        return phase == .waiting || phase == .inflight || phase == .held
     }
 
     private(set) var slots: [Slot] = []
@@ -79,7 +99,7 @@ struct Outbox {
 
     /// Adds a message in phase `waiting` (or `failed`, when restored) and returns its slot.
     mutating func add(id: MessageID, clock: VectorClock, payload: [UInt8], conversation: UInt32, ageStart: UInt64,
-                      attempts: UInt32 = 0, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
+                      attempts: UInt16 = 0, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
         let slot: UInt32
         if let reused = freeSlots.popLast() {
             slot = reused
@@ -104,13 +124,13 @@ struct Outbox {
 
     /// Removes a message (sent): frees its slot. Its timer must be cancelled by the caller.
     mutating func remove(_ slot: UInt32) {
-        let s = slots[Int(slot)]
-        if s.isAdmitted { admittedCount -= 1 }
-        if s.phase == .waiting || s.isAdmitted { queuedCount -= 1 }
-        removeIndex(s.id)
+        let phase = slots[Int(slot)].phase
+        if phase == .inflight || phase == .held { admittedCount -= 1 }
+        if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
+        removeIndex(slots[Int(slot)].id)
         slots[Int(slot)].phase = .free
-        slots[Int(slot)].payload = []
         slots[Int(slot)].clock = VectorClock()
+        slots[Int(slot)].payload = []
         slots[Int(slot)].failure = nil
         freeSlots.append(slot)
         count -= 1
@@ -124,8 +144,7 @@ struct Outbox {
         while admitCursor < queue.count {
             let e = queue[admitCursor]
             admitCursor += 1
-            let s = slots[Int(e.slot)]
-            guard s.order == e.order, s.phase == .waiting else { continue }
+            guard isLive(e), slots[Int(e.slot)].phase == .waiting else { continue }
             slots[Int(e.slot)].phase = .inflight
             admittedCount += 1
             return e.slot
@@ -140,9 +159,9 @@ struct Outbox {
 
     /// Any sending phase -> `failed`.
     mutating func markFailed(_ slot: UInt32, _ reason: FailureReason) {
-        let s = slots[Int(slot)]
-        if s.isAdmitted { admittedCount -= 1 }
-        if s.phase == .waiting || s.isAdmitted { queuedCount -= 1 }
+        let phase = slots[Int(slot)].phase
+        if phase == .inflight || phase == .held { admittedCount -= 1 }
+        if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
         slots[Int(slot)].phase = .failed
         slots[Int(slot)].failure = reason
         compactQueueIfSparse()
@@ -163,7 +182,7 @@ struct Outbox {
         for i in queueHead..<admitCursor {
             let e = queue[i]
             let s = slots[Int(e.slot)]
-            guard s.order == e.order, s.isAdmitted else { continue }
+            guard e.matches(s), s.isAdmitted else { continue }
             slots[Int(e.slot)].phase = .waiting
             unadmitted.append(e.slot)
         }
@@ -178,7 +197,7 @@ struct Outbox {
         for i in queueHead..<queue.count {
             let e = queue[i]
             let s = slots[Int(e.slot)]
-            if s.order == e.order && s.phase == .waiting { out.append(e.slot) }
+            if e.matches(s) && s.phase == .waiting { out.append(e.slot) }
         }
         return out
     }
@@ -189,7 +208,7 @@ struct Outbox {
         for i in queueHead..<queue.count {
             let e = queue[i]
             let s = slots[Int(e.slot)]
-            if s.order == e.order && s.phase != .free && s.phase != .failed { out.append(e.slot) }
+            if e.matches(s) && s.phase != .free && s.phase != .failed { out.append(e.slot) }
         }
         for (i, s) in slots.enumerated() where s.phase == .failed { out.append(UInt32(i)) }
         return out
@@ -214,9 +233,7 @@ struct Outbox {
         // Drop dead entries at the front (never past the admit cursor's meaning: entries
         // before it are admitted or dead, so skipping dead ones keeps it valid).
         while queueHead < queue.count {
-            let e = queue[queueHead]
-            let s = slots[Int(e.slot)]
-            if s.order == e.order && (s.phase == .waiting || s.isAdmitted) { break }
+            if isLive(queue[queueHead]) { break }
             queueHead += 1
         }
         if admitCursor < queueHead { admitCursor = queueHead }
@@ -234,9 +251,7 @@ struct Outbox {
         var newCursor = 0
         for i in queueHead..<queue.count {
             if i == admitCursor { newCursor = kept.count }
-            let e = queue[i]
-            let s = slots[Int(e.slot)]
-            if s.order == e.order && (s.phase == .waiting || s.isAdmitted) { kept.append(e) }
+            if isLive(queue[i]) { kept.append(queue[i]) }
         }
         if admitCursor >= queue.count { newCursor = kept.count }
         queue = kept

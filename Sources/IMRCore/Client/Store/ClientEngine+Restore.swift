@@ -28,9 +28,9 @@ extension ClientEngine {
                 emit(.error(.store(SQLiteError(code: 11, message: "outbox row \(row.id) has no pending message"))))
                 continue
             }
-            let slot = outgoing.add(id: row.id, clock: entry.clock, payload: entry.payload, conversation: ci,
-                                  ageStart: row.ageStart, attempts: row.attempts) { slot in
-                wheel.makeKey(owner: Self.ownerMessage | UInt64(slot))
+            let slot = outgoing.add(id: row.id, clock: entry.clock, payload: entry.payload, conversation: ci, ageStart: row.ageStart,
+                                    attempts: UInt16(clamping: row.attempts)) { slot in
+                wheel.makeKey(owner: Self.ownerMessage | slot)
             }
             if let failure = row.failure { outgoing.markFailed(slot, failure) }
             restoredPending = true

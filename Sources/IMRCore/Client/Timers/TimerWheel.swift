@@ -25,7 +25,7 @@ struct TimerWheel {
 
     private struct Record {
         var deadline: UInt64 = 0
-        var owner: UInt64
+        var owner: UInt32
         var next: Key = TimerWheel.noKey
         var prev: Key = TimerWheel.noKey
         var position: UInt16 = TimerWheel.unarmed
@@ -56,7 +56,7 @@ struct TimerWheel {
     // MARK: keys
 
     /// A new (unarmed) timer; `owner` is what `expire` reports when it fires.
-    mutating func makeKey(owner: UInt64) -> Key {
+    mutating func makeKey(owner: UInt32) -> Key {
         if let key = freeKeys.popLast() {
             records[Int(key)] = Record(owner: owner)
             return key
@@ -108,7 +108,7 @@ struct TimerWheel {
 
     /// Fires every timer whose deadline is at or before `now`, appending their owners in
     /// deadline order (FIFO among equal deadlines).
-    mutating func expire(upTo now: UInt64, into fired: inout [UInt64]) {
+    mutating func expire(upTo now: UInt64, into fired: inout [UInt32]) {
         cachedEarliest = nil
         while let (pos, start) = earliest(), start <= now {
             current = Swift.max(current, start)

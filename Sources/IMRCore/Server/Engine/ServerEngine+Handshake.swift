@@ -1,8 +1,16 @@
 /// hello -> token check -> welcome.
 extension ServerEngine {
     func handleHello(_ hello: Hello, _ s: Session, _ now: UInt64) {
-        if s.user != nil {
-            violation(s, .badFrame, "already authenticated: hello is the first frame only")
+        if case let .authenticated(user, node) = s.phase {
+            // A retransmitted hello (its welcome was lost on the way): answer it again,
+            // change nothing. Another device or user on the same session is a violation.
+            guard node == hello.deviceNode,
+                  verifier.verify(token: hello.token, nowUnixMs: serverTime(now)) == .valid(user: user) else {
+                violation(s, .badFrame, "already authenticated as another device or user")
+                return
+            }
+            counters.repeatedHellos += 1
+            welcome(user, s, now)
             return
         }
         guard hello.protocolVersion == Frame.protocolVersion else {
@@ -33,6 +41,14 @@ extension ServerEngine {
             fail(s, .tokenExpired, "token expired")
             return
         }
+        s.phase = .authenticated(user: user, node: hello.deviceNode)
+        online[user, default: []].append(s.id)
+        emit(.authenticated(s.id, user: user, node: hello.deviceNode))
+        welcome(user, s, now)
+    }
+
+    /// Queues the welcome: limits, server time, the user's conversations with their heads.
+    private func welcome(_ user: String, _ s: Session, _ now: UInt64) {
         let heads: [ConversationHead]
         do {
             for room in config.autoJoinConversations { try ensureMembers(room, [user]) }
@@ -42,10 +58,7 @@ extension ServerEngine {
             fail(s, .internalError, "server store unavailable")
             return
         }
-        s.phase = .authenticated(user: user, node: hello.deviceNode)
-        online[user, default: []].append(s.id)
-        emit(.authenticated(s.id, user: user, node: hello.deviceNode))
-        enqueue(.welcome(Welcome(user: user, serverTimeMs: wall, limits: config.serverLimits,
+        enqueue(.welcome(Welcome(user: user, serverTimeMs: serverTime(now), limits: config.serverLimits,
                                  conversations: fittingFrame(heads))), to: s)
     }
 

@@ -58,6 +58,8 @@ public struct ServerStats: Sendable, Equatable {
     public var syncMessages = 0
     public var protocolViolations = 0
     public var authFailures = 0
+    /// Hellos repeated on an authenticated session (a lost welcome), answered again.
+    public var repeatedHellos = 0
     public var storeFailures = 0
     public var eventsDropped = 0
     public init() {}

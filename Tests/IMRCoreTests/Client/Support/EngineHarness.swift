@@ -1,4 +1,4 @@
-@testable import IMRCore
+@_spi(Benchmarks) @testable import IMRCore
 
 /// Small helpers to drive one engine by hand in unit tests.
 extension ClientEngine {

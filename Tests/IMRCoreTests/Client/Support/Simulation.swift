@@ -1,4 +1,4 @@
-@testable import IMRCore
+@_spi(Benchmarks) @testable import IMRCore
 
 /// A deterministic simulation: devices (client engines) and a scripted server joined by a
 /// lossy network on a virtual clock. Until `faultsEnd` frames are lost, duplicated, delayed
@@ -134,8 +134,6 @@ final class Simulation {
                 } else {
                     try engines[d].handle(frame, now: now)
                 }
-            } catch ClientError.unexpectedFrame("second welcome") {
-                // The network duplicated the welcome: refused, nothing changed.
             } catch {
                 engineErrors.append("device \(d): \(error)")
             }

@@ -1,0 +1,308 @@
+/// The history order of a timeline: its messages' live indices sorted by `HistoryKey`, in an
+/// order-statistic B+ tree (every inner node knows how many items each child holds).
+///
+/// Insert, remove, the rank of a key and the item at a rank all cost O(log n) whatever the
+/// arrival order; leaves are small, so an insert moves little memory. Nodes are fixed-size
+/// blocks of a few flat arrays of plain values (no per-node allocation, no reference
+/// counting on the hot path), so the tree is an ordinary copy-on-write value.
+///
+/// Inserts split full nodes on the way down (one pass, no path to remember); a leaf that
+/// overflows at its end (keys arriving in order) leaves the full leaf full. Removal (rare: a
+/// confirm that changes a seq) never merges nodes; an emptied node is unlinked and reused.
+struct HistoryIndex: Sendable {
+    struct Item: Sendable {
+        var key: HistoryKey
+        var live: Int
+    }
+
+    let leafCapacity: Int
+    let innerCapacity: Int
+    private(set) var count = 0
+
+    // Leaves: block `leaf` holds `leafSize[leaf]` items from `leafItems[leaf * leafCapacity]`.
+    private var leafItems: [Item] = []
+    private var leafSize: [Int] = []
+    // Inner nodes: block `node` holds `innerSize[node]` children from `node * innerCapacity`:
+    // the child's node, the greatest key under it and how many items it holds.
+    private var innerChild: [Int] = []
+    private var innerMax: [HistoryKey] = []
+    private var innerCount: [Int] = []
+    private var innerSize: [Int] = []
+    private var freeLeaves: [Int] = []
+    private var freeInners: [Int] = []
+    /// -1 when empty.
+    private var root = -1
+    /// 0: the root is a leaf; otherwise the number of inner levels above the leaves.
+    private var height = 0
+
+    private static let placeholderKey = HistoryKey(depth: .zero, seq: 0, messageID: MessageID(high: 0, low: 0))
+
+    init(leafCapacity: Int = 64, innerCapacity: Int = 64) {
+        precondition(leafCapacity >= 2 && innerCapacity >= 3)
+        self.leafCapacity = leafCapacity
+        self.innerCapacity = innerCapacity
+    }
+
+    // MARK: Search helpers
+
+    /// In leaf `leaf`, the first position whose key is >= `key`.
+    @inline(__always)
+    private func position(of key: HistoryKey, inLeaf leaf: Int) -> Int {
+        let base = leaf * leafCapacity
+        var lo = 0, hi = leafSize[leaf]
+        // Arrival is mostly in order: try the end first.
+        if hi > 0 && leafItems[base + hi - 1].key < key { return hi }
+        while lo < hi {
+            let mid = (lo + hi) &>> 1
+            if leafItems[base + mid].key < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// In inner node `node`, the first child whose greatest key is >= `key` (its size when none is).
+    @inline(__always)
+    private func child(for key: HistoryKey, inInner node: Int) -> Int {
+        let base = node * innerCapacity
+        let size = innerSize[node]
+        var lo = 0, hi = size
+        if size > 1 && innerMax[base + size - 2] < key { lo = size - 1 }       // the end, usually
+        while lo < hi {
+            let mid = (lo + hi) &>> 1
+            if innerMax[base + mid] < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    // MARK: Queries
+
+    /// The position of `key` in history order, or nil when it is not held.
+    func rank(of key: HistoryKey) -> Int? {
+        guard root >= 0 else { return nil }
+        var node = root, level = height, rank = 0
+        while level > 0 {
+            let c = child(for: key, inInner: node)
+            guard c < innerSize[node] else { return nil }
+            let base = node * innerCapacity
+            for i in 0..<c { rank += innerCount[base + i] }
+            node = innerChild[base + c]
+            level -= 1
+        }
+        let pos = position(of: key, inLeaf: node)
+        guard pos < leafSize[node], leafItems[node * leafCapacity + pos].key == key else { return nil }
+        return rank + pos
+    }
+
+    /// The live index of the message at history position `rank`.
+    func live(at rank: Int) -> Int {
+        precondition(rank >= 0 && rank < count, "history index out of range")
+        var node = root, level = height, remaining = rank
+        while level > 0 {
+            let base = node * innerCapacity
+            var c = 0
+            while remaining >= innerCount[base + c] {
+                remaining -= innerCount[base + c]
+                c += 1
+            }
+            node = innerChild[base + c]
+            level -= 1
+        }
+        return leafItems[node * leafCapacity + remaining].live
+    }
+
+    /// Every live index, in history order.
+    func forEach(_ body: (Int) -> Void) {
+        guard root >= 0 else { return }
+        visit(root, level: height, body)
+    }
+
+    private func visit(_ node: Int, level: Int, _ body: (Int) -> Void) {
+        if level == 0 {
+            let base = node * leafCapacity
+            for i in base..<(base + leafSize[node]) { body(leafItems[i].live) }
+        } else {
+            let base = node * innerCapacity
+            for i in base..<(base + innerSize[node]) { visit(innerChild[i], level: level - 1, body) }
+        }
+    }
+
+    // MARK: Insert
+
+    mutating func insert(_ key: HistoryKey, live: Int) {
+        count += 1
+        if root < 0 {
+            root = newLeaf()
+            height = 0
+        }
+        // A full root: grow by one level, then split it as the new root's only child.
+        if isFull(root, level: height) {
+            let old = root
+            root = newInner()
+            innerChild[root * innerCapacity] = old
+            innerMax[root * innerCapacity] = maxKey(of: old, level: height)
+            innerCount[root * innerCapacity] = total(of: old, level: height)
+            innerSize[root] = 1
+            height += 1
+            splitChild(of: root, at: 0, childLevel: height - 1, key: key)
+        }
+        var node = root, level = height
+        while level > 0 {
+            var c = child(for: key, inInner: node)
+            if c == innerSize[node] { c -= 1 }           // greater than everything: the last child
+            if isFull(innerChild[node * innerCapacity + c], level: level - 1) {
+                splitChild(of: node, at: c, childLevel: level - 1, key: key)
+                if innerMax[node * innerCapacity + c] < key { c += 1 }
+            }
+            let slot = node * innerCapacity + c
+            innerCount[slot] += 1
+            if innerMax[slot] < key { innerMax[slot] = key }
+            node = innerChild[slot]
+            level -= 1
+        }
+        // The leaf has room: shift the greater items up by one.
+        let pos = position(of: key, inLeaf: node)
+        let base = node * leafCapacity
+        var i = base + leafSize[node]
+        while i > base + pos {
+            leafItems[i] = leafItems[i - 1]
+            i -= 1
+        }
+        leafItems[base + pos] = Item(key: key, live: live)
+        leafSize[node] += 1
+    }
+
+    @inline(__always)
+    private func isFull(_ node: Int, level: Int) -> Bool {
+        level == 0 ? leafSize[node] == leafCapacity : innerSize[node] == innerCapacity
+    }
+
+    private func maxKey(of node: Int, level: Int) -> HistoryKey {
+        level == 0 ? leafItems[node * leafCapacity + leafSize[node] - 1].key
+                   : innerMax[node * innerCapacity + innerSize[node] - 1]
+    }
+
+    private func total(of node: Int, level: Int) -> Int {
+        if level == 0 { return leafSize[node] }
+        var sum = 0
+        let base = node * innerCapacity
+        for i in base..<(base + innerSize[node]) { sum += innerCount[i] }
+        return sum
+    }
+
+    /// Splits the full child `c` of `parent` in two; `key`, about to be inserted, lets a leaf
+    /// that `key` extends at its end stay full (the new right leaf starts empty).
+    private mutating func splitChild(of parent: Int, at c: Int, childLevel: Int, key: HistoryKey) {
+        let pBase = parent * innerCapacity
+        let left = innerChild[pBase + c]
+        let right: Int
+        if childLevel == 0 {
+            right = newLeaf()
+            let size = leafSize[left]
+            let keep = leafItems[left * leafCapacity + size - 1].key < key ? size : size / 2
+            let (lb, rb) = (left * leafCapacity, right * leafCapacity)
+            for i in keep..<size { leafItems[rb + i - keep] = leafItems[lb + i] }
+            leafSize[left] = keep
+            leafSize[right] = size - keep
+        } else {
+            right = newInner()
+            let size = innerSize[left]
+            let keep = size / 2
+            let (lb, rb) = (left * innerCapacity, right * innerCapacity)
+            for i in keep..<size {
+                innerChild[rb + i - keep] = innerChild[lb + i]
+                innerMax[rb + i - keep] = innerMax[lb + i]
+                innerCount[rb + i - keep] = innerCount[lb + i]
+            }
+            innerSize[left] = keep
+            innerSize[right] = size - keep
+        }
+        // Make room for the right sibling at c + 1 in the parent.
+        var i = pBase + innerSize[parent]
+        while i > pBase + c + 1 {
+            innerChild[i] = innerChild[i - 1]
+            innerMax[i] = innerMax[i - 1]
+            innerCount[i] = innerCount[i - 1]
+            i -= 1
+        }
+        innerSize[parent] += 1
+        let oldMax = innerMax[pBase + c]
+        innerChild[pBase + c + 1] = right
+        innerMax[pBase + c + 1] = total(of: right, level: childLevel) == 0 ? key : oldMax
+        innerCount[pBase + c + 1] = total(of: right, level: childLevel)
+        innerMax[pBase + c] = maxKey(of: left, level: childLevel)
+        innerCount[pBase + c] = total(of: left, level: childLevel)
+    }
+
+    private mutating func newLeaf() -> Int {
+        if let id = freeLeaves.popLast() {
+            leafSize[id] = 0
+            return id
+        }
+        leafItems.append(contentsOf: repeatElement(Item(key: Self.placeholderKey, live: -1), count: leafCapacity))
+        leafSize.append(0)
+        return leafSize.count - 1
+    }
+
+    private mutating func newInner() -> Int {
+        if let id = freeInners.popLast() {
+            innerSize[id] = 0
+            return id
+        }
+        innerChild.append(contentsOf: repeatElement(-1, count: innerCapacity))
+        innerMax.append(contentsOf: repeatElement(Self.placeholderKey, count: innerCapacity))
+        innerCount.append(contentsOf: repeatElement(0, count: innerCapacity))
+        innerSize.append(0)
+        return innerSize.count - 1
+    }
+
+    // MARK: Remove
+
+    /// Removes `key`; returns false when it is not held.
+    @discardableResult
+    mutating func remove(_ key: HistoryKey) -> Bool {
+        guard root >= 0, let emptied = remove(key, from: root, level: height) else { return false }
+        count -= 1
+        if emptied {
+            if height == 0 { freeLeaves.append(root) } else { freeInners.append(root) }
+            root = -1
+            height = 0
+            return true
+        }
+        // Collapse a root left with a single child.
+        while height > 0 && innerSize[root] == 1 {
+            freeInners.append(root)
+            root = innerChild[root * innerCapacity]
+            height -= 1
+        }
+        return true
+    }
+
+    /// Removes `key` below `node`; nil when not found, else whether `node` became empty.
+    private mutating func remove(_ key: HistoryKey, from node: Int, level: Int) -> Bool? {
+        if level == 0 {
+            let pos = position(of: key, inLeaf: node)
+            let base = node * leafCapacity
+            guard pos < leafSize[node], leafItems[base + pos].key == key else { return nil }
+            for i in (base + pos)..<(base + leafSize[node] - 1) { leafItems[i] = leafItems[i + 1] }
+            leafSize[node] -= 1
+            return leafSize[node] == 0
+        }
+        let c = child(for: key, inInner: node)
+        guard c < innerSize[node] else { return nil }
+        let base = node * innerCapacity
+        let child = innerChild[base + c]
+        guard let emptied = remove(key, from: child, level: level - 1) else { return nil }
+        if emptied {
+            if level == 1 { freeLeaves.append(child) } else { freeInners.append(child) }
+            for i in (base + c)..<(base + innerSize[node] - 1) {
+                innerChild[i] = innerChild[i + 1]
+                innerMax[i] = innerMax[i + 1]
+                innerCount[i] = innerCount[i + 1]
+            }
+            innerSize[node] -= 1
+            return innerSize[node] == 0
+        }
+        innerCount[base + c] -= 1
+        if innerMax[base + c] == key { innerMax[base + c] = maxKey(of: child, level: level - 1) }
+        return false
+    }
+}

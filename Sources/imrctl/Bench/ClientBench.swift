@@ -1,0 +1,261 @@
+@_spi(Benchmarks) import IMRCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The client engine's figures: send->ack cycles, timer cost at 1k vs 100k in flight,
+/// memory per in-flight message, pushes handled, receive state per conversation.
+struct ClientBench: BenchSuite {
+    var name: String { "client" }
+
+    func run(quick: Bool) throws -> [BenchFigure] {
+        let repeats = quick ? 3 : 5
+        var figures: [BenchFigure] = []
+
+        let cycles = quick ? 20_000 : 200_000
+        let sendAck = try (0..<repeats).map { _ in try sendAckCycles(cycles, codec: true) }
+        figures.append(BenchFigure(key: "client_send_ack_per_s", value: median(sendAck), unit: "cycles/s",
+                                   label: "client send->ack cycles (encode+decode both ways)", goal: ">= 1,000,000"))
+        let sendAckValues = try (0..<repeats).map { _ in try sendAckCycles(cycles, codec: false) }
+        figures.append(BenchFigure(key: "client_send_ack_engine_only_per_s", value: median(sendAckValues), unit: "cycles/s",
+                                   label: "client send->ack cycles (engine only: frames as values, no codec)"))
+
+        let lifecycles = quick ? 200_000 : 2_000_000
+        let small = (0..<repeats).map { _ in timerLifecycleNanos(armed: 1_000, lifecycles: lifecycles) }
+        let large = (0..<repeats).map { _ in timerLifecycleNanos(armed: 100_000, lifecycles: lifecycles) }
+        figures.append(BenchFigure(key: "timer_ns_per_message_1k", value: median(small), unit: "ns",
+                                   label: "timer arm+fire/cancel per message, 1,000 in flight"))
+        figures.append(BenchFigure(key: "timer_ns_per_message_100k", value: median(large), unit: "ns",
+                                   label: "timer arm+fire/cancel per message, 100,000 in flight"))
+        figures.append(BenchFigure(key: "timer_cost_ratio_100k_vs_1k", value: median(large) / median(small), unit: "x",
+                                   label: "per-message timer cost, 100k vs 1k in flight", goal: "<= 1.5"))
+        let retransmitSmall = try (0..<repeats).map { _ in try retransmitNanos(inflight: 1_000, rounds: quick ? 20 : 100) }
+        let retransmitLarge = try (0..<repeats).map { _ in try retransmitNanos(inflight: 100_000, rounds: 1) }
+        figures.append(BenchFigure(key: "retransmit_cost_ratio_100k_vs_1k", value: median(retransmitLarge) / median(retransmitSmall),
+                                   unit: "x", label: "engine retransmission (timer+frame) per message, 100k vs 1k in flight"))
+
+        let inflight = quick ? 20_000 : 100_000
+        let memory = try (0..<repeats).map { _ in try inflightBytes(inflight) }
+        figures.append(BenchFigure(key: "inflight_bytes_per_message", value: median(memory.map(\.total)), unit: "B",
+                                   label: "engine bytes per in-flight message beyond its payload", goal: "<= 200"))
+        figures.append(BenchFigure(key: "inflight_outbox_bytes_per_message", value: median(memory.map(\.outbox)), unit: "B",
+                                   label: "  sending leg: outbox slot, id index, queue, timer"))
+        figures.append(BenchFigure(key: "inflight_timeline_bytes_per_message", value: median(memory.map(\.timeline)), unit: "B",
+                                   label: "  Timeline structure of the pending entry"))
+        figures.append(BenchFigure(key: "inflight_content_bytes_per_message", value: median(memory.map(\.content)), unit: "B",
+                                   label: "  the message's clock and payload array header"))
+
+        let pushes = quick ? 20_000 : 200_000
+        let receive = try (0..<repeats).map { _ in try receivePerSecond(pushes) }
+        figures.append(BenchFigure(key: "receive_per_s", value: median(receive), unit: "pushes/s",
+                                   label: "pushes handled (decode+dedup+cursor+timeline)", goal: ">= 1,000,000"))
+        let conversations = quick ? 2_000 : 10_000
+        let state = try (0..<repeats).map { _ in try receiveStateBytes(conversations) }
+        figures.append(BenchFigure(key: "receive_state_bytes_per_conversation", value: median(state), unit: "B",
+                                   label: "receive state per conversation (no messages)"))
+        return figures
+    }
+
+    // MARK: measurements
+
+    private func liveEngine(window: Int = 64, jitter: Double = 0.2) throws -> ClientEngine {
+        let config = ClientConfig(nodeID: 1, token: "bench", ackTimeoutBaseMs: 2_000, jitter: jitter, maxAttempts: 1_000,
+                                  inflightWindow: window, seed: 7, sentRetention: 0, pollIntervalMs: 0)
+        let engine = try ClientEngine(config: config)
+        engine.connected(now: 0)
+        while engine.pollTransmit() != nil {}
+        try engine.handle(.welcome(Welcome(user: "bench", serverTimeMs: 0, limits: ServerLimits(maxInflight: 0))), now: 0)
+        while engine.pollTransmit() != nil {}
+        while engine.pollEvent() != nil {}
+        return engine
+    }
+
+    /// send -> (client encodes) -> server decodes, encodes the ack -> client decodes and handles it.
+    private func sendAckCycles(_ n: Int, codec useCodec: Bool) throws -> Double {
+        let engine = try liveEngine()
+        let server = FrameCodec()
+        let payload = [UInt8](repeating: 0x61, count: 32)
+        var seq: UInt64 = 0
+        let start = monotonicSeconds()
+        for i in 0..<n {
+            let now = UInt64(i / 1_000)
+            let id = try engine.send(conversation: "bench", payload: payload, now: now)
+            seq += 1
+            if useCodec {
+                guard let bytes = engine.pollTransmit(), case let .send(s) = try server.decode(bytes) else { fatalError("no send") }
+                let ack = try server.encode(.sendAck(SendAck(messageID: s.messageID, conversation: s.conversation,
+                                                             seq: seq, serverTimeMs: now)))
+                try ack.withUnsafeBytes { try engine.handle(frameBytes: $0, now: now) }
+            } else {
+                _ = engine.pollTransmitFrame()
+                try engine.handle(.sendAck(SendAck(messageID: id, conversation: "bench", seq: seq, serverTimeMs: now)), now: now)
+            }
+            while engine.pollTransmit() != nil {}
+            while engine.pollEvent() != nil {}
+            _ = engine.nextTimeout
+        }
+        return Double(n) / (monotonicSeconds() - start)
+    }
+
+    /// Nanoseconds per timer lifecycle (arm, then fire or cancel) with `armed` timers pending:
+    /// time advances 1 ms per step; due timers fire and are re-armed 1-2 s ahead, and a random
+    /// pending timer is cancelled and re-armed (an ack and a new send), as in steady traffic.
+    private func timerLifecycleNanos(armed: Int, lifecycles: Int) -> Double {
+        var bench = TimerWheelBenchmark(count: armed)
+        return bench.run(lifecycles: lifecycles)
+    }
+
+    /// Nanoseconds per retransmission when `inflight` messages time out together.
+    private func retransmitNanos(inflight: Int, rounds: Int) throws -> Double {
+        let engine = try liveEngine(window: inflight, jitter: 0.5)
+        let payload = [UInt8](repeating: 0x62, count: 16)
+        for _ in 0..<inflight { _ = try engine.send(conversation: "r", payload: payload, now: 0) }
+        while engine.pollTransmit() != nil {}
+        while engine.pollEvent() != nil {}
+        var now: UInt64 = 0
+        var retransmitted = 0
+        var elapsed = 0.0
+        for _ in 0..<rounds {
+            let before = engine.stats.retransmissions
+            let horizon = now + 100_000
+            let start = monotonicSeconds()
+            while let t = engine.nextTimeout, t < horizon, engine.stats.retransmissions - before < inflight {
+                now = max(now, t)
+                engine.handleTimeout(now: now)
+                while engine.pollTransmit() != nil {}
+            }
+            elapsed += monotonicSeconds() - start
+            retransmitted += engine.stats.retransmissions - before
+        }
+        return elapsed * 1e9 / Double(max(1, retransmitted))
+    }
+
+    struct InflightMemory {
+        /// Everything the engine holds per unacked message, beyond the payload bytes.
+        var total: Double
+        /// The message's own objects: its payload array's header and its vector clock.
+        var content: Double
+        /// The Timeline's structure for the (pending) entry: what any held message costs.
+        var timeline: Double
+        /// What being in flight costs: outbox slot, id index, queue entry, timer record.
+        var outbox: Double { total - content - timeline }
+    }
+
+    /// Heap bytes per unacknowledged message beyond its payload bytes, with a breakdown.
+    private func inflightBytes(_ n: Int) throws -> InflightMemory {
+        let payloadSize = 16
+        let engine = try liveEngine(window: n)
+        _ = try engine.send(conversation: "m", payload: [1], now: 0)   // conversation created outside the measurement
+        while engine.pollTransmit() != nil {}
+        while engine.pollEvent() != nil {}
+        let before = heapBytes()
+        for i in 0..<n {
+            // The app's payload array is allocated here too: its header counts, its bytes do not.
+            let p = [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: payloadSize)
+            _ = try engine.send(conversation: "m", payload: p, now: 1)
+        }
+        while engine.pollTransmit() != nil {}
+        while engine.pollEvent() != nil {}
+        let total = Double(heapBytes() - before) / Double(n) - Double(payloadSize)
+        withExtendedLifetime(engine) {}
+
+        // The same messages' payload arrays and clocks on their own.
+        let contentBase = heapBytes()
+        var clock = VectorClock()
+        var payloads: [[UInt8]] = []
+        var clocks: [VectorClock] = []
+        payloads.reserveCapacity(n)
+        clocks.reserveCapacity(n)
+        let arraysBytes = heapBytes() - contentBase
+        for i in 0..<n {
+            clock.increment(1)
+            clocks.append(clock)
+            payloads.append([UInt8](repeating: UInt8(truncatingIfNeeded: i), count: payloadSize))
+        }
+        let content = Double(heapBytes() - contentBase - arraysBytes) / Double(n) - Double(payloadSize)
+
+        // The Timeline's own structure for entries built beforehand.
+        let entries = (0..<n).map { i in
+            TimelineEntry(messageID: MessageID(high: UInt64(i), low: UInt64(i) &* 0x9E37_79B9), seq: nil, serverTimeMs: nil,
+                          senderUser: "bench", senderNode: 1, clock: clocks[i], payload: payloads[i])
+        }
+        var timeline = Timeline()
+        let base = heapBytes()
+        for e in entries { timeline.insert(e) }
+        let timelineBytes = Double(heapBytes() - base) / Double(n)
+        withExtendedLifetime((timeline, entries, payloads, clocks)) {}
+        return InflightMemory(total: total, content: content, timeline: timelineBytes)
+    }
+
+    /// Pushes of one conversation from 4 senders, pre-encoded, handled one by one.
+    private func receivePerSecond(_ n: Int) throws -> Double {
+        let engine = try liveEngine()
+        let codec = FrameCodec()
+        var clocks = [VectorClock](repeating: VectorClock(), count: 4)
+        var frames: [[UInt8]] = []
+        frames.reserveCapacity(n)
+        var rng = SeededGenerator(seed: 11)
+        var shared = VectorClock()
+        for seq in 1...UInt64(n) {
+            let sender = Int(seq % 4)
+            clocks[sender].merge(shared)
+            clocks[sender].increment(UInt64(100 + sender))
+            shared = clocks[sender]
+            let m = StoredMessage(conversation: "room", seq: seq, serverTimeMs: seq, senderUser: "u\(sender)",
+                                  senderNode: UInt64(100 + sender), messageID: MessageID.uuidV7(unixMilliseconds: seq, using: &rng),
+                                  clock: clocks[sender], payload: [UInt8](repeating: 0x63, count: 32))
+            frames.append(try codec.encode(.push(m)))
+        }
+        let start = monotonicSeconds()
+        for (i, f) in frames.enumerated() {
+            try f.withUnsafeBytes { try engine.handle(frameBytes: $0, now: UInt64(i / 1_000)) }
+            while engine.pollEvent() != nil {}
+        }
+        let rate = Double(n) / (monotonicSeconds() - start)
+        guard engine.cursor("room") == UInt64(n) else { fatalError("receive bench lost messages") }
+        return rate
+    }
+
+    /// Heap bytes per conversation opened by a welcome (no messages).
+    private func receiveStateBytes(_ k: Int) throws -> Double {
+        let engine = try ClientEngine(config: ClientConfig(nodeID: 1, token: "bench", pollIntervalMs: 0))
+        let heads = (0..<k).map { ConversationHead(conversation: "conversation-\($0)", headSeq: 0) }
+        let welcome = try FrameCodec().encode(.welcome(Welcome(user: "bench", serverTimeMs: 0, conversations: heads)))
+        engine.connected(now: 0)
+        while engine.pollTransmit() != nil {}
+        let before = heapBytes()
+        // Decoded inside the measurement: the conversation names the state keeps are counted.
+        try welcome.withUnsafeBytes { try engine.handle(frameBytes: $0, now: 0) }
+        while engine.pollTransmit() != nil {}
+        while engine.pollEvent() != nil {}
+        let bytes = Double(heapBytes() - before) / Double(k)
+        withExtendedLifetime(engine) {}
+        return bytes
+    }
+
+    /// Bytes allocated by malloc (mallinfo2: uordblks + hblkhd), after malloc_trim.
+    /// The Glibc module does not export malloc.h, so both are looked up with dlsym; mallinfo2
+    /// returns its struct through the hidden result pointer (SysV x86-64). Elsewhere: resident set.
+    private func heapBytes() -> Int {
+        #if os(Linux) && arch(x86_64)
+        typealias MallocTrim = @convention(c) (Int) -> Int32
+        typealias MallInfo2 = @convention(c) (UnsafeMutableRawPointer) -> Void
+        if let handle = dlopen(nil, RTLD_NOW), let trim = dlsym(handle, "malloc_trim"), let info = dlsym(handle, "mallinfo2") {
+            _ = unsafeBitCast(trim, to: MallocTrim.self)(0)
+            // arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost
+            var fields = [Int](repeating: 0, count: 10)
+            fields.withUnsafeMutableBytes { unsafeBitCast(info, to: MallInfo2.self)($0.baseAddress!) }
+            return fields[7] + fields[4]
+        }
+        #endif
+        var pages = 0
+        if let f = fopen("/proc/self/statm", "r") {
+            var size = 0
+            _ = withUnsafeMutablePointer(to: &size) { s in withUnsafeMutablePointer(to: &pages) { r in
+                withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) }
+            } }
+            fclose(f)
+        }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}

@@ -1,0 +1,297 @@
+import Testing
+@testable import IMRCore
+
+private func build(_ entries: [TimelineEntry], order: HistoryOrder = .causal) -> Timeline {
+    var t = Timeline(order: order)
+    for e in entries { t.insert(e) }
+    return t
+}
+
+private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = true) -> (CausalHistory, SeededGenerator) {
+    var rng = SeededGenerator(seed: seed &* 0x9E37_79B9 &+ 1)
+    let h = CausalHistory(seed: seed, nodes: Int.random(in: 1...8, using: &rng),
+                          messages: Int.random(in: 1...maxMessages, using: &rng),
+                          pending: pending ? Int.random(in: 0...3, using: &rng) : 0,
+                          sendBias: Double.random(in: 0.2...0.8, using: &rng))
+    return (h, rng)
+}
+
+@Suite struct TimelineTests {
+    // MARK: History properties
+
+    @Test func historyIsALinearExtensionOrderedByTheKey() {
+        for seed in 0..<400 as Range<UInt64> {
+            var (h, rng) = randomHistory(seed: seed)
+            let t = build(h.messages.shuffled(using: &rng))
+            let history = t.history()
+            #expect(history.count == h.messages.count)
+            #expect(Naive.isLinearExtension(history), "seed \(seed)")
+            #expect(history.map(\.messageID) == Naive.keySorted(h.messages), "seed \(seed)")
+        }
+    }
+
+    @Test func historyIsIdenticalForEveryArrivalPermutation() {
+        for seed in 0..<150 as Range<UInt64> {
+            var (h, rng) = randomHistory(seed: seed)
+            let reference = build(h.messages).history().map(\.messageID)
+            for _ in 0..<25 {
+                let t = build(h.messages.shuffled(using: &rng))
+                #expect(t.history().map(\.messageID) == reference, "seed \(seed)")
+            }
+        }
+    }
+
+    @Test func historyHandlesThousandsOfMessagesInAnyOrder() {
+        // Enough messages to split the history index's chunks, in seq order and shuffled.
+        var (h, rng) = (CausalHistory(seed: 99, nodes: 12, messages: 3000, pending: 4), SeededGenerator(seed: 5))
+        let inOrder = build(h.messages)
+        let shuffled = build(h.messages.shuffled(using: &rng))
+        let expected = Naive.keySorted(h.messages)
+        #expect(inOrder.history().map(\.messageID) == expected)
+        #expect(shuffled.history().map(\.messageID) == expected)
+        for (i, id) in expected.enumerated() where i % 7 == 0 {
+            #expect(shuffled.historyIndex(of: id) == i)
+            #expect(shuffled.historyEntry(at: i).messageID == id)
+        }
+        #expect(shuffled.historyLiveIndices().map { shuffled.live[$0].messageID } == expected)
+        h.messages.removeAll()
+    }
+
+    // MARK: Live view
+
+    @Test func liveIndexIsStableAndDuplicatesAreRefused() {
+        for seed in 0..<300 as Range<UInt64> {
+            var (h, rng) = randomHistory(seed: seed)
+            let arrival = h.messages.shuffled(using: &rng)
+            var t = Timeline()
+            var shown: [MessageID] = []
+            for e in arrival {
+                let index = t.insert(e)
+                #expect(index == shown.count)
+                shown.append(e.messageID)
+                #expect(t.live.map(\.messageID) == shown)       // nothing already shown moved
+                #expect(t.liveIndex(of: e.messageID) == index)
+                // A duplicate (push and sync both deliver it) changes nothing.
+                let again = arrival[Int.random(in: 0..<shown.count, using: &rng)]
+                #expect(t.insert(again) == nil)
+                #expect(t.count == shown.count)
+            }
+            #expect(arrival.allSatisfy { t.contains($0.messageID) && t.entry($0.messageID) == $0 })
+        }
+    }
+
+    @Test func arrivalOrderHistoryEqualsLive() {
+        for seed in 0..<200 as Range<UInt64> {
+            var (h, rng) = randomHistory(seed: seed)
+            let t = build(h.messages.shuffled(using: &rng), order: .arrival)
+            #expect(t.history() == t.live)
+            #expect(t.historyLiveIndices() == Array(0..<t.count))
+            for (i, e) in t.live.enumerated() {
+                #expect(t.historyIndex(of: e.messageID) == i)
+                #expect(t.historyEntry(at: i) == e)
+            }
+        }
+    }
+
+    // MARK: Confirm
+
+    @Test func confirmSequencesPendingMessagesAndRepositionsThem() {
+        for seed in 0..<300 as Range<UInt64> {
+            var rng = SeededGenerator(seed: seed)
+            let h = CausalHistory(seed: seed, nodes: Int.random(in: 1...6, using: &rng),
+                                  messages: Int.random(in: 1...50, using: &rng), pending: Int.random(in: 1...5, using: &rng))
+            // The device's own messages start pending; the server sequences them later, in order.
+            var final = h.messages
+            var nextSeq = UInt64(h.messages.count + 1)
+            for i in final.indices where final[i].seq == nil {
+                final[i].seq = nextSeq; final[i].serverTimeMs = 42; nextSeq += 1
+            }
+            var t = Timeline()
+            let arrival = h.messages.shuffled(using: &rng)
+            for e in arrival { t.insert(e) }
+            let liveBefore = t.live.map(\.messageID)
+            for e in final.shuffled(using: &rng) where h.messages.first(where: { $0.messageID == e.messageID })!.seq == nil {
+                let live = t.confirm(e.messageID, seq: e.seq!, serverTimeMs: 42)
+                #expect(live == liveBefore.firstIndex(of: e.messageID))
+                #expect(t.entry(e.messageID)?.seq == e.seq)
+                #expect(Naive.isLinearExtension(t.history()))
+            }
+            #expect(t.live.map(\.messageID) == liveBefore)                 // confirm moves nothing live
+            #expect(t.history() == build(final).history())                  // same as if sequenced on arrival
+            for (i, e) in t.history().enumerated() { #expect(t.historyIndex(of: e.messageID) == i) }
+            #expect(t.confirm(MessageID(high: 1, low: 1), seq: 1, serverTimeMs: 1) == nil)
+        }
+    }
+
+    @Test func pendingSortsAfterSequencedMessagesOfTheSameDepth() throws {
+        let a = MessageID(high: 9, low: 9), b = MessageID(high: 1, low: 1)
+        let clockA = try VectorClock(entries: [.init(node: 1, counter: 1)])
+        let clockB = try VectorClock(entries: [.init(node: 2, counter: 1)])
+        var t = Timeline()
+        // b is pending (own) and has the smaller id; a is sequenced: a first, then b.
+        t.insert(TimelineEntry(messageID: b, seq: nil, serverTimeMs: nil, senderUser: "me", senderNode: 2, clock: clockB, payload: []))
+        t.insert(TimelineEntry(messageID: a, seq: 5, serverTimeMs: 1, senderUser: "you", senderNode: 1, clock: clockA, payload: []))
+        #expect(t.history().map(\.messageID) == [a, b])
+        t.confirm(b, seq: 4, serverTimeMs: 2)
+        #expect(t.history().map(\.messageID) == [b, a])
+        #expect(t.historyIndex(of: b) == 0 && t.historyIndex(of: a) == 1)
+        #expect(t.live.map(\.messageID) == [b, a])
+    }
+
+    // MARK: Causal context and late replies
+
+    @Test func causalContextIsTheMaximalPredecessorsHeld() {
+        for seed in 0..<250 as Range<UInt64> {
+            var (h, rng) = randomHistory(seed: seed)
+            // Hold a random subset: some predecessors may not have arrived yet.
+            let held = h.messages.shuffled(using: &rng).filter { _ in Double.random(in: 0..<1, using: &rng) < 0.8 }
+            let t = build(held)
+            for target in held {
+                let context = t.causalContext(of: target.messageID)
+                #expect(Set(context) == Naive.causalContext(of: target, in: held), "seed \(seed)")
+                #expect(context.count == Set(context).count)
+            }
+        }
+    }
+
+    @Test func lateReplyFlagMatchesTheDefinition() {
+        for seed in 0..<400 as Range<UInt64> {
+            var (h, rng) = randomHistory(seed: seed)
+            let t = build(h.messages.shuffled(using: &rng))
+            let expected = Naive.lateFlags(t.live)
+            #expect(t.live.map { t.isLateReply($0.messageID) } == expected, "seed \(seed)")
+            #expect(!t.isLateReply(MessageID(high: 0, low: 0)))
+            var merged = VectorClock()
+            for e in h.messages { merged.merge(e.clock) }
+            #expect(t.mergedClock == merged)
+        }
+    }
+
+    @Test func lateMessageOfOneSenderAndLateReplyToAnOldTopic() throws {
+        // Nodes A=1, B=2, C=3. A: a1 (topic 1). A: a2 (topic 2) after B answered a1.
+        // C only saw a1 and replies to it after everything else arrived.
+        func entry(_ id: UInt64, _ seq: UInt64, _ node: UInt64, _ clock: [UInt64: UInt64]) throws -> TimelineEntry {
+            TimelineEntry(messageID: MessageID(high: id, low: 0), seq: seq, serverTimeMs: seq, senderUser: "u\(node)",
+                          senderNode: node, clock: try VectorClock(entries: clock.map { .init(node: $0.key, counter: $0.value) }), payload: [])
+        }
+        let a1 = try entry(1, 1, 1, [1: 1])
+        let b1 = try entry(2, 2, 2, [1: 1, 2: 1])
+        let a2 = try entry(3, 3, 1, [1: 2, 2: 1])
+        let a3 = try entry(4, 4, 1, [1: 3, 2: 1])
+        let c1 = try entry(5, 5, 3, [1: 1, 3: 1])
+        // Arrival: a1, b1, a3 (a2 delayed), a2, c1.
+        var t = Timeline()
+        #expect([a1, b1, a3, a2, c1].map { t.insert($0) } == [0, 1, 2, 3, 4])
+        #expect(t.live.map(\.messageID) == [a1, b1, a3, a2, c1].map(\.messageID))
+        #expect(t.history().map(\.messageID) == [a1, b1, c1, a2, a3].map(\.messageID))
+        #expect(Naive.isLinearExtension(t.history()))
+        // a2 arrived after its successor a3: late. c1 answered a1 without seeing b1, a2, a3: late.
+        #expect([a1, b1, a3, a2, c1].map { t.isLateReply($0.messageID) } == [false, false, false, true, true])
+        #expect(t.causalContext(of: c1.messageID) == [a1.messageID])
+        #expect(t.causalContext(of: a3.messageID) == [a2.messageID])
+        #expect(t.causalContext(of: a2.messageID) == [b1.messageID])
+        #expect(t.causalContext(of: a1.messageID) == [])
+        #expect(t.causalContext(of: MessageID(high: 77, low: 0)) == [])
+        #expect(t.historyIndex(of: c1.messageID) == 2 && t.liveIndex(of: c1.messageID) == 4)
+    }
+
+    // MARK: History index structure
+
+    @Test(arguments: [(64, 64), (2, 3), (4, 5), (16, 8)])
+    func historyIndexMatchesASortedArrayUnderRandomInsertsAndRemoves(leaf: Int, inner: Int) {
+        var rng = SeededGenerator(seed: UInt64(leaf * 100 + inner))
+        var index = HistoryIndex(leafCapacity: leaf, innerCapacity: inner)
+        var reference: [HistoryKey] = []
+        var liveOf: [HistoryKey: Int] = [:]
+        func check() {
+            var order: [Int] = []
+            index.forEach { order.append($0) }
+            #expect(order == reference.map { liveOf[$0]! })
+            #expect(index.count == reference.count)
+            for (i, key) in reference.enumerated() where i % 5 == 0 {
+                #expect(index.rank(of: key) == i)
+                #expect(index.live(at: i) == liveOf[key])
+            }
+        }
+        for step in 0..<3000 {
+            // Phases: grow, shrink to empty, grow again; mostly ascending keys (as arrival is).
+            let growing = step < 1200 || (step >= 2000 && step < 2800)
+            if reference.isEmpty || (growing && Int.random(in: 0..<10, using: &rng) < 8) || (!growing && Int.random(in: 0..<10, using: &rng) < 1) {
+                let base = step % 3 == 0 ? rng.next() % 1_000_000 : UInt64(step) * 200
+                let key = HistoryKey(depth: CausalDepth(low: base), seq: rng.next() % 4 == 0 ? nil : rng.next() % 100,
+                                     messageID: MessageID(high: rng.next(), low: rng.next()))
+                index.insert(key, live: step)
+                liveOf[key] = step
+                reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
+            } else {
+                let key = reference.remove(at: Int.random(in: 0..<reference.count, using: &rng))
+                let removed = index.remove(key), again = index.remove(key)
+                #expect(removed && !again)
+            }
+            if step % 61 == 0 || reference.count <= 2 { check() }
+        }
+        check()
+        let absent = HistoryKey(depth: CausalDepth(low: 5), seq: 1, messageID: MessageID(high: 0, low: 0))
+        #expect(index.rank(of: absent) == nil)
+        let removedAbsent = index.remove(absent)
+        #expect(!removedAbsent)
+    }
+}
+
+@Suite struct TimelineIndexTests {
+    @Test func messageIDTableMatchesADictionary() {
+        var rng = SeededGenerator(seed: 21)
+        var table = MessageIDTable()
+        var reference: [MessageID: Int] = [:]
+        var ids: [MessageID] = []
+        for i in 0..<5000 {
+            // Some ids share their high word (same millisecond), some repeat.
+            let id = i % 7 == 3 && !ids.isEmpty ? ids.randomElement(using: &rng)!
+                : MessageID(high: i % 5 == 0 ? 42 : rng.next(), low: rng.next())
+            let inserted = table.insertNew(id, value: i)
+            #expect(inserted == (reference[id] == nil))
+            if inserted { reference[id] = i; ids.append(id) }
+            if i == 2500 { table.reserveCapacity(20_000) }
+        }
+        #expect(table.count == reference.count)
+        for (id, value) in reference { #expect(table.value(for: id) == value) }
+        #expect(table.value(for: MessageID(high: 1, low: 2)) == nil)
+    }
+
+    @Test func nodeTableMergesLikeAVectorClock() {
+        for seed in 0..<200 as Range<UInt64> {
+            let h = CausalHistory(seed: seed, nodes: 1 + Int(seed % 9), messages: 40)
+            var table = NodeTable()
+            var clock = VectorClock()
+            var depth = CausalDepth.zero
+            for m in h.messages {
+                depth.add(table.merge(m.clock))
+                clock.merge(m.clock)
+                #expect(depth == clock.exactCausalDepth)
+            }
+            #expect(table.clock == clock)
+            for e in clock.entries { #expect(table[e.node] == e.counter) }
+            #expect(table[0xDEAD] == 0)
+            // Lists: assigned once per node, in order of first use.
+            var lists: [UInt64: Int] = [:]
+            for node in h.nodes {
+                let list = table.list(creating: node)
+                #expect(lists[node] == nil && list == lists.count)
+                lists[node] = list
+                #expect(table.list(creating: node) == list && table.list(of: node) == list)
+            }
+            #expect(table.list(of: 0xDEAD) == nil)
+        }
+    }
+
+    @Test func bulkInsertReservesAndReportsEachIndex() {
+        let h = CausalHistory(seed: 5, nodes: 4, messages: 300)
+        var a = Timeline(), b = Timeline()
+        let first = Array(h.messages.prefix(200))
+        b.insert(contentsOf: first)
+        #expect(b.insert(contentsOf: h.messages) == Array(repeating: nil, count: 200) + (200..<300).map { Optional($0) })
+        a.reserveCapacity(10)
+        for m in h.messages { a.insert(m) }
+        #expect(a.live == b.live && a.history() == b.history())
+    }
+}
