@@ -5,7 +5,7 @@ import IMRCore
 
 /// DESIGN.md §5's invariants over thousands of seeded runs: lossy, duplicating, reordering
 /// links, disconnects, and (every eighth seed) client and server crash-restarts on SQLite stores.
-@Suite struct SimulationTests {
+@Suite struct FaultSimulatorTests {
     static let seedCount: UInt64 = {
         if let text = ProcessInfo.processInfo.environment["IMR_SIM_SEEDS"], let n = UInt64(text) { return n }
         return 2_000
