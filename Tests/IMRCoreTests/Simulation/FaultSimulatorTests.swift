@@ -18,22 +18,22 @@ import IMRCore
         var failures: [String] = []
         var acked = 0
         for seed in 1...Self.seedCount {
-            let report = try Simulation(config: .random(seed: seed, storeDirectory: directory)).run()
+            let report = try IMRSimulation.Simulation(config: .random(seed: seed, storeDirectory: directory)).run()
             acked += report.acked
             if !report.isClean {
                 failures.append("seed \(seed): " + report.violations.prefix(3).joined(separator: "; ") + " (replay: imrctl simulate --replay \(seed))")
             }
         }
-        #expect(failures.isEmpty, "\(failures.count) seeds violated the invariants:\n" + failures.prefix(10).joined(separator: "\n"))
+        #expect(failures.isEmpty, Comment(rawValue: "\(failures.count) seeds violated the invariants:\n" + failures.prefix(10).joined(separator: "\n")))
         #expect(acked > 0)
     }
 
     @Test func aRunReplaysExactlyFromItsSeed() throws {
         var config = SimulationConfig.random(seed: 42)
         config.trace = true
-        let first = Simulation(config: config)
+        let first = IMRSimulation.Simulation(config: config)
         let a = try first.run()
-        let second = Simulation(config: config)
+        let second = IMRSimulation.Simulation(config: config)
         let b = try second.run()
         #expect(a == b)
         #expect(first.trace == second.trace)
