@@ -11,13 +11,15 @@ import IMRCore
         return 2_000
     }()
 
-    @Test func invariantsHoldForEverySeed() throws {
+    /// The seeds run in interleaved chunks so the test runner can use every core.
+    @Test(arguments: 0..<8)
+    func invariantsHoldForEverySeed(chunk: UInt64) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("imr-sim-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var failures: [String] = []
         var acked = 0
-        for seed in 1...Self.seedCount {
+        for seed in stride(from: 1 + chunk, through: Self.seedCount, by: 8) {
             let report = try IMRSimulation.Simulation(config: .random(seed: seed, storeDirectory: directory)).run()
             acked += report.acked
             if !report.isClean {
