@@ -200,6 +200,7 @@ public final class Simulation {
             for i in devices.indices { dropLink(i) }
             queue.schedule(.restartServer, at: now + UInt64.random(in: 100...2_000, using: &rng))
         case .restartServer:
+            guard server == nil else { return }   // healing may have restarted it already
             do { try startServer(); log("server restarts") } catch { log("server cannot restart: \(error)") }
             for i in devices.indices { scheduleReconnect(i) }
         }
