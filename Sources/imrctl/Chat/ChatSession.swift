@@ -142,8 +142,11 @@ final class ChatSession: @unchecked Sendable {
                 return
             }
             do {
+                // A new message is `sending` without an event: send returned its id.
                 let id = try engine.send(conversation: conversation, payload: Array(text.utf8), now: Self.now())
                 texts[id] = text
+                lastState[id] = .sending
+                say("[\(label(id))] sending: \(text)")
             } catch {
                 say("* not sent: \(error)")
             }
@@ -237,11 +240,8 @@ final class ChatSession: @unchecked Sendable {
             lastState[id] = state
             switch state {
             case .sending:
-                if previous == nil {
-                    say("[\(l)] sending: \(texts[id] ?? "")")
-                } else {
-                    say("[\(l)] sending again")
-                }
+                // Only a retry announces `sending` (a new message did so when typed).
+                say(previous == nil ? "[\(l)] sending: \(texts[id] ?? "")" : "[\(l)] sending again")
             case let .sent(seq, _):
                 say("[\(l)] sent (#\(seq))")
             case let .failed(reason):
