@@ -64,4 +64,27 @@ import Testing
             if !problems.isEmpty { return }
         }
     }
+
+    /// Both legs with durable stores and crash-restarts: every device process dies at random
+    /// moments and a new engine resumes from its SQLite file; the same invariants hold.
+    @Test(arguments: 0..<4) func invariantsSurviveRestarts(chunk: Int) throws {
+        for k in 0..<UInt64(25) {
+            let seed = 2_000_000 + UInt64(chunk) * 25 + k
+            let dir = TemporaryDirectory()
+            var rng = SeededGenerator(seed: seed)
+            var o = Simulation.Options()
+            o.devices = 2 + Int(rng.next() % 4)
+            o.users = (0..<o.devices).map { "u\($0 / 2)" }
+            o.messagesPerDevice = 2 + Int(rng.next() % 4)
+            o.restartsPerDevice = 1 + Int(rng.next() % 2)
+            o.storeDirectory = dir.path
+            o.config = Self.engineConfig
+            let sim = try Simulation(seed: seed, options: o)
+            sim.run()
+            let problems = sim.violations(checkReceiving: true)
+            #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
+            #expect(sim.restarts > 0)
+            if !problems.isEmpty { return }
+        }
+    }
 }
