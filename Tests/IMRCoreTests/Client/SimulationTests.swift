@@ -17,9 +17,9 @@ import Testing
         c.maxOfflineAgeMs = [1_500, 5_000, 60_000][Int(rng.next() % 3)]
         c.inflightWindow = 1 + Int(rng.next() % 6)
         c.gapGraceMs = rng.next() % 100
-        c.syncPageSize = 1 + UInt32(rng.next() % 8)
+        c.syncPageSize = [1, 3, 8, 50][Int(rng.next() % 4)]
         c.syncTimeoutMs = 300
-        c.pollIntervalMs = [1_000, 3_000][Int(rng.next() % 2)]
+        c.pollIntervalMs = [1_500, 3_000][Int(rng.next() % 2)]
         c.deliveredFlushMs = [0, 200, 200, 500][Int(rng.next() % 4)]
         return c
     }
