@@ -104,7 +104,7 @@ final class TemporaryDirectory {
             return e.message.contains("not an imr store")
         }
         let garbage = dir.file("garbage.sqlite")
-        FileManager.default.createFile(atPath: garbage, contents: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 37) }))
+        _ = FileManager.default.createFile(atPath: garbage, contents: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 37) }))
         #expect {
             _ = try ClientEngine(config: storeConfig(garbage))
         } throws: { error in
