@@ -104,7 +104,7 @@ final class TemporaryDirectory {
             return e.message.contains("not an imr store")
         }
         let garbage = dir.file("garbage.sqlite")
-        FileManager.default.createFile(atPath: garbage, contents: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 37) }))
+        _ = FileManager.default.createFile(atPath: garbage, contents: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 37) }))
         #expect {
             _ = try ClientEngine(config: storeConfig(garbage))
         } throws: { error in
@@ -132,5 +132,33 @@ final class TemporaryDirectory {
         #expect(e.outbox().count == 1)
         #expect(e.timeline("c")?.count == 1)
         #expect(e.clock("c")[1] == 1)
+    }
+}
+
+extension DurableStoreTests {
+    /// A commit that fails after the engine changed its state stops every further write: the
+    /// file keeps a consistent older state, and a new engine resumes (and re-syncs) from it.
+    @Test func aFailedCommitFreezesTheFileInAConsistentState() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("client.sqlite")
+        let e = try ClientEngine(config: storeConfig(path))
+        try e.goLive(now: 0)
+        try e.handle(.push(message("c", seq: 1, node: 3, counter: 1)), now: 1)
+        let id = try e.send(conversation: "c", payload: [1], now: 2)
+
+        let other = try SQLiteDatabase(path: path)
+        try other.execute("BEGIN IMMEDIATE")
+        try e.store?.setBusyTimeout(milliseconds: 0)
+        #expect(throws: ClientError.self) { try e.handle(.push(message("c", seq: 2, node: 3, counter: 2)), now: 3) }
+        try other.execute("ROLLBACK")
+        // The engine runs on in memory, but writes no more and refuses new sends.
+        try e.handle(.push(message("c", seq: 3, node: 3, counter: 3)), now: 4)
+        #expect(e.cursor("c") == 3)
+        #expect(throws: ClientError.self) { _ = try e.send(conversation: "c", payload: [2], now: 5) }
+
+        let reopened = try ClientEngine(config: storeConfig(path))
+        #expect(reopened.cursor("c") == 1)
+        #expect(reopened.timeline("c")?.count == 2)
+        #expect(reopened.outbox().map(\.id) == [id])
     }
 }

@@ -17,9 +17,9 @@ import Testing
         c.maxOfflineAgeMs = [1_500, 5_000, 60_000][Int(rng.next() % 3)]
         c.inflightWindow = 1 + Int(rng.next() % 6)
         c.gapGraceMs = rng.next() % 100
-        c.syncPageSize = 1 + UInt32(rng.next() % 8)
+        c.syncPageSize = [1, 3, 8, 50][Int(rng.next() % 4)]
         c.syncTimeoutMs = 300
-        c.pollIntervalMs = [1_000, 3_000][Int(rng.next() % 2)]
+        c.pollIntervalMs = [1_500, 3_000][Int(rng.next() % 2)]
         c.deliveredFlushMs = [0, 200, 200, 500][Int(rng.next() % 4)]
         return c
     }
@@ -61,6 +61,29 @@ import Testing
             sim.run()
             let problems = sim.violations(checkReceiving: true)
             #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
+            if !problems.isEmpty { return }
+        }
+    }
+
+    /// Both legs with durable stores and crash-restarts: every device process dies at random
+    /// moments and a new engine resumes from its SQLite file; the same invariants hold.
+    @Test(arguments: 0..<4) func invariantsSurviveRestarts(chunk: Int) throws {
+        for k in 0..<UInt64(25) {
+            let seed = 2_000_000 + UInt64(chunk) * 25 + k
+            let dir = TemporaryDirectory()
+            var rng = SeededGenerator(seed: seed)
+            var o = Simulation.Options()
+            o.devices = 2 + Int(rng.next() % 4)
+            o.users = (0..<o.devices).map { "u\($0 / 2)" }
+            o.messagesPerDevice = 2 + Int(rng.next() % 4)
+            o.restartsPerDevice = 1 + Int(rng.next() % 2)
+            o.storeDirectory = dir.path
+            o.config = Self.engineConfig
+            let sim = try Simulation(seed: seed, options: o)
+            sim.run()
+            let problems = sim.violations(checkReceiving: true)
+            #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
+            #expect(sim.restarts > 0)
             if !problems.isEmpty { return }
         }
     }

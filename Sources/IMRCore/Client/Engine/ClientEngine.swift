@@ -58,6 +58,9 @@ public final class ClientEngine {
     /// This device's user id (from the welcome; the config's until then).
     @exclusivity(unchecked) var user: String
     let store: ClientStore?
+    /// The first failed write or commit: the store takes no more writes from this engine.
+    @exclusivity(unchecked) var storeFailure: SQLiteError?
+    @exclusivity(unchecked) var storeFailureReported = false
     @exclusivity(unchecked) var firedScratch: [UInt32] = []
 
     // Sending leg.
@@ -322,6 +325,16 @@ public final class ClientEngine {
             }
         }
         guard let store else { return }
+        if let failure = storeFailure {
+            // This input's writes may be partial: none of them may reach the file. The failure
+            // is reported once, by the input that met it.
+            store.rollback()
+            if !storeFailureReported {
+                storeFailureReported = true
+                throw .store(failure)
+            }
+            return
+        }
         do {
             for ci in storeDirty {
                 let c = convs[Int(ci)]
@@ -332,6 +345,8 @@ public final class ClientEngine {
             try store.commit()
         } catch {
             store.rollback()
+            storeFailure = error
+            storeFailureReported = true
             throw .store(error)
         }
     }
@@ -345,14 +360,15 @@ public final class ClientEngine {
         }
     }
 
-    /// Records a write to the store, reported as an error event if it fails (the commit at the
-    /// end of the input reports it again).
+    /// Records a write to the store. A failed write (or commit) stops all further writes of
+    /// this engine: the file keeps its last consistent state (a cursor never covers a message
+    /// it lacks), `send` and `retry` throw, and a new engine on the file resumes from there.
     func persist(_ write: (ClientStore) throws(SQLiteError) -> Void) {
-        guard let store else { return }
+        guard let store, storeFailure == nil else { return }
         do {
             try write(store)
         } catch {
-            emit(.error(.store(error)))
+            storeFailure = error
         }
     }
 

@@ -18,6 +18,7 @@ extension ClientEngine {
         guard payload.count <= config.limits.maxPayloadBytes else {
             throw .payloadTooLarge(payload.count, limit: config.limits.maxPayloadBytes)
         }
+        if let failure = storeFailure { throw .store(failure) }
         settle(now)
         let c = conversation(named: name)
         var clock = c.clock
@@ -61,6 +62,7 @@ extension ClientEngine {
     public func retry(_ id: MessageID, now: UInt64) throws(ClientError) {
         guard let slot = outgoing.find(id) else { throw .unknownMessage(id) }
         guard outgoing[slot].phase == .failed else { throw .notFailed(id) }
+        if let failure = storeFailure { throw .store(failure) }
         settle(now)
         let s = outgoing[slot]
         let name = convs[Int(s.conversation)].name

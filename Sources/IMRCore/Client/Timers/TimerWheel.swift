@@ -11,8 +11,8 @@
 /// 4 bitmap words of each occupied level.
 ///
 /// `nextDeadline` is exact when the earliest timer sits on level 0 (within 256 ms of
-/// `current`) and otherwise a lower bound: the host then wakes early once, the wheel
-/// cascades, and the next deadline is exact. An early wake-up fires nothing.
+/// `current`); for a higher slot it is the smallest deadline ever linked there, a lower
+/// bound that is exact unless that timer was cancelled. An early wake-up fires nothing.
 struct TimerWheel {
     typealias Key = UInt32
     static let noKey: Key = .max
@@ -36,6 +36,8 @@ struct TimerWheel {
     private var heads: [Key]
     private var tails: [Key]
     private var bitmap: [UInt64]
+    /// Per slot, the smallest deadline linked since it was last empty (a lower bound).
+    private var slotMin: [UInt64]
     /// Timers linked on each level, to skip empty levels.
     private var levelCounts: [Int]
 
@@ -49,6 +51,7 @@ struct TimerWheel {
     init() {
         heads = Array(repeating: Self.noKey, count: Self.levelCount * Self.slotsPerLevel)
         tails = heads
+        slotMin = Array(repeating: .max, count: Self.levelCount * Self.slotsPerLevel)
         bitmap = Array(repeating: 0, count: Self.levelCount * Self.wordsPerLevel)
         levelCounts = Array(repeating: 0, count: Self.levelCount)
     }
@@ -116,6 +119,7 @@ struct TimerWheel {
             var key = heads[Int(pos)]
             heads[Int(pos)] = Self.noKey
             tails[Int(pos)] = Self.noKey
+            slotMin[Int(pos)] = .max
             clearBit(Int(pos))
             while key != Self.noKey {
                 let next = records[Int(key)].next
@@ -154,7 +158,8 @@ struct TimerWheel {
             let from = Int((current >> shift) & 0xFF)
             guard let slot = firstSetBit(level: level, from: from) else { continue }
             let blockMask: UInt64 = level == Self.levelCount - 1 ? .max : (1 << (shift + Self.levelBits)) - 1
-            let start = Swift.max((current & ~blockMask) | (UInt64(slot) << shift), current)
+            let slotStart = (current & ~blockMask) | (UInt64(slot) << shift)
+            let start = Swift.max(slotStart, slotMin[level * Self.slotsPerLevel + slot], current)
             if best == nil || start < best!.1 { best = (level * Self.slotsPerLevel + slot, start) }
             // A lower level's candidate lies within the current block of every higher level,
             // so once a level has a candidate only an un-cascaded slot at `current` can beat it.
@@ -178,6 +183,7 @@ struct TimerWheel {
         let tail = tails[pos]
         records[Int(key)].position = UInt16(pos)
         levelCounts[pos >> 8] += 1
+        if records[Int(key)].deadline < slotMin[pos] { slotMin[pos] = records[Int(key)].deadline }
         records[Int(key)].prev = tail
         records[Int(key)].next = Self.noKey
         if tail == Self.noKey {
@@ -195,7 +201,10 @@ struct TimerWheel {
         levelCounts[pos >> 8] -= 1
         if r.prev == Self.noKey { heads[pos] = r.next } else { records[Int(r.prev)].next = r.next }
         if r.next == Self.noKey { tails[pos] = r.prev } else { records[Int(r.next)].prev = r.prev }
-        if heads[pos] == Self.noKey { clearBit(pos) }
+        if heads[pos] == Self.noKey {
+            clearBit(pos)
+            slotMin[pos] = .max
+        }
         records[Int(key)].position = Self.unarmed
         records[Int(key)].next = Self.noKey
         records[Int(key)].prev = Self.noKey

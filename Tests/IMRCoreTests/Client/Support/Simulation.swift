@@ -18,6 +18,11 @@ final class Simulation {
         var faultsEndMs: UInt64 = 5_000
         var settleMs: UInt64 = 8_000
         var rejectProbability = 0.05
+        /// Crash-restarts per device during the faults: the engine is dropped and a new one
+        /// opens the same store (needs `storeDirectory`).
+        var restartsPerDevice = 0
+        /// With a directory, every device keeps a durable store there.
+        var storeDirectory: String?
         /// Frames go through the codec as bytes (slower; otherwise as values).
         var useCodec = false
         var config: (Int, inout SeededGenerator) -> ClientConfig = { i, _ in testConfig(node: UInt64(i + 1)) }
@@ -33,6 +38,8 @@ final class Simulation {
         case handshakeCheck(device: Int, epoch: Int)
         /// An engine's `nextTimeout` (stale when the engine re-armed since).
         case timer(device: Int, at: UInt64)
+        /// The device process dies and starts again on its store.
+        case restart(device: Int)
         case faultsEnd
     }
 
@@ -45,6 +52,8 @@ final class Simulation {
     var rng: SeededGenerator
     let server: ScriptedServer
     var engines: [ClientEngine] = []
+    var configs: [ClientConfig] = []
+    private(set) var restarts = 0
     /// Each engine's `nextTimeout`, refreshed whenever the engine is driven.
     var timeouts: [UInt64?]
     var links: [Link]
@@ -83,6 +92,11 @@ final class Simulation {
             var config = options.config(i, &rng)
             config.token = "t" + users[i]
             config.sentRetention = 100_000
+            if let dir = options.storeDirectory {
+                config.storePath = "\(dir)/device-\(i).sqlite"
+                config.storeDurability = .processCrash
+            }
+            configs.append(config)
             engines.append(try ClientEngine(config: config))
         }
         // Scripted inputs.
@@ -94,6 +108,9 @@ final class Simulation {
             }
             for _ in 0..<options.disconnectsPerDevice {
                 queue.push(rng.next() % options.faultsEndMs, .disconnect(device: i))
+            }
+            for _ in 0..<options.restartsPerDevice {
+                queue.push(rng.next() % options.faultsEndMs, .restart(device: i))
             }
         }
         queue.push(options.faultsEndMs, .faultsEnd)
@@ -169,6 +186,24 @@ final class Simulation {
             engines[d].disconnected(now: now)
             pump(d)
             process(.reconnect(device: d))
+        case let .restart(d):
+            guard faults else { return }
+            // Everything an input committed is in the store; the rest of the process is gone.
+            if links[d].up {
+                links[d].up = false
+                links[d].epoch += 1
+                server.disconnect(d)
+            }
+            do {
+                engines[d] = try ClientEngine(config: configs[d])
+            } catch {
+                engineErrors.append("restart of device \(d): \(error)")
+                return
+            }
+            restarts += 1
+            timeouts[d] = nil
+            pump(d)
+            queue.push(now + 1 + rng.next() % 500, .reconnect(device: d))
         case let .timer(d, at):
             guard timeouts[d] == at else { return }
             timeouts[d] = nil
