@@ -56,12 +56,17 @@ public struct Timeline: Sendable {
 
     public var count: Int { entries.count }
 
-    public func contains(_ id: MessageID) -> Bool { ids.value(for: id) != nil }
+    @inline(__always)
+    private func liveIndexOf(_ id: MessageID) -> Int? {
+        entries.withUnsafeBufferPointer { ids.value(for: id, in: $0) }
+    }
 
-    public func entry(_ id: MessageID) -> TimelineEntry? { ids.value(for: id).map { entries[$0] } }
+    public func contains(_ id: MessageID) -> Bool { liveIndexOf(id) != nil }
+
+    public func entry(_ id: MessageID) -> TimelineEntry? { liveIndexOf(id).map { entries[$0] } }
 
     /// The live index of `id` (its position in arrival order), nil when not held.
-    public func liveIndex(of id: MessageID) -> Int? { ids.value(for: id) }
+    public func liveIndex(of id: MessageID) -> Int? { liveIndexOf(id) }
 
     /// The union of every clock held: what this device knows of the conversation. O(n log n)
     /// in the number of nodes (built on demand).
@@ -86,7 +91,8 @@ public struct Timeline: Sendable {
     /// `ordering: false` leaves the history index to the caller (bulk insert).
     private mutating func insert(_ entry: TimelineEntry, ordering: Bool) -> Int? {
         let live = entries.count
-        guard ids.insertNew(entry.messageID, value: live) else { return nil }
+        let isNew = entries.withUnsafeBufferPointer { ids.insertNew(entry.messageID, value: live, in: $0) }
+        guard isNew else { return nil }
         let key = HistoryKey(entry)
         // Late: the sender had not seen everything shown before it. After the merge the
         // knowledge dominates the clock, so they are equal exactly when their depths are.
@@ -157,7 +163,7 @@ public struct Timeline: Sendable {
     /// sequenced one of its depth); its live index never does.
     @discardableResult
     public mutating func confirm(_ id: MessageID, seq: UInt64, serverTimeMs: UInt64) -> Int? {
-        guard let i = ids.value(for: id) else { return nil }
+        guard let i = liveIndexOf(id) else { return nil }
         entries[i].seq = seq
         entries[i].serverTimeMs = serverTimeMs
         let old = meta[i].key
@@ -200,7 +206,7 @@ public struct Timeline: Sendable {
 
     /// The position of `id` in `history()`, nil when not held. O(log n).
     public func historyIndex(of id: MessageID) -> Int? {
-        guard let i = ids.value(for: id) else { return nil }
+        guard let i = liveIndexOf(id) else { return nil }
         guard order == .causal else { return i }
         return ordered.rank(of: meta[i].key)
     }
@@ -214,7 +220,7 @@ public struct Timeline: Sendable {
 
     /// The history sort key of `id` (depth, seq, id), nil when not held.
     public func historyKey(of id: MessageID) -> HistoryKey? {
-        ids.value(for: id).map { meta[$0].key }
+        liveIndexOf(id).map { meta[$0].key }
     }
 
     /// True when the sender of `id` had not seen every message shown before it in the live
@@ -225,7 +231,7 @@ public struct Timeline: Sendable {
     /// history position may also differ from its live one; compare `historyIndex(of:)`
     /// with `liveIndex(of:)` for that.)
     public func isLateReply(_ id: MessageID) -> Bool {
-        ids.value(for: id).map { meta[$0].late } ?? false
+        liveIndexOf(id).map { meta[$0].late } ?? false
     }
 
     // MARK: Causal context
@@ -240,7 +246,7 @@ public struct Timeline: Sendable {
     /// another candidate's clock has seen it. Cost O(k · (k + c)), independent of the
     /// timeline's size.
     public func causalContext(of id: MessageID) -> [MessageID] {
-        guard let target = ids.value(for: id) else { return [] }
+        guard let target = liveIndexOf(id) else { return [] }
         let targetEntry = entries[target]
         let clock = targetEntry.clock
 

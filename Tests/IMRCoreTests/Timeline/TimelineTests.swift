@@ -275,19 +275,25 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         var rng = SeededGenerator(seed: 21)
         var table = MessageIDTable()
         var reference: [MessageID: Int] = [:]
-        var ids: [MessageID] = []
+        var held: [TimelineEntry] = []
         for i in 0..<5000 {
             // Some ids share their high word (same millisecond), some repeat.
-            let id = i % 7 == 3 && !ids.isEmpty ? ids.randomElement(using: &rng)!
+            let id = i % 7 == 3 && !held.isEmpty ? held.randomElement(using: &rng)!.messageID
                 : MessageID(high: i % 5 == 0 ? 42 : rng.next(), low: rng.next())
-            let inserted = table.insertNew(id, value: i)
+            let inserted = held.withUnsafeBufferPointer { table.insertNew(id, value: held.count, in: $0) }
             #expect(inserted == (reference[id] == nil))
-            if inserted { reference[id] = i; ids.append(id) }
+            if inserted {
+                reference[id] = held.count
+                held.append(TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: "", senderNode: 0,
+                                          clock: VectorClock(), payload: []))
+            }
             if i == 2500 { table.reserveCapacity(20_000) }
         }
         #expect(table.count == reference.count)
-        for (id, value) in reference { #expect(table.value(for: id) == value) }
-        #expect(table.value(for: MessageID(high: 1, low: 2)) == nil)
+        held.withUnsafeBufferPointer { entries in
+            for (id, value) in reference { #expect(table.value(for: id, in: entries) == value) }
+            #expect(table.value(for: MessageID(high: 1, low: 2), in: entries) == nil)
+        }
     }
 
     @Test func nodeTableMergesLikeAVectorClock() {
