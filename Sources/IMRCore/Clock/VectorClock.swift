@@ -14,10 +14,12 @@ public enum CausalOrder: Sendable, Equatable {
 /// increasing (no duplicate node), no zero counter. Two clocks are equal exactly when they
 /// describe the same knowledge, so `==` and `hashValue` are the causal ones.
 ///
-/// Cost: `compare`, `dominatesOrEquals` and `merge` never allocate when the other clock's
-/// nodes are a subset of this one's (the steady state of a conversation); a merge that adds
-/// nodes grows the array in place (amortised, like `append`). Against a much smaller clock,
-/// `merge` and `dominatesOrEquals` look its entries up (O(k log n)) instead of walking both.
+/// Cost: `compare` and `dominatesOrEquals` never allocate; `merge` does not either when the
+/// other clock's nodes are a subset of this one's (the steady state of a conversation), and
+/// a merge that adds nodes grows the array in place (amortised, like `append`). Clocks over
+/// the same nodes (the common case) compare in one branch-free pass. Against a much
+/// smaller clock, `merge` and `dominatesOrEquals` look its entries up (O(k log n)) instead
+/// of walking both.
 ///
 /// Limits: `init(entries:maxEntries:)` bounds a clock that comes from the wire. `merge` and
 /// `increment` cannot fail; a caller that must keep a merged clock under a limit checks

@@ -43,20 +43,87 @@ struct HistoryIndex: Sendable {
         self.innerCapacity = innerCapacity
     }
 
+    /// Builds the tree bottom-up from items already sorted by key (strictly increasing), in
+    /// O(n): full leaves, full inner nodes.
+    init(sorted items: [Item], leafCapacity: Int = 64, innerCapacity: Int = 64) {
+        self.init(leafCapacity: leafCapacity, innerCapacity: innerCapacity)
+        guard !items.isEmpty else { return }
+        count = items.count
+        // Leaves.
+        var level: [(node: Int, max: HistoryKey, count: Int)] = []
+        var start = 0
+        while start < items.count {
+            let end = min(start + leafCapacity, items.count)
+            let leaf = newLeaf()
+            let base = leaf * leafCapacity
+            for i in start..<end { leafItems[base + i - start] = items[i] }
+            leafSize[leaf] = end - start
+            level.append((leaf, items[end - 1].key, end - start))
+            start = end
+        }
+        // Inner levels, until one node remains.
+        height = 0
+        while level.count > 1 {
+            var next: [(node: Int, max: HistoryKey, count: Int)] = []
+            var start = 0
+            while start < level.count {
+                let end = min(start + innerCapacity, level.count)
+                let node = newInner()
+                let base = node * innerCapacity
+                var total = 0
+                for i in start..<end {
+                    innerChild[base + i - start] = level[i].node
+                    innerMax[base + i - start] = level[i].max
+                    innerCount[base + i - start] = level[i].count
+                    total += level[i].count
+                }
+                innerSize[node] = end - start
+                next.append((node, level[end - 1].max, total))
+                start = end
+            }
+            level = next
+            height += 1
+        }
+        root = level[0].node
+    }
+
+    /// Every item, in key order.
+    func items() -> [Item] {
+        var out: [Item] = []
+        out.reserveCapacity(count)
+        guard root >= 0 else { return out }
+        collect(root, level: height, into: &out)
+        return out
+    }
+
+    private func collect(_ node: Int, level: Int, into out: inout [Item]) {
+        if level == 0 {
+            let base = node * leafCapacity
+            out.append(contentsOf: leafItems[base..<(base + leafSize[node])])
+        } else {
+            let base = node * innerCapacity
+            for i in base..<(base + innerSize[node]) { collect(innerChild[i], level: level - 1, into: &out) }
+        }
+    }
+
     // MARK: Search helpers
 
     /// In leaf `leaf`, the first position whose key is >= `key`.
     @inline(__always)
     private func position(of key: HistoryKey, inLeaf leaf: Int) -> Int {
         let base = leaf * leafCapacity
-        var lo = 0, hi = leafSize[leaf]
-        // Arrival is mostly in order: try the end first.
-        if hi > 0 && leafItems[base + hi - 1].key < key { return hi }
-        while lo < hi {
-            let mid = (lo + hi) &>> 1
-            if leafItems[base + mid].key < key { lo = mid + 1 } else { hi = mid }
+        let size = leafSize[leaf]
+        return leafItems.withUnsafeBufferPointer { all in
+            let p = all.baseAddress! + base
+            // Arrival is mostly in order: try the end first.
+            if size > 0 && p[size - 1].key < key { return size }
+            var lo = 0, hi = size
+            while lo < hi {
+                let mid = (lo + hi) &>> 1
+                if p[mid].key < key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
         }
-        return lo
     }
 
     /// In inner node `node`, the first child whose greatest key is >= `key` (its size when none is).
@@ -64,13 +131,16 @@ struct HistoryIndex: Sendable {
     private func child(for key: HistoryKey, inInner node: Int) -> Int {
         let base = node * innerCapacity
         let size = innerSize[node]
-        var lo = 0, hi = size
-        if size > 1 && innerMax[base + size - 2] < key { lo = size - 1 }       // the end, usually
-        while lo < hi {
-            let mid = (lo + hi) &>> 1
-            if innerMax[base + mid] < key { lo = mid + 1 } else { hi = mid }
+        return innerMax.withUnsafeBufferPointer { all in
+            let p = all.baseAddress! + base
+            var lo = 0, hi = size
+            if size > 1 && p[size - 2] < key { lo = size - 1 }       // the end, usually
+            while lo < hi {
+                let mid = (lo + hi) &>> 1
+                if p[mid] < key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
         }
-        return lo
     }
 
     // MARK: Queries
@@ -158,16 +228,16 @@ struct HistoryIndex: Sendable {
             node = innerChild[slot]
             level -= 1
         }
-        // The leaf has room: shift the greater items up by one.
+        // The leaf has room: shift the greater items up by one (plain values: a memmove).
         let pos = position(of: key, inLeaf: node)
         let base = node * leafCapacity
-        var i = base + leafSize[node]
-        while i > base + pos {
-            leafItems[i] = leafItems[i - 1]
-            i -= 1
+        let size = leafSize[node]
+        leafItems.withUnsafeMutableBufferPointer { all in
+            let p = all.baseAddress! + base
+            if pos < size { (p + pos + 1).moveInitialize(from: p + pos, count: size - pos) }
+            p[pos] = Item(key: key, live: live)
         }
-        leafItems[base + pos] = Item(key: key, live: live)
-        leafSize[node] += 1
+        leafSize[node] = size + 1
     }
 
     @inline(__always)

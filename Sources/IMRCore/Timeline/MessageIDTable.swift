@@ -1,16 +1,27 @@
 /// Message id → live index of one timeline: an insert-only open-addressing hash table
-/// (linear probing, load <= 1/2). About three times cheaper than a `Dictionary` here: one
-/// cheap hash per operation, and growth rehashes without rehashing through SipHash.
+/// (linear probing, load <= 1/2) of 8-byte slots. A slot holds the top 32 bits of the id's
+/// hash and the live index; the id itself is read back from the timeline's entries only
+/// when those 32 bits match, so the table stays small (16 MB for a million messages, which
+/// mostly fits a last-level cache) and growing it never looks at the entries.
 ///
 /// Hashing is Dietzfelbinger's vector multiply-shift over the id's four 32-bit words with
 /// random 64-bit multipliers drawn once per process from the standard library's seeded
 /// hasher: strongly universal, so peers choosing message ids cannot aim collisions at it.
 /// The layout never affects results, only speed.
 struct MessageIDTable: Sendable {
-    private struct Slot: Sendable {
-        var id: MessageID
-        /// -1: empty.
-        var value: Int
+    /// Strongly universal hashing of the id's four 32-bit words; the top 32 bits are kept.
+    private struct Hash: Sendable {
+        var a0, a1, a2, a3, a4: UInt64
+
+        @inline(__always)
+        func callAsFunction(_ id: MessageID) -> UInt64 {
+            var h = a0
+            h &+= a1 &* (id.high >> 32)
+            h &+= a2 &* (id.high & 0xFFFF_FFFF)
+            h &+= a3 &* (id.low >> 32)
+            h &+= a4 &* (id.low & 0xFFFF_FFFF)
+            return h >> 32
+        }
     }
 
     private static let seeds: [UInt64] = (0..<5).map { i in
@@ -19,60 +30,53 @@ struct MessageIDTable: Sendable {
         return UInt64(truncatingIfNeeded: h.finalize())
     }
 
-    /// Strongly universal hashing of the id's four 32-bit words.
-    private struct Hash: Sendable {
-        var a0, a1, a2, a3, a4: UInt64
-
-        @inline(__always)
-        func callAsFunction(_ id: MessageID, shift: UInt64) -> Int {
-            var h = a0
-            h &+= a1 &* (id.high >> 32)
-            h &+= a2 &* (id.high & 0xFFFF_FFFF)
-            h &+= a3 &* (id.low >> 32)
-            h &+= a4 &* (id.low & 0xFFFF_FFFF)
-            return Int(truncatingIfNeeded: h >> shift)
-        }
-    }
-
-    private var slots: [Slot]
-    private var shift: UInt64
+    /// 0: empty; else `tag << 32 | (value + 1)`.
+    private var slots: [UInt64]
+    /// log2 of the slot count (at most 32: the tag is the index's source).
+    private var bits: UInt64
     private(set) var count = 0
     private let hash: Hash
 
     init() {
-        slots = Array(repeating: Slot(id: MessageID(high: 0, low: 0), value: -1), count: 16)
-        shift = 64 - 4
+        slots = Array(repeating: 0, count: 16)
+        bits = 4
         let s = Self.seeds
         hash = Hash(a0: s[0], a1: s[1], a2: s[2], a3: s[3], a4: s[4])
     }
 
-    /// The value of `id`, nil when absent.
-    func value(for id: MessageID) -> Int? {
-        slots.withUnsafeBufferPointer { p in
+    /// The value of `id`, nil when absent. `entries` are the timeline's, indexed by value.
+    func value(for id: MessageID, in entries: UnsafeBufferPointer<TimelineEntry>) -> Int? {
+        let tag = hash(id)
+        return slots.withUnsafeBufferPointer { p in
             let mask = p.count - 1
-            var i = hash(id, shift: shift)
-            while p[i].value >= 0 {
-                if p[i].id == id { return p[i].value }
+            var i = Int(truncatingIfNeeded: tag >> (32 - bits))
+            while p[i] != 0 {
+                if p[i] >> 32 == tag {
+                    let value = Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1
+                    if entries[value].messageID == id { return value }
+                }
                 i = (i + 1) & mask
             }
             return nil
         }
     }
 
-    /// Inserts `id` → `value` (value >= 0) unless `id` is present; returns whether it inserted.
-    @discardableResult
-    mutating func insertNew(_ id: MessageID, value: Int) -> Bool {
-        precondition(value >= 0)
+    /// Inserts `id` → `value` unless `id` is present; returns whether it inserted. `value`
+    /// must be `entries.count` (the next live index), below 2^32 - 1.
+    mutating func insertNew(_ id: MessageID, value: Int, in entries: UnsafeBufferPointer<TimelineEntry>) -> Bool {
+        precondition(value >= 0 && value < 0xFFFF_FFFF)
         if (count + 1) * 2 > slots.count { resize(to: slots.count * 2) }
-        let shift = self.shift, hash = self.hash
+        let tag = hash(id), bits = self.bits
         let inserted = slots.withUnsafeMutableBufferPointer { p in
             let mask = p.count - 1
-            var i = hash(id, shift: shift)
-            while p[i].value >= 0 {
-                if p[i].id == id { return false }
+            var i = Int(truncatingIfNeeded: tag >> (32 - bits))
+            while p[i] != 0 {
+                if p[i] >> 32 == tag && entries[Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1].messageID == id {
+                    return false
+                }
                 i = (i + 1) & mask
             }
-            p[i] = Slot(id: id, value: value)
+            p[i] = tag << 32 | UInt64(value + 1)
             return true
         }
         if inserted { count += 1 }
@@ -82,20 +86,21 @@ struct MessageIDTable: Sendable {
     /// Makes room for `capacity` ids without growing.
     mutating func reserveCapacity(_ capacity: Int) {
         var size = slots.count
-        while capacity * 2 > size { size *= 2 }
+        while capacity * 2 > size && size < 1 << 32 { size *= 2 }
         if size > slots.count { resize(to: size) }
     }
 
     private mutating func resize(to size: Int) {
+        precondition(size <= 1 << 32, "timeline too large")
         let old = slots
-        slots = Array(repeating: Slot(id: MessageID(high: 0, low: 0), value: -1), count: size)
-        shift = UInt64(64 - (size.trailingZeroBitCount))
-        let shift = self.shift, hash = self.hash
+        slots = Array(repeating: 0, count: size)
+        bits = UInt64(size.trailingZeroBitCount)
+        let bits = self.bits
         slots.withUnsafeMutableBufferPointer { p in
             let mask = p.count - 1
-            for s in old where s.value >= 0 {
-                var i = hash(s.id, shift: shift)
-                while p[i].value >= 0 { i = (i + 1) & mask }
+            for s in old where s != 0 {
+                var i = Int(truncatingIfNeeded: (s >> 32) >> (32 - bits))
+                while p[i] != 0 { i = (i + 1) & mask }
                 p[i] = s
             }
         }

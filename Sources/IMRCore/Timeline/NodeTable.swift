@@ -82,11 +82,18 @@ struct NodeTable: Sendable {
 
     /// Raises every node to at least `clock`'s counter; returns the exact growth of the sum.
     mutating func merge(_ clock: VectorClock) -> CausalDepth {
+        merge(clock, sender: nil).increase
+    }
+
+    /// `merge(_:)`, also returning the sent-message list of `sender` (assigned when it has
+    /// none): the sender names itself in its clock, so this costs no extra probe.
+    mutating func merge(_ clock: VectorClock, sender: UInt64?) -> (increase: CausalDepth, list: Int) {
         var increase = CausalDepth.zero
         // One growth up front, so the probes below never rehash.
         while (count + clock.count) * 2 > slots.count { grow() }
-        var added = 0, named = 0
+        var added = 0, named = 0, senderSlot = -1
         let shift = self.shift, multiplier = self.multiplier
+        let senderNode = sender ?? 0
         clock.entries.withUnsafeBufferPointer { entries in
             slots.withUnsafeMutableBufferPointer { p in
                 let mask = p.count - 1
@@ -97,6 +104,7 @@ struct NodeTable: Sendable {
                         p[i] = Slot(node: e.node, counter: 0, list: -1, used: true)
                         added += 1
                     }
+                    if e.node == senderNode { senderSlot = i }
                     let old = p[i].counter
                     if e.counter > old {
                         if old == 0 { named += 1 }
@@ -108,7 +116,13 @@ struct NodeTable: Sendable {
         }
         count += added
         clockCount += named
-        return increase
+        guard let sender else { return (increase, -1) }
+        if senderSlot < 0 { return (increase, list(creating: sender)) }      // not in its own clock
+        if slots[senderSlot].list < 0 {
+            slots[senderSlot].list = Int32(listCount)
+            listCount += 1
+        }
+        return (increase, Int(slots[senderSlot].list))
     }
 
     /// The counter of `node` in the merged knowledge (0 when never named).

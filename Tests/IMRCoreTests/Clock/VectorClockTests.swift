@@ -131,7 +131,7 @@ private struct ClockFactory {
     @Test func mergeOfSmallIntoLargeClocksMatchesTheReference() {
         // Exercises the look-up path (small other), the in-place path (subset) and the
         // grow-from-the-back path (new nodes), against the dictionary reference.
-        for seed in 0..<250 as Range<UInt64> {
+        for seed in 0..<120 as Range<UInt64> {
             var f = ClockFactory(seed: seed, universeSize: 300)
             let big = f.make(size: Int.random(in: 50...300, using: &f.rng), maxCounter: 50)
             let small = f.make(size: Int.random(in: 0...12, using: &f.rng), maxCounter: 50)
@@ -180,7 +180,7 @@ private struct ClockFactory {
     }
 
     @Test func compareOfLargeClocksMatchesTheReference() {
-        for seed in 0..<150 as Range<UInt64> {
+        for seed in 0..<80 as Range<UInt64> {
             var f = ClockFactory(seed: seed, universeSize: 200)
             let a = f.make(size: Int.random(in: 100...200, using: &f.rng), maxCounter: 30)
             for b in [f.raise(a), f.make(size: 150, maxCounter: 30), a, f.make(size: 3)] {

@@ -195,6 +195,38 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         #expect(t.historyIndex(of: c1.messageID) == 2 && t.liveIndex(of: c1.messageID) == 4)
     }
 
+    @Test func arbitraryClocksNeverTrapAndStillOrderDeterministically() throws {
+        // Clocks a buggy or hostile peer could send: not causally consistent, the sender
+        // missing from its own clock, two messages claiming the same (node, counter),
+        // counters at the top of the range.
+        for seed in 0..<150 as Range<UInt64> {
+            var rng = SeededGenerator(seed: seed)
+            var messages: [TimelineEntry] = []
+            for i in 0..<Int.random(in: 1...40, using: &rng) {
+                var raw: [VectorClock.Entry] = []
+                for node in 0..<UInt64(4) where rng.next() % 2 == 0 {
+                    let counter = rng.next() % 5 == 0 ? UInt64.max - rng.next() % 2 : rng.next() % 4
+                    raw.append(.init(node: node, counter: counter))
+                }
+                messages.append(TimelineEntry(
+                    messageID: MessageID(high: rng.next() % 3, low: UInt64(i)), seq: rng.next() % 4 == 0 ? nil : rng.next() % 50 + 1,
+                    serverTimeMs: nil, senderUser: "x", senderNode: rng.next() % 5, clock: try VectorClock(entries: raw), payload: []))
+            }
+            var a = Timeline(), b = Timeline()
+            for m in messages { a.insert(m) }
+            for m in messages.shuffled(using: &rng) { b.insert(m) }
+            #expect(a.history() == b.history())
+            #expect(a.history().map(\.messageID) == Naive.keySorted(messages))
+            for m in messages {
+                _ = a.causalContext(of: m.messageID)
+                _ = a.isLateReply(m.messageID)
+                #expect(a.historyIndex(of: m.messageID).map { a.historyEntry(at: $0) } == a.entry(m.messageID))
+                a.confirm(m.messageID, seq: rng.next() % 60 + 1, serverTimeMs: 1)
+            }
+            #expect(a.history().map(\.messageID) == Naive.keySorted(a.live))
+        }
+    }
+
     // MARK: History index structure
 
     @Test(arguments: [(64, 64), (2, 3), (4, 5), (16, 8)])
@@ -213,9 +245,9 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
                 #expect(index.live(at: i) == liveOf[key])
             }
         }
-        for step in 0..<3000 {
+        for step in 0..<1600 {
             // Phases: grow, shrink to empty, grow again; mostly ascending keys (as arrival is).
-            let growing = step < 1200 || (step >= 2000 && step < 2800)
+            let growing = step < 700 || (step >= 1100 && step < 1500)
             if reference.isEmpty || (growing && Int.random(in: 0..<10, using: &rng) < 8) || (!growing && Int.random(in: 0..<10, using: &rng) < 1) {
                 let base = step % 3 == 0 ? rng.next() % 1_000_000 : UInt64(step) * 200
                 let key = HistoryKey(depth: CausalDepth(low: base), seq: rng.next() % 4 == 0 ? nil : rng.next() % 100,
@@ -228,7 +260,7 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
                 let removed = index.remove(key), again = index.remove(key)
                 #expect(removed && !again)
             }
-            if step % 61 == 0 || reference.count <= 2 { check() }
+            if step % 89 == 0 || reference.count <= 2 { check() }
         }
         check()
         let absent = HistoryKey(depth: CausalDepth(low: 5), seq: 1, messageID: MessageID(high: 0, low: 0))
@@ -243,19 +275,25 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         var rng = SeededGenerator(seed: 21)
         var table = MessageIDTable()
         var reference: [MessageID: Int] = [:]
-        var ids: [MessageID] = []
+        var held: [TimelineEntry] = []
         for i in 0..<5000 {
             // Some ids share their high word (same millisecond), some repeat.
-            let id = i % 7 == 3 && !ids.isEmpty ? ids.randomElement(using: &rng)!
+            let id = i % 7 == 3 && !held.isEmpty ? held.randomElement(using: &rng)!.messageID
                 : MessageID(high: i % 5 == 0 ? 42 : rng.next(), low: rng.next())
-            let inserted = table.insertNew(id, value: i)
+            let inserted = held.withUnsafeBufferPointer { table.insertNew(id, value: held.count, in: $0) }
             #expect(inserted == (reference[id] == nil))
-            if inserted { reference[id] = i; ids.append(id) }
+            if inserted {
+                reference[id] = held.count
+                held.append(TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: "", senderNode: 0,
+                                          clock: VectorClock(), payload: []))
+            }
             if i == 2500 { table.reserveCapacity(20_000) }
         }
         #expect(table.count == reference.count)
-        for (id, value) in reference { #expect(table.value(for: id) == value) }
-        #expect(table.value(for: MessageID(high: 1, low: 2)) == nil)
+        held.withUnsafeBufferPointer { entries in
+            for (id, value) in reference { #expect(table.value(for: id, in: entries) == value) }
+            #expect(table.value(for: MessageID(high: 1, low: 2), in: entries) == nil)
+        }
     }
 
     @Test func nodeTableMergesLikeAVectorClock() {
@@ -281,6 +319,63 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
                 #expect(table.list(creating: node) == list && table.list(of: node) == list)
             }
             #expect(table.list(of: 0xDEAD) == nil)
+        }
+    }
+
+    @Test func bulkInsertOfLargeBatchesEqualsOneByOne() {
+        var rng = SeededGenerator(seed: 8)
+        let h = CausalHistory(seed: 8, nodes: 9, messages: 6000, pending: 3)
+        let arrival = h.messages.shuffled(using: &rng)
+        var one = Timeline(), bulk = Timeline()
+        var expected: [Int?] = []
+        for e in arrival { expected.append(one.insert(e)) }
+        // Small batch, then batches large enough for the sort-and-merge path, with repeats.
+        var got: [Int?] = []
+        got += bulk.insert(contentsOf: arrival[0..<300])
+        got += bulk.insert(contentsOf: arrival[300..<2000])
+        got += bulk.insert(contentsOf: arrival[2000...])
+        #expect(got == expected)
+        #expect(bulk.insert(contentsOf: arrival[100..<1500]) == Array(repeating: nil, count: 1400))
+        #expect(bulk.live == one.live)
+        #expect(bulk.history() == one.history())
+        for (i, e) in one.history().enumerated() where i % 11 == 0 {
+            #expect(bulk.historyIndex(of: e.messageID) == i)
+            #expect(bulk.historyEntry(at: i) == e)
+        }
+        // The bulk-built index keeps working incrementally (confirm moves, new inserts).
+        for (i, e) in h.messages.filter({ $0.seq == nil }).enumerated() {
+            one.confirm(e.messageID, seq: UInt64(10_000 + i), serverTimeMs: 1)
+            bulk.confirm(e.messageID, seq: UInt64(10_000 + i), serverTimeMs: 1)
+        }
+        #expect(bulk.history().map(\.messageID) == one.history().map(\.messageID))
+    }
+
+    @Test func historyIndexBuiltFromSortedItemsStaysCorrect() {
+        for (leaf, inner, n) in [(64, 64, 5000), (2, 3, 300), (4, 5, 1000), (3, 4, 1)] {
+            var rng = SeededGenerator(seed: UInt64(n))
+            var reference = (0..<n).map { i in
+                HistoryKey(depth: CausalDepth(low: rng.next() % 10_000), seq: UInt64(i), messageID: MessageID(high: rng.next(), low: 0))
+            }.sorted()
+            var index = HistoryIndex(sorted: reference.enumerated().map { .init(key: $1, live: $0) },
+                                     leafCapacity: leaf, innerCapacity: inner)
+            var liveOf = Dictionary(uniqueKeysWithValues: reference.enumerated().map { ($1, $0) })
+            #expect(index.items().map(\.key) == reference)
+            for step in 0..<400 {
+                if step % 3 == 0 && !reference.isEmpty {
+                    let key = reference.remove(at: Int.random(in: 0..<reference.count, using: &rng))
+                    let removed = index.remove(key)
+                    #expect(removed)
+                } else {
+                    let key = HistoryKey(depth: CausalDepth(low: rng.next() % 10_000), seq: nil, messageID: MessageID(high: rng.next(), low: 1))
+                    index.insert(key, live: n + step)
+                    liveOf[key] = n + step
+                    reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
+                }
+            }
+            #expect(index.items().map(\.key) == reference)
+            for (i, key) in reference.enumerated() where i % 7 == 0 {
+                #expect(index.rank(of: key) == i && index.live(at: i) == liveOf[key])
+            }
         }
     }
 
