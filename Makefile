@@ -99,6 +99,17 @@ proto: deps
 	protoc-c --c_out=$(WIRE_DIR) -Iproto $(PROTO)
 	mv $(WIRE_DIR)/imr.pb-c.h $(WIRE_DIR)/include/imr.pb-c.h
 
+# The main job: relay, lossy proxy and devices over real TCP; exits non-zero on any loss,
+# duplicate or divergent history.
+demo: deps
+	$(SWIFT) build -c release --product imrctl
+	.build/release/imrctl demo $(DEMO_ARGS)
+
+# The deterministic simulator over 100,000 seeds (make test runs 2,000 in the Swift tests).
+soak: deps
+	$(SWIFT) build -c release --product imrctl
+	.build/release/imrctl simulate --seeds 100000
+
 # Fail when the committed protobuf-c code differs from a fresh generation (as the tests do).
 proto-check: deps
 	@tmp=$$(mktemp -d); \

@@ -50,10 +50,17 @@ let package = Package(
             name: "IMRABI",
             dependencies: ["IMRCore", "CIMR"]
         ),
+        // The deterministic fault simulator and the delivery invariant checker (tests, demo, simulate).
+        .target(
+            name: "IMRSimulation",
+            dependencies: ["IMRCore"]
+        ),
         .executableTarget(
             name: "imrctl",
             dependencies: [
                 "IMRCore",
+                "IMRSimulation",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 "IMRBenchC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -64,7 +71,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IMRCoreTests",
-            dependencies: ["IMRCore", "IMRWireC"]
+            dependencies: ["IMRCore", "IMRWireC", "IMRSimulation"]
         ),
         // The relay over real TCP: in-process, and as a child process killed mid-stream.
         .testTarget(

@@ -1,0 +1,201 @@
+import IMRCore
+import NIOCore
+import NIOPosix
+
+/// Drives one `ClientEngine` over a TCP connection with the delimited framing:
+/// reconnects with backoff, feeds received frames in, writes what the engine transmits,
+/// and keeps one timer armed at the engine's next deadline.
+///
+/// Every use of the engine happens on `loop`; other threads go through `perform`.
+final class ClientConnection: @unchecked Sendable {
+    let loop: any EventLoop
+    private let engine: ClientEngine
+    private let host: String
+    private let port: Int
+    private let onEvent: (ClientEvent) -> Void
+    private let codecLimits: WireLimits
+
+    private enum State {
+        case idle
+        case connecting
+        case connected(any Channel)
+        case stopped
+    }
+
+    private var state = State.idle
+    private var splitter: FrameSplitter
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: UInt64?
+    private var reconnectDelayMs: Int64 = 100
+    private let maxReconnectDelayMs: Int64 = 2_000
+
+    /// - Parameter onEvent: called on `loop` for every engine event.
+    init(engine: ClientEngine, loop: any EventLoop, host: String, port: Int, limits: WireLimits = .default,
+         onEvent: @escaping (ClientEvent) -> Void) {
+        self.engine = engine
+        self.loop = loop
+        self.host = host
+        self.port = port
+        self.onEvent = onEvent
+        self.codecLimits = limits
+        self.splitter = FrameSplitter(maxFrameBytes: limits.maxFrameBytes)
+    }
+
+    func start() {
+        loop.execute { self.connect() }
+    }
+
+    /// Runs `body` with the engine on its loop, then flushes whatever it produced.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (ClientEngine, UInt64) throws -> T) -> EventLoopFuture<T> {
+        loop.submit {
+            defer { self.flush() }
+            return try body(self.engine, monotonicMilliseconds())
+        }
+    }
+
+    func stop() -> EventLoopFuture<Void> {
+        loop.flatSubmit {
+            let previous = self.state
+            self.state = .stopped
+            self.timer?.cancel()
+            if case let .connected(channel) = previous {
+                return channel.close().recover { _ in }
+            }
+            return self.loop.makeSucceededVoidFuture()
+        }
+    }
+
+    /// Cuts the connection (as a network failure would); the connection comes back by itself.
+    func cut() {
+        loop.execute {
+            if case let .connected(channel) = self.state { channel.close(promise: nil) }
+        }
+    }
+
+    var isConnected: Bool {
+        loop.assertInEventLoop()
+        if case .connected = state { return true }
+        return false
+    }
+
+    // MARK: - Connection life cycle (on loop)
+
+    private func connect() {
+        guard case .idle = state else { return }
+        state = .connecting
+        let handler = ConnectionHandler(owner: self)
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+            .connect(host: host, port: port)
+            .whenComplete { result in
+                switch result {
+                case let .success(channel):
+                    guard case .connecting = self.state else { channel.close(promise: nil); return }
+                    self.state = .connected(channel)
+                    self.reconnectDelayMs = 100
+                    self.splitter = FrameSplitter(maxFrameBytes: self.codecLimits.maxFrameBytes)
+                    self.engine.connected(now: monotonicMilliseconds())
+                    self.flush()
+                case .failure:
+                    guard case .connecting = self.state else { return }
+                    self.state = .idle
+                    self.scheduleReconnect()
+                }
+            }
+    }
+
+    fileprivate func channelClosed() {
+        guard case .connected = state else { return }
+        state = .idle
+        engine.disconnected(now: monotonicMilliseconds())
+        flush()
+        scheduleReconnect()
+    }
+
+    fileprivate func received(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { splitter.append($0) }
+        let now = monotonicMilliseconds()
+        do {
+            while let frame = try splitter.next() {
+                // A bad frame is counted or reported by the engine; it does not end the connection.
+                frame.withUnsafeBytes { raw in _ = try? engine.handle(frameBytes: raw, now: now) }
+            }
+        } catch {
+            // The stream is unusable: reset the connection.
+            if case let .connected(channel) = state { channel.close(promise: nil) }
+        }
+        flush()
+    }
+
+    private func scheduleReconnect() {
+        guard case .idle = state else { return }
+        let jitter = Int64.random(in: 0...reconnectDelayMs / 2)
+        loop.scheduleTask(in: .milliseconds(reconnectDelayMs + jitter)) { self.connect() }
+        reconnectDelayMs = min(maxReconnectDelayMs, reconnectDelayMs * 2)
+    }
+
+    /// Writes every queued frame, delivers every event, re-arms the timer.
+    private func flush() {
+        if case let .connected(channel) = state {
+            var wrote = false
+            while let frame = engine.pollTransmit() {
+                var buffer = channel.allocator.buffer(capacity: frame.count + 5)
+                var prefix: [UInt8] = []
+                Varint.append(UInt64(frame.count), to: &prefix)
+                buffer.writeBytes(prefix)
+                buffer.writeBytes(frame)
+                channel.write(buffer, promise: nil)
+                wrote = true
+            }
+            if wrote { channel.flush() }
+        } else {
+            // Offline: the engine keeps its frames; nothing to write.
+            while engine.pollTransmit() != nil {}
+        }
+        while let event = engine.pollEvent() { onEvent(event) }
+        armTimer()
+    }
+
+    private func armTimer() {
+        if case .stopped = state { return }
+        guard let deadline = engine.nextTimeout else {
+            timer?.cancel(); timer = nil; timerDeadline = nil
+            return
+        }
+        if timerDeadline == deadline, timer != nil { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        let now = monotonicMilliseconds()
+        let delay = deadline > now ? Int64(deadline - now) : 0
+        timer = loop.scheduleTask(in: .milliseconds(delay)) {
+            self.timer = nil
+            self.timerDeadline = nil
+            self.engine.handleTimeout(now: monotonicMilliseconds())
+            self.flush()
+        }
+    }
+}
+
+/// Forwards a channel's bytes and closure to its `ClientConnection`.
+private final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private let owner: ClientConnection
+
+    init(owner: ClientConnection) { self.owner = owner }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        owner.received(unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        owner.channelClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
