@@ -508,7 +508,9 @@ typedef struct imr_client imr_client;
 
 /* Client events (imr_client_poll_event). Fields not listed are zero / NULL. */
 #define IMR_EVENT_CONNECTION_READY 1      /* the welcome arrived: sends and syncs flow */
-#define IMR_EVENT_MESSAGE_SENDING 2       /* message_id, conversation: new, or retried */
+#define IMR_EVENT_MESSAGE_SENDING 2       /* message_id, conversation: a failed message was
+                                             retried (a new one is sending without an event:
+                                             imr_client_send returned its id) */
 #define IMR_EVENT_MESSAGE_SENT 3          /* message_id, conversation, seq, server_time_ms */
 #define IMR_EVENT_MESSAGE_FAILED 4        /* message_id, conversation, code: IMR_FAILURE_*,
                                              detail_code: IMR_REJECT_* when REJECTED */

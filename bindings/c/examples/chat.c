@@ -187,9 +187,9 @@ static void drain_events(chat *c) {
             c->backoff_ms = 500;
             fprintf(stderr, "-- ready\n");
             break;
-        case IMR_EVENT_MESSAGE_SENDING:
+        case IMR_EVENT_MESSAGE_SENDING: /* a retried message */
             hex_id(e.message_id, id);
-            printf("   %s sending\n", id);
+            printf("   %s sending again\n", id);
             break;
         case IMR_EVENT_MESSAGE_SENT:
             hex_id(e.message_id, id);
@@ -254,8 +254,14 @@ static void handle_line(chat *c, const char *line) {
         return;
     }
     uint8_t id[16];
+    char shown[9];
     int rc = imr_client_send(c->client, c->opt->conversation, (const uint8_t *)line, strlen(line), id, now_ms());
-    if (rc != IMR_OK) fprintf(stderr, "-- not sent: %s\n", imr_strerror(rc));
+    if (rc != IMR_OK) {
+        fprintf(stderr, "-- not sent: %s\n", imr_strerror(rc));
+        return;
+    }
+    hex_id(id, shown);
+    printf("   %s sending\n", shown);
 }
 
 static void read_stdin(chat *c) {

@@ -68,8 +68,8 @@ class Chat:
         short = e.message_id[-4:].hex()
         if e.kind == EventKind.CONNECTION_READY:
             print("-- ready", file=sys.stderr)
-        elif e.kind == EventKind.MESSAGE_SENDING:
-            print(f"   {short} sending")
+        elif e.kind == EventKind.MESSAGE_SENDING:  # a retried message
+            print(f"   {short} sending again")
         elif e.kind == EventKind.MESSAGE_SENT:
             print(f"   {short} sent (#{e.seq})")
             self.sent += 1
@@ -130,7 +130,8 @@ class Chat:
             text = line.decode("utf-8", "replace").rstrip("\n")
             if text:
                 try:
-                    self.client.send(self.args.conversation, text.encode(), now_ms())
+                    message_id = self.client.send(self.args.conversation, text.encode(), now_ms())
+                    print(f"   {message_id[-4:].hex()} sending")
                 except imr.ImrError as e:
                     print(f"-- not sent: {e}", file=sys.stderr)
                 self.drive()
