@@ -15,14 +15,8 @@ final class ChatSession: @unchecked Sendable {
     private let port: Int
     let conversation: String
     private let output: @Sendable (String) -> Void
-
-    private var channel: (any Channel)?
-    private var splitter: FrameSplitter
-    private var timer: Scheduled<Void>?
-    private var timerDeadline: UInt64?
-    private var reconnectDelayMs: UInt64 = 200
-    private let maxReconnectDelayMs: UInt64 = 10_000
-    private var rng = SystemRandomNumberGenerator()
+    /// Drives the engine over TCP (reconnects, timers); set once in `init`.
+    private var connection: ClientConnection!
     private var stopped = false
 
     // What the user sees.
@@ -43,114 +37,62 @@ final class ChatSession: @unchecked Sendable {
         self.port = port
         self.conversation = conversation
         self.output = output
-        splitter = FrameSplitter(maxFrameBytes: engine.config.limits.maxFrameBytes)
+        connection = ClientConnection(
+            engine: engine, loop: loop, host: host, port: port, limits: engine.config.limits,
+            reconnectDelays: 200...10_000,
+            onEvent: { [unowned self] event in show(event) },
+            onStatus: { [unowned self] status in connectionChanged(status) })
     }
 
-    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
+    static func now() -> UInt64 { monotonicMilliseconds() }
 
     func start() {
         loop.execute { [self] in
             // Messages restored from a durable outbox get their labels first.
             for entry in engine.outbox() where entry.conversation == conversation { label(entry.id) }
-            connect()
+            connection.start()
         }
     }
 
-    // MARK: Connection
-
-    private func connect() {
-        guard !stopped else { return }
-        let bootstrap = ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(5))
-            .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ChatChannelHandler(session: self))
-                }
-            }
-        bootstrap.connect(host: host, port: port).whenFailure { [self] _ in
-            scheduleReconnect(because: "cannot connect to \(host):\(port)")
+    private func connectionChanged(_ status: ClientConnection.Status) {
+        switch status {
+        case .connected:
+            break
+        case let .disconnected(reason, retryInMs):
+            readyAt = nil
+            guard !stopped, fatalError == nil else { return }
+            say("* \(reason); reconnecting in \(String(format: "%.1f", Double(retryInMs) / 1000)) s")
+        case let .frameRefused(problem):
+            say("* ignored a frame from the server: \(problem)")
         }
-    }
-
-    fileprivate func channelActive(_ channel: any Channel) {
-        guard !stopped else { channel.close(promise: nil); return }
-        self.channel = channel
-        splitter = FrameSplitter(maxFrameBytes: engine.config.limits.maxFrameBytes)
-        engine.connected(now: Self.now())
-        pump()
-    }
-
-    fileprivate func channelRead(_ buffer: ByteBuffer) {
-        buffer.withUnsafeReadableBytes { splitter.append($0) }
-        let now = Self.now()
-        while true {
-            do {
-                guard let frame = try splitter.next() else { break }
-                let refused = frame.withUnsafeBytes { raw -> String? in
-                    do {
-                        try engine.handle(frameBytes: raw, now: now)
-                        return nil
-                    } catch {
-                        return "\(error)"
-                    }
-                }
-                if let refused { say("* ignored a frame from the server: \(refused)") }
-            } catch {
-                say("* the server's byte stream is broken (\(error)); reconnecting")
-                channel?.close(promise: nil)
-                break
-            }
-        }
-        pump()
-    }
-
-    fileprivate func channelInactive() {
-        guard channel != nil else { return }
-        channel = nil
-        readyAt = nil
-        engine.disconnected(now: Self.now())
-        pump()
-        scheduleReconnect(because: "disconnected")
-    }
-
-    private func scheduleReconnect(because reason: String) {
-        guard !stopped, fatalError == nil else { return }
-        // Full jitter in [delay/2, delay), then double up to the cap.
-        let delay = reconnectDelayMs / 2 + UInt64.random(in: 0..<max(1, reconnectDelayMs / 2), using: &rng)
-        reconnectDelayMs = min(maxReconnectDelayMs, reconnectDelayMs * 2)
-        say("* \(reason); reconnecting in \(String(format: "%.1f", Double(delay) / 1000)) s")
-        loop.scheduleTask(in: .milliseconds(Int64(delay))) { [self] in connect() }
     }
 
     // MARK: User input
 
-    /// A typed line: a message, or a command (/retry, /quit is handled by the caller).
+    /// A typed line: a message, or a command (/retry, /status; /quit is handled by the caller).
     func typed(_ line: String) {
-        loop.execute { [self] in
+        _ = connection.perform { [self] engine, now in
             let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { return }
             if text == "/retry" {
                 let failed = engine.outbox().filter { if case .failed = $0.state { true } else { false } }
                 if failed.isEmpty { say("* nothing to retry") }
-                for entry in failed { try? engine.retry(entry.id, now: Self.now()) }
-                pump()
+                for entry in failed { try? engine.retry(entry.id, now: now) }
                 return
             }
             if text == "/status" {
-                say("* \(channel == nil ? "offline" : (readyAt == nil ? "connecting" : "online")), \(pendingCount) sending, cursor #\(engine.cursor(conversation))")
+                say("* \(!connection.isConnected ? "offline" : (readyAt == nil ? "connecting" : "online")), \(pendingCount) sending, cursor #\(engine.cursor(conversation))")
                 return
             }
             do {
                 // A new message is `sending` without an event: send returned its id.
-                let id = try engine.send(conversation: conversation, payload: Array(text.utf8), now: Self.now())
+                let id = try engine.send(conversation: conversation, payload: Array(text.utf8), now: now)
                 texts[id] = text
                 lastState[id] = .sending
                 say("[\(label(id))] sending: \(text)")
             } catch {
                 say("* not sent: \(error)")
             }
-            pump()
         }
     }
 
@@ -172,50 +114,11 @@ final class ChatSession: @unchecked Sendable {
     func stop() -> EventLoopFuture<Void> {
         loop.flatSubmit { [self] in
             stopped = true
-            timer?.cancel()
-            guard let channel else { return loop.makeSucceededVoidFuture() }
-            self.channel = nil
-            return channel.close().recover { _ in }
+            return connection.stop()
         }
     }
 
     var failure: EventLoopFuture<String?> { loop.submit { [self] in fatalError } }
-
-    // MARK: Engine outputs
-
-    private func pump() {
-        if let channel {
-            var wrote = false
-            while let bytes = engine.pollTransmit() {
-                var buffer = channel.allocator.buffer(capacity: bytes.count + 5)
-                var prefix: [UInt8] = []
-                Varint.append(UInt64(bytes.count), to: &prefix)
-                buffer.writeBytes(prefix)
-                buffer.writeBytes(bytes)
-                channel.write(buffer, promise: nil)
-                wrote = true
-            }
-            if wrote { channel.flush() }
-        }
-        while let event = engine.pollEvent() { show(event) }
-        armTimer()
-    }
-
-    private func armTimer() {
-        guard !stopped, let due = engine.nextTimeout else {
-            timer?.cancel(); timer = nil; timerDeadline = nil
-            return
-        }
-        if timer != nil, let armed = timerDeadline, armed <= due { return }
-        timer?.cancel()
-        timerDeadline = due
-        timer = loop.scheduleTask(deadline: .uptimeNanoseconds(due * 1_000_000)) { [self] in
-            timer = nil
-            timerDeadline = nil
-            engine.handleTimeout(now: Self.now())
-            pump()
-        }
-    }
 
     @discardableResult
     private func label(_ id: MessageID) -> Int {
@@ -231,7 +134,6 @@ final class ChatSession: @unchecked Sendable {
         case .connectionReady:
             readyAt = Self.now()
             caughtUp = false
-            reconnectDelayMs = 200
             say("* connected to \(host):\(port) as \(engine.config.userID); catching up on \(conversation)")
         case let .stateChanged(id, conv, state):
             guard conv == conversation else { return }
@@ -263,7 +165,8 @@ final class ChatSession: @unchecked Sendable {
                 if fatal && (code == .authFailed || code == .tokenExpired || code == .unsupportedVersion) {
                     fatalError = "the server refused the connection: \(detail)"
                     say("* \(fatalError!)")
-                    channel?.close(promise: nil)
+                    stopped = true
+                    _ = connection.stop()
                 } else {
                     say("* server: \(detail)")
                 }
@@ -291,30 +194,4 @@ final class ChatSession: @unchecked Sendable {
     }
 
     private func say(_ line: String) { output(line) }
-}
-
-/// Hands the channel's events to the session (same loop).
-private final class ChatChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    private let session: ChatSession
-
-    init(session: ChatSession) { self.session = session }
-
-    func channelActive(context: ChannelHandlerContext) {
-        session.channelActive(context.channel)
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        session.channelRead(unwrapInboundIn(data))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        session.channelInactive()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
 }

@@ -13,7 +13,17 @@ final class ClientConnection: @unchecked Sendable {
     private let host: String
     private let port: Int
     private let onEvent: (ClientEvent) -> Void
+    private let onStatus: (Status) -> Void
     private let codecLimits: WireLimits
+
+    /// What happened to the connection, for hosts that tell their user.
+    enum Status {
+        case connected
+        /// The connection failed or closed; the next attempt starts in `retryInMs`.
+        case disconnected(reason: String, retryInMs: Int64)
+        /// The engine refused a frame (it counts or reports it); the connection goes on.
+        case frameRefused(String)
+    }
 
     private enum State {
         case idle
@@ -26,18 +36,26 @@ final class ClientConnection: @unchecked Sendable {
     private var splitter: FrameSplitter
     private var timer: Scheduled<Void>?
     private var timerDeadline: UInt64?
-    private var reconnectDelayMs: Int64 = 100
-    private let maxReconnectDelayMs: Int64 = 2_000
+    private let reconnectDelays: ClosedRange<Int64>
+    private var reconnectDelayMs: Int64
 
-    /// - Parameter onEvent: called on `loop` for every engine event.
+    /// - Parameters:
+    ///   - reconnectDelays: the first and the largest delay before reconnecting, in ms; it
+    ///     doubles per failed attempt, with jitter.
+    ///   - onEvent: called on `loop` for every engine event.
+    ///   - onStatus: called on `loop` when the connection comes up, goes down or a frame is refused.
     init(engine: ClientEngine, loop: any EventLoop, host: String, port: Int, limits: WireLimits = .default,
-         onEvent: @escaping (ClientEvent) -> Void) {
+         reconnectDelays: ClosedRange<Int64> = 100...2_000,
+         onEvent: @escaping (ClientEvent) -> Void, onStatus: @escaping (Status) -> Void = { _ in }) {
         self.engine = engine
         self.loop = loop
         self.host = host
         self.port = port
         self.onEvent = onEvent
+        self.onStatus = onStatus
         self.codecLimits = limits
+        self.reconnectDelays = reconnectDelays
+        self.reconnectDelayMs = reconnectDelays.lowerBound
         self.splitter = FrameSplitter(maxFrameBytes: limits.maxFrameBytes)
     }
 
@@ -65,13 +83,6 @@ final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    /// Cuts the connection (as a network failure would); the connection comes back by itself.
-    func cut() {
-        loop.execute {
-            if case let .connected(channel) = self.state { channel.close(promise: nil) }
-        }
-    }
-
     var isConnected: Bool {
         loop.assertInEventLoop()
         if case .connected = state { return true }
@@ -95,14 +106,15 @@ final class ClientConnection: @unchecked Sendable {
                 case let .success(channel):
                     guard case .connecting = self.state else { channel.close(promise: nil); return }
                     self.state = .connected(channel)
-                    self.reconnectDelayMs = 100
+                    self.reconnectDelayMs = self.reconnectDelays.lowerBound
                     self.splitter = FrameSplitter(maxFrameBytes: self.codecLimits.maxFrameBytes)
+                    self.onStatus(.connected)
                     self.engine.connected(now: monotonicMilliseconds())
                     self.flush()
                 case .failure:
                     guard case .connecting = self.state else { return }
                     self.state = .idle
-                    self.scheduleReconnect()
+                    self.scheduleReconnect(because: "cannot connect to \(self.host):\(self.port)")
                 }
             }
     }
@@ -112,7 +124,7 @@ final class ClientConnection: @unchecked Sendable {
         state = .idle
         engine.disconnected(now: monotonicMilliseconds())
         flush()
-        scheduleReconnect()
+        scheduleReconnect(because: "disconnected")
     }
 
     fileprivate func received(_ buffer: ByteBuffer) {
@@ -121,7 +133,10 @@ final class ClientConnection: @unchecked Sendable {
         do {
             while let frame = try splitter.next() {
                 // A bad frame is counted or reported by the engine; it does not end the connection.
-                frame.withUnsafeBytes { raw in _ = try? engine.handle(frameBytes: raw, now: now) }
+                let refused = frame.withUnsafeBytes { raw -> String? in
+                    do { try engine.handle(frameBytes: raw, now: now); return nil } catch { return "\(error)" }
+                }
+                if let refused { onStatus(.frameRefused(refused)) }
             }
         } catch {
             // The stream is unusable: reset the connection.
@@ -130,11 +145,13 @@ final class ClientConnection: @unchecked Sendable {
         flush()
     }
 
-    private func scheduleReconnect() {
+    private func scheduleReconnect(because reason: String) {
         guard case .idle = state else { return }
-        let jitter = Int64.random(in: 0...reconnectDelayMs / 2)
-        loop.scheduleTask(in: .milliseconds(reconnectDelayMs + jitter)) { self.connect() }
-        reconnectDelayMs = min(maxReconnectDelayMs, reconnectDelayMs * 2)
+        // Jitter in [delay/2, delay], then double up to the cap.
+        let delay = reconnectDelayMs / 2 + Int64.random(in: 0...max(1, reconnectDelayMs / 2))
+        onStatus(.disconnected(reason: reason, retryInMs: delay))
+        loop.scheduleTask(in: .milliseconds(delay)) { self.connect() }
+        reconnectDelayMs = min(reconnectDelays.upperBound, reconnectDelayMs * 2)
     }
 
     /// Writes every queued frame, delivers every event, re-arms the timer.
