@@ -6,6 +6,11 @@ import IMRSimulation
 final class DemoDeviceLog: @unchecked Sendable {
     private(set) var sends: [MessageID: (conversation: String, outcome: DeviceSnapshot.SendOutcome)] = [:]
 
+    /// A new message is `sending` without an event: `send` returned its id.
+    func sent(_ id: MessageID, conversation: String) {
+        if sends[id] == nil { sends[id] = (conversation, .sending) }
+    }
+
     func observe(_ event: ClientEvent, metrics: DemoMetrics) {
         switch event {
         case let .stateChanged(id, conversation, state):

@@ -108,8 +108,10 @@ struct DemoRun {
             }
             let payload = Array("message \(k) from \(devices[item.device].name)".utf8)
             let conversation = item.conversation
+            let log = devices[item.device].log
             _ = try await devices[item.device].connection.perform { engine, now in
                 let id = try engine.send(conversation: conversation, payload: payload, now: now)
+                log.sent(id, conversation: conversation)
                 metrics.sent(id, at: now)
                 return id
             }.get()
