@@ -324,6 +324,52 @@ struct HistoryIndex: Sendable {
         return innerSize.count - 1
     }
 
+    // MARK: Replace
+
+    /// Changes the key `old` to `new` when that keeps its position (its neighbours stay on
+    /// either side), in place: no shifting, no rebalancing. Returns false, changing nothing,
+    /// when `old` is not held or the position would change (then remove and insert).
+    /// A confirm lowers a pending message's key (its seq replaces "pending") and the
+    /// message is nearly always still after its predecessor: this is its O(log n) path.
+    mutating func replaceInPlace(_ old: HistoryKey, with new: HistoryKey) -> Bool {
+        guard root >= 0 else { return false }
+        return replace(old, with: new, below: root, level: height, leftmost: true, rightmost: true)
+    }
+
+    /// `leftmost`/`rightmost`: `node` is the first/last node of its level, so an item at its
+    /// start/end has no predecessor/successor elsewhere.
+    private mutating func replace(_ old: HistoryKey, with new: HistoryKey, below node: Int, level: Int,
+                                  leftmost: Bool, rightmost: Bool) -> Bool {
+        if level == 0 {
+            let pos = position(of: old, inLeaf: node)
+            let base = node * leafCapacity
+            let size = leafSize[node]
+            guard pos < size, leafItems[base + pos].key == old else { return false }
+            // The predecessor must stay below `new` and the successor above it; one in another
+            // leaf is known to when `new` moves away from it.
+            if pos > 0 {
+                guard leafItems[base + pos - 1].key < new else { return false }
+            } else if !(leftmost || old < new) {
+                return false
+            }
+            if pos < size - 1 {
+                guard new < leafItems[base + pos + 1].key else { return false }
+            } else if !(rightmost || new < old) {
+                return false
+            }
+            leafItems[base + pos].key = new
+            return true
+        }
+        let c = child(for: old, inInner: node)
+        guard c < innerSize[node] else { return false }
+        let slot = node * innerCapacity + c
+        guard replace(old, with: new, below: innerChild[slot], level: level - 1,
+                      leftmost: leftmost && c == 0, rightmost: rightmost && c == innerSize[node] - 1) else { return false }
+        // A subtree whose greatest key was `old` now has `new` as its greatest.
+        if innerMax[slot] == old { innerMax[slot] = new }
+        return true
+    }
+
     // MARK: Remove
 
     /// Removes `key`; returns false when it is not held.

@@ -171,7 +171,7 @@ public struct Timeline: Sendable {
         new.seq = seq
         if new != old {
             meta[i].key = new
-            if order == .causal {
+            if order == .causal && !ordered.replaceInPlace(old, with: new) {
                 ordered.remove(old)
                 ordered.insert(new, live: i)
             }

@@ -83,6 +83,9 @@ final class Arena {
         return nil
     }
 
+    /// Bytes handed out since the last reset (with alignment padding).
+    var bytesInUse: Int { state.pointee.offset + overflowBytes }
+
     func new<T>(_: T.Type) -> UnsafeMutablePointer<T> {
         allocate(MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: 1)
     }

@@ -16,30 +16,56 @@ public final class FrameCodec {
     public func encode(_ frame: Frame) throws(WireError) -> [UInt8] {
         defer { arena.reset() }
         let message = try cFrame(frame)
-        let size = imrpb__frame__get_packed_size(message)
-        guard size <= limits.maxFrameBytes else { throw .frameTooLarge(size, limit: limits.maxFrameBytes) }
         // Packed in the arena and copied out: Array(UnsafeBufferPointer) is the cheapest way to
         // make an array (Array(unsafeUninitializedCapacity:) costs a runtime metadata lookup).
-        let packed = packInArena(message, size: size)
-        return Array(packed)
-    }
-
-    private func packInArena(_ message: UnsafePointer<Imrpb__Frame>, size: Int) -> UnsafeBufferPointer<UInt8> {
-        let out = arena.allocate(max(size, 1)).assumingMemoryBound(to: UInt8.self)
-        let n = imrpb__frame__pack(message, out)
-        return UnsafeBufferPointer(start: out, count: n)
+        return Array(try pack(message))
     }
 
     /// Appends the frame with its varint length prefix (the stream form) to `buffer`.
     public func encodeDelimited(_ frame: Frame, appendingTo buffer: inout [UInt8]) throws(WireError) {
         defer { arena.reset() }
-        let message = try cFrame(frame)
-        let size = imrpb__frame__get_packed_size(message)
-        guard size <= limits.maxFrameBytes else { throw .frameTooLarge(size, limit: limits.maxFrameBytes) }
-        let packed = packInArena(message, size: size)
-        buffer.reserveCapacity(buffer.count + Varint.encodedSize(UInt64(size)) + size)
-        Varint.append(UInt64(size), to: &buffer)
+        let packed = try pack(try cFrame(frame))
+        buffer.reserveCapacity(buffer.count + Varint.encodedSize(UInt64(packed.count)) + packed.count)
+        Varint.append(UInt64(packed.count), to: &buffer)
         buffer.append(contentsOf: packed)
+    }
+
+    /// Packs a message built in the arena (and nothing else) into the arena.
+    ///
+    /// protobuf-c needs a buffer large enough up front; sizing a small frame exactly
+    /// (`get_packed_size`, a full walk of the message) costs about as much as packing it.
+    /// Every byte protobuf-c writes stands for at least a third of a byte of the structs
+    /// that built the message: a scalar field of 4 or 8 bytes packs into at most a 2-byte
+    /// tag and a 10-byte varint, a string or bytes field into its data plus at most 7 bytes
+    /// (its 8- or 16-byte field covers those), a sub-message or repeated element into its
+    /// own bytes plus at most 7 (its pointer's 8 cover those). All of it lives in the arena,
+    /// so three times the arena's bytes in use bound the packed size; frames whose bound is
+    /// large are sized exactly instead (the walk is small next to their copying).
+    func pack(_ message: UnsafePointer<Imrpb__Frame>) throws(WireError) -> UnsafeBufferPointer<UInt8> {
+        let bound = packedSizeBound
+        let size: Int
+        if bound <= Self.boundedPackLimit {
+            size = bound
+        } else {
+            size = imrpb__frame__get_packed_size(message)
+            guard size <= limits.maxFrameBytes else { throw .frameTooLarge(size, limit: limits.maxFrameBytes) }
+        }
+        let out = arena.allocate(max(size, 1)).assumingMemoryBound(to: UInt8.self)
+        let n = imrpb__frame__pack(message, out)
+        guard n <= limits.maxFrameBytes else { throw .frameTooLarge(n, limit: limits.maxFrameBytes) }
+        return UnsafeBufferPointer(start: out, count: n)
+    }
+
+    /// An upper bound of the packed size of the message built in the arena (see `pack`).
+    var packedSizeBound: Int { 3 * arena.bytesInUse + 16 }
+
+    static let boundedPackLimit = 64 << 10
+
+    /// The bound `pack` would use for `frame` and its exact packed size (for tests).
+    func packedSizeCheck(_ frame: Frame) throws(WireError) -> (bound: Int, exact: Int) {
+        defer { arena.reset() }
+        let message = try cFrame(frame)
+        return (packedSizeBound, imrpb__frame__get_packed_size(message))
     }
 
     public func decode(_ bytes: [UInt8]) throws(WireError) -> Frame {

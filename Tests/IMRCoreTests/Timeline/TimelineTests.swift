@@ -235,6 +235,7 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         var index = HistoryIndex(leafCapacity: leaf, innerCapacity: inner)
         var reference: [HistoryKey] = []
         var liveOf: [HistoryKey: Int] = [:]
+        var replacedInPlace = 0, movedReplaces = 0
         func check() {
             var order: [Int] = []
             index.forEach { order.append($0) }
@@ -255,6 +256,26 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
                 index.insert(key, live: step)
                 liveOf[key] = step
                 reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
+            } else if step % 4 == 0 {
+                // A changed key (a confirm): in place when the order allows, else moved.
+                let at = Int.random(in: 0..<reference.count, using: &rng)
+                let old = reference[at]
+                var key = old
+                key.seq = rng.next() % 3 == 0 ? rng.next() % 100 : (rng.next() % 2 == 0 ? old.seq &- 1 : old.seq &+ 1)
+                if rng.next() % 5 == 0 { key.depth = CausalDepth(low: rng.next() % 1_000_000) }
+                guard reference.firstIndex(of: key) == nil else { continue }
+                if index.replaceInPlace(old, with: key) {
+                    replacedInPlace += 1
+                    reference[at] = key
+                    #expect(zip(reference, reference.dropFirst()).allSatisfy { $0 < $1 }, "an in-place replace broke the order")
+                } else {
+                    movedReplaces += 1
+                    #expect(index.remove(old))
+                    index.insert(key, live: liveOf[old]!)
+                    reference.remove(at: at)
+                    reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
+                }
+                liveOf[key] = liveOf[old]
             } else {
                 let key = reference.remove(at: Int.random(in: 0..<reference.count, using: &rng))
                 let removed = index.remove(key), again = index.remove(key)
@@ -263,6 +284,9 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
             if step % 89 == 0 || reference.count <= 2 { check() }
         }
         check()
+        #expect(replacedInPlace > 10 && movedReplaces > 10)
+        #expect(!index.replaceInPlace(HistoryKey(depth: CausalDepth(low: 7), seq: 3, messageID: MessageID(high: 9, low: 9)),
+                                      with: HistoryKey(depth: CausalDepth(low: 7), seq: 4, messageID: MessageID(high: 9, low: 9))))
         let absent = HistoryKey(depth: CausalDepth(low: 5), seq: 1, messageID: MessageID(high: 0, low: 0))
         #expect(index.rank(of: absent) == nil)
         let removedAbsent = index.remove(absent)

@@ -44,6 +44,28 @@ import Testing
         #expect(encoded > 2_000 && refused > 0)
     }
 
+    /// `FrameCodec.pack` sizes its buffer by a bound instead of measuring: the bound must
+    /// hold for every frame, the extreme ones (10-byte varints, negative enum values) first.
+    @Test func packedSizeBoundHoldsForEveryFrame() throws {
+        let codec = FrameCodec()
+        let id = MessageID(high: .max, low: .max)
+        let extremes: [Frame] = [
+            .sendReject(SendReject(messageID: id, conversation: "c", code: RejectCode(rawValue: .max),
+                                   retryAfterMs: .max, detail: "")),
+            .sendAck(SendAck(messageID: id, conversation: "c", seq: .max, serverTimeMs: .max, duplicate: true)),
+            .ping(nonce: .max), .pong(nonce: .max),
+            .delivered(Delivered(watermarks: (0..<50).map { _ in Watermark(conversation: "c", deliveredSeq: .max, readSeq: .max) })),
+        ]
+        var rng = FuzzRandom(seed: 0xB0_0D)
+        var checked = 0
+        for frame in extremes + (0..<5_000).map({ _ in Self.randomFrame(&rng) }) {
+            let (bound, exact) = try codec.packedSizeCheck(frame)
+            #expect(exact <= bound, "bound \(bound) < packed \(exact) for \(frame)")
+            checked += 1
+        }
+        #expect(checked == extremes.count + 5_000)
+    }
+
     static func randomFrame(_ rng: inout FuzzRandom) -> Frame {
         switch rng.int(0..<17) {
         case 0: return .hello(Hello(token: text(&rng, max: 24, allowEmpty: true), protocolVersion: UInt32(truncatingIfNeeded: u64(&rng)), deviceNode: u64(&rng)))
