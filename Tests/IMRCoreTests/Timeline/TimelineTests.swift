@@ -270,7 +270,8 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
                     #expect(zip(reference, reference.dropFirst()).allSatisfy { $0 < $1 }, "an in-place replace broke the order")
                 } else {
                     movedReplaces += 1
-                    #expect(index.remove(old))
+                    let removed = index.remove(old)
+                    #expect(removed)
                     index.insert(key, live: liveOf[old]!)
                     reference.remove(at: at)
                     reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
@@ -285,8 +286,9 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         }
         check()
         #expect(replacedInPlace > 10 && movedReplaces > 10)
-        #expect(!index.replaceInPlace(HistoryKey(depth: CausalDepth(low: 7), seq: 3, messageID: MessageID(high: 9, low: 9)),
-                                      with: HistoryKey(depth: CausalDepth(low: 7), seq: 4, messageID: MessageID(high: 9, low: 9))))
+        let replacedAbsent = index.replaceInPlace(HistoryKey(depth: CausalDepth(low: 7), seq: 3, messageID: MessageID(high: 9, low: 9)),
+                                                  with: HistoryKey(depth: CausalDepth(low: 7), seq: 4, messageID: MessageID(high: 9, low: 9)))
+        #expect(!replacedAbsent)
         let absent = HistoryKey(depth: CausalDepth(low: 5), seq: 1, messageID: MessageID(high: 0, low: 0))
         #expect(index.rank(of: absent) == nil)
         let removedAbsent = index.remove(absent)
