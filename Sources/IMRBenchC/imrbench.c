@@ -10,8 +10,8 @@ typedef struct {
     Imrpb__Frame frame;
     Imrpb__Send body;
     Imrpb__VectorClock clock;
-    Imrpb__ClockEntry entries[IMRBENCH_MAX_CLOCK];
-    Imrpb__ClockEntry *entry_pointers[IMRBENCH_MAX_CLOCK];
+    uint64_t nodes[IMRBENCH_MAX_CLOCK];
+    uint64_t counters[IMRBENCH_MAX_CLOCK];
 } imrbench_structs;
 
 static int build(const imrbench_send *send, imrbench_structs *s) {
@@ -20,13 +20,13 @@ static int build(const imrbench_send *send, imrbench_structs *s) {
     imrpb__send__init(&s->body);
     imrpb__vector_clock__init(&s->clock);
     for (size_t i = 0; i < send->clock_count; i++) {
-        imrpb__clock_entry__init(&s->entries[i]);
-        s->entries[i].node = send->clock_nodes[i];
-        s->entries[i].counter = send->clock_counters[i];
-        s->entry_pointers[i] = &s->entries[i];
+        s->nodes[i] = send->clock_nodes[i];
+        s->counters[i] = send->clock_counters[i];
     }
-    s->clock.n_entries = send->clock_count;
-    s->clock.entries = s->entry_pointers;
+    s->clock.n_nodes = send->clock_count;
+    s->clock.nodes = s->nodes;
+    s->clock.n_counters = send->clock_count;
+    s->clock.counters = s->counters;
     s->body.conversation = (char *)send->conversation;
     s->body.message_id.len = 16;
     s->body.message_id.data = (uint8_t *)send->message_id;
@@ -61,7 +61,7 @@ uint64_t imrbench_protobuf_c_roundtrips(const imrbench_send *send, uint64_t iter
         const Imrpb__Send *b = back->send;
         checksum += packed + strlen(b->conversation) + b->message_id.len + b->payload.len + b->payload.data[0];
         if (b->clock != NULL) {
-            for (size_t i = 0; i < b->clock->n_entries; i++) checksum += b->clock->entries[i]->counter;
+            for (size_t i = 0; i < b->clock->n_counters; i++) checksum += b->clock->counters[i];
         }
         imrpb__frame__free_unpacked(back, NULL);
     }

@@ -52,51 +52,6 @@ void   imrpb__frame__free_unpacked
   assert(message->base.descriptor == &imrpb__frame__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   imrpb__clock_entry__init
-                     (Imrpb__ClockEntry         *message)
-{
-  static const Imrpb__ClockEntry init_value = IMRPB__CLOCK_ENTRY__INIT;
-  *message = init_value;
-}
-size_t imrpb__clock_entry__get_packed_size
-                     (const Imrpb__ClockEntry *message)
-{
-  assert(message->base.descriptor == &imrpb__clock_entry__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t imrpb__clock_entry__pack
-                     (const Imrpb__ClockEntry *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &imrpb__clock_entry__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t imrpb__clock_entry__pack_to_buffer
-                     (const Imrpb__ClockEntry *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &imrpb__clock_entry__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Imrpb__ClockEntry *
-       imrpb__clock_entry__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Imrpb__ClockEntry *)
-     protobuf_c_message_unpack (&imrpb__clock_entry__descriptor,
-                                allocator, len, data);
-}
-void   imrpb__clock_entry__free_unpacked
-                     (Imrpb__ClockEntry *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &imrpb__clock_entry__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
 void   imrpb__vector_clock__init
                      (Imrpb__VectorClock         *message)
 {
@@ -1347,79 +1302,41 @@ const ProtobufCMessageDescriptor imrpb__frame__descriptor =
   (ProtobufCMessageInit) imrpb__frame__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor imrpb__clock_entry__field_descriptors[2] =
+static const ProtobufCFieldDescriptor imrpb__vector_clock__field_descriptors[2] =
 {
   {
-    "node",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_FIXED64,
-    0,   /* quantifier_offset */
-    offsetof(Imrpb__ClockEntry, node),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "counter",
+    "nodes",
     2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_UINT64,
-    0,   /* quantifier_offset */
-    offsetof(Imrpb__ClockEntry, counter),
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_FIXED64,
+    offsetof(Imrpb__VectorClock, n_nodes),
+    offsetof(Imrpb__VectorClock, nodes),
     NULL,
     NULL,
-    0,             /* flags */
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
-};
-static const unsigned imrpb__clock_entry__field_indices_by_name[] = {
-  1,   /* field[1] = counter */
-  0,   /* field[0] = node */
-};
-static const ProtobufCIntRange imrpb__clock_entry__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 2 }
-};
-const ProtobufCMessageDescriptor imrpb__clock_entry__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "imrpb.ClockEntry",
-  "ClockEntry",
-  "Imrpb__ClockEntry",
-  "imrpb",
-  sizeof(Imrpb__ClockEntry),
-  2,
-  imrpb__clock_entry__field_descriptors,
-  imrpb__clock_entry__field_indices_by_name,
-  1,  imrpb__clock_entry__number_ranges,
-  (ProtobufCMessageInit) imrpb__clock_entry__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor imrpb__vector_clock__field_descriptors[1] =
-{
   {
-    "entries",
-    1,
+    "counters",
+    3,
     PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Imrpb__VectorClock, n_entries),
-    offsetof(Imrpb__VectorClock, entries),
-    &imrpb__clock_entry__descriptor,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Imrpb__VectorClock, n_counters),
+    offsetof(Imrpb__VectorClock, counters),
     NULL,
-    0,             /* flags */
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned imrpb__vector_clock__field_indices_by_name[] = {
-  0,   /* field[0] = entries */
+  1,   /* field[1] = counters */
+  0,   /* field[0] = nodes */
 };
 static const ProtobufCIntRange imrpb__vector_clock__number_ranges[1 + 1] =
 {
-  { 1, 0 },
-  { 0, 1 }
+  { 2, 0 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor imrpb__vector_clock__descriptor =
 {
@@ -1429,7 +1346,7 @@ const ProtobufCMessageDescriptor imrpb__vector_clock__descriptor =
   "Imrpb__VectorClock",
   "imrpb",
   sizeof(Imrpb__VectorClock),
-  1,
+  2,
   imrpb__vector_clock__field_descriptors,
   imrpb__vector_clock__field_indices_by_name,
   1,  imrpb__vector_clock__number_ranges,

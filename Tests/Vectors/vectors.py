@@ -63,11 +63,14 @@ ID_A = bytes.fromhex("018bcfe5680070008000000000000001")   # UUIDv7-shaped messa
 ID_B = bytes.fromhex("018bcfe5680170018a1b2c3d4e5f6071")
 ID_C = bytes.fromhex("ffffffffffffffffffffffffffffffff")
 PAYLOAD_100 = bytes((i * 37 + 11) % 256 for i in range(100))
-CLOCK_3 = {"entries": [
-    {"node": "1311768467463790320", "counter": "42"},
-    {"node": "12297829382473034410", "counter": "7"},
-    {"node": "18446744073709551615", "counter": "1"},
-]}
+def clock(entries):
+    """A clock's JSON from (node, counter) pairs: two parallel lists, omitted when empty."""
+    if not entries:
+        return {}
+    return {"nodes": [str(node) for node, _ in entries], "counters": [str(counter) for _, counter in entries]}
+
+
+CLOCK_3 = clock([(1311768467463790320, 42), (12297829382473034410, 7), (18446744073709551615, 1)])
 NON_ASCII = "général-会話-🚀"
 U64_MAX = "18446744073709551615"
 
@@ -80,13 +83,13 @@ def large_clock(n):
         node = (i + 1) * 0x0041_8937_4BC6_A7EF % (1 << 64)
         entries.append((node, (1 << ((i * 7) % 64)) + i))
     entries.sort()
-    return {"entries": [{"node": str(node), "counter": str(counter)} for node, counter in entries]}
+    return clock(entries)
 
 
 def message(conversation, seq, sender, node, mid, clock, payload):
     m = {"conversation": conversation, "seq": str(seq), "server_time_ms": "1700000000123",
          "sender_user": sender, "sender_node": str(node), "message_id": b64(mid)}
-    if clock["entries"]:
+    if clock:
         m["clock"] = clock
     if payload:
         m["payload"] = b64(payload)
@@ -112,7 +115,7 @@ GOLDEN = {
     "send": frame("send", {"conversation": "general", "message_id": b64(ID_A), "clock": CLOCK_3,
                            "payload": b64(PAYLOAD_100)}),
     "send_empty_payload": frame("send", {"conversation": "general", "message_id": b64(ID_B),
-                                         "clock": {"entries": [{"node": "1", "counter": "1"}]}}),
+                                         "clock": clock([(1, 1)])}),
     "send_empty_clock": frame("send", {"conversation": "general", "message_id": b64(ID_A),
                                        "payload": b64(b"hi")}),
     "send_large_clock": frame("send", {"conversation": "general", "message_id": b64(ID_B),
@@ -138,7 +141,7 @@ GOLDEN = {
     "push": frame("push", {"message": message("general", 17, "alice", 0x1234_5678_9ABC_DEF0, ID_A,
                                               CLOCK_3, PAYLOAD_100)}),
     "push_empty_payload": frame("push", {"message": message(NON_ASCII, 1, "bób", 1, ID_B,
-                                                            {"entries": []}, b"")}),
+                                                            clock([]), b"")}),
     "delivered": frame("delivered", {"watermarks": [
         {"conversation": "general", "delivered_seq": "17", "read_seq": "12"},
         {"conversation": NON_ASCII, "delivered_seq": "3"},
@@ -150,7 +153,7 @@ GOLDEN = {
     "sync_response": frame("sync_response", {
         "conversation": "general",
         "messages": [message("general", 101, "alice", 7, ID_A, CLOCK_3, PAYLOAD_100),
-                     message("general", 102, "bob", 9, ID_B, {"entries": [{"node": "9", "counter": "3"}]},
+                     message("general", 102, "bob", 9, ID_B, clock([(9, 3)]),
                              b"second")],
         "head_seq": "150", "has_more": True, "after_seq": "100"}),
     "sync_response_head_only": frame("sync_response", {"conversation": "general", "head_seq": "150",
@@ -203,8 +206,11 @@ def ld(number, data):
     return tag(number, 2) + varint(len(data)) + data
 
 
-def clock_bytes(entries):
-    return b"".join(ld(1, fixed64(1, node) + vint(2, counter)) for node, counter in entries)
+def clock_bytes(entries, counters=None):
+    """Packed node and counter lists; `counters` overrides the counters (lists of unequal length)."""
+    counters = [c for _, c in entries] if counters is None else counters
+    return (ld(2, b"".join(node.to_bytes(8, "little") for node, _ in entries))
+            + ld(3, b"".join(varint(c) for c in counters)))
 
 
 def send_bytes(conversation=b"general", mid=ID_A, clock=((1, 1),), payload=b"p", version=1):
@@ -257,6 +263,9 @@ def malformed(golden_send):
                                "payloadTooLarge(262145, limit: 262144)"),
         "clock_duplicate_nodes": (send_bytes(clock=((5, 1), (9, 2), (5, 3))),
                                   "invalidClock(duplicateNode(5))"),
+        "clock_lists_differ": (vint(1, 1) + ld(12, ld(1, b"general") + ld(2, ID_A)
+                                               + ld(3, clock_bytes(((5, 1), (9, 2), (12, 3)), counters=[1, 2]))),
+                               "invalidClock(mismatchedLists(nodes: 3, counters: 2))"),
         "clock_too_many_entries": (send_bytes(clock=tuple((i + 1, 1) for i in range(4097))),
                                    "invalidClock(tooManyEntries(4097, limit: 4096))"),
         "frame_over_max_size": (send_bytes(payload=bytes(1024 * 1024)),

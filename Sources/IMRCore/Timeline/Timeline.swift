@@ -26,7 +26,8 @@ public struct Timeline: Sendable {
     private var entries: [TimelineEntry] = []
     /// Message id → live index.
     private var ids = MessageIDTable()
-    /// Per live index: the history key and the late-reply flag.
+    /// Per live index: the causal depth and the late-reply flag (with the entry's seq and
+    /// id, the depth makes its history key: `key(at:)`).
     private var meta: [Meta] = []
     /// Live indices sorted by history key (maintained only for `.causal`).
     private var ordered = HistoryIndex()
@@ -40,8 +41,13 @@ public struct Timeline: Sendable {
     private var sent: [[SenderSlot]] = []
 
     private struct Meta: Sendable {
-        var key: HistoryKey
+        var depth: CausalDepth
         var late: Bool
+    }
+
+    @inline(__always)
+    private func key(at live: Int) -> HistoryKey {
+        HistoryKey(depth: meta[live].depth, seq: entries[live].seq, messageID: entries[live].messageID)
     }
 
     private struct SenderSlot: Sendable {
@@ -101,7 +107,7 @@ public struct Timeline: Sendable {
         let late = knowledgeDepth != key.depth
 
         entries.append(entry)
-        meta.append(Meta(key: key, late: late))
+        meta.append(Meta(depth: key.depth, late: late))
         let own = entry.clock[entry.senderNode]
         insertSenderSlot(SenderSlot(counter: own, live: live), list: list)
         if ordering && order == .causal { ordered.insert(key, live: live) }
@@ -119,7 +125,7 @@ public struct Timeline: Sendable {
         guard bulk else { return newEntries.map { insert($0) } }
         let first = entries.count
         let indices = newEntries.map { insert($0, ordering: false) }
-        var added = (first..<entries.count).map { HistoryIndex.Item(key: meta[$0].key, live: $0) }
+        var added = (first..<entries.count).map { HistoryIndex.Item(key: key(at: $0), live: $0) }
         added.sort { $0.key < $1.key }
         let held = ordered.items()
         var all: [HistoryIndex.Item] = []
@@ -164,13 +170,12 @@ public struct Timeline: Sendable {
     @discardableResult
     public mutating func confirm(_ id: MessageID, seq: UInt64, serverTimeMs: UInt64) -> Int? {
         guard let i = liveIndexOf(id) else { return nil }
+        let old = key(at: i)
         entries[i].seq = seq
         entries[i].serverTimeMs = serverTimeMs
-        let old = meta[i].key
         var new = old
         new.seq = seq
         if new != old {
-            meta[i].key = new
             if order == .causal && !ordered.replaceInPlace(old, with: new) {
                 ordered.remove(old)
                 ordered.insert(new, live: i)
@@ -208,7 +213,7 @@ public struct Timeline: Sendable {
     public func historyIndex(of id: MessageID) -> Int? {
         guard let i = liveIndexOf(id) else { return nil }
         guard order == .causal else { return i }
-        return ordered.rank(of: meta[i].key)
+        return ordered.rank(of: key(at: i))
     }
 
     /// The message at position `index` of `history()`. O(log n).
@@ -220,7 +225,7 @@ public struct Timeline: Sendable {
 
     /// The history sort key of `id` (depth, seq, id), nil when not held.
     public func historyKey(of id: MessageID) -> HistoryKey? {
-        liveIndexOf(id).map { meta[$0].key }
+        liveIndexOf(id).map { key(at: $0) }
     }
 
     /// True when the sender of `id` had not seen every message shown before it in the live
@@ -290,7 +295,7 @@ public struct Timeline: Sendable {
         }
         var result: [(key: HistoryKey, id: MessageID)] = []
         for (ci, c) in candidates.enumerated() where !dominated[ci] {
-            result.append((meta[c.live].key, entries[c.live].messageID))
+            result.append((key(at: c.live), entries[c.live].messageID))
         }
         result.sort { $0.key < $1.key }
         return result.map(\.id)

@@ -9,10 +9,11 @@ extension FrameCodec {
     public func encode(_ clock: VectorClock) throws(WireError) -> [UInt8] {
         defer { arena.reset() }
         guard let message = try self.clock(clock) else { return [] }
-        let size = imrpb__vector_clock__get_packed_size(message)
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = size == 0 ? 0 : imrpb__vector_clock__pack(message, buffer.baseAddress)
-        }
+        // Packed into a buffer sized by the arena bound (see `pack`): no sizing walk, and
+        // Array(UnsafeBufferPointer) needs no runtime metadata lookup.
+        let out = arena.allocate(packedSizeBound).assumingMemoryBound(to: UInt8.self)
+        let n = imrpb__vector_clock__pack(message, out)
+        return Array(UnsafeBufferPointer(start: out, count: n))
     }
 
     /// Decodes an encoded clock with the same validation as a clock inside a frame.

@@ -7,6 +7,7 @@ import IMRWireC
 public final class FrameCodec {
     public let limits: WireLimits
     let arena = Arena()
+    var recentIdentifiers = RecentIdentifiers()
 
     public init(limits: WireLimits = .default) {
         self.limits = limits

@@ -145,34 +145,48 @@ extension FrameCodec {
     }
 
     func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
-        guard let c = c?.pointee, c.n_entries > 0 else { return VectorClock() }
-        let n = c.n_entries
+        guard let c = c?.pointee else { return VectorClock() }
+        let n = c.n_nodes
+        guard n == c.n_counters else { throw .invalidClock(.mismatchedLists(nodes: n, counters: c.n_counters)) }
+        if n == 0 { return VectorClock() }
         guard n <= limits.maxClockEntries else {
             throw .invalidClock(.tooManyEntries(n, limit: limits.maxClockEntries))
         }
-        guard let list = c.entries else { throw .missingField("clock.entries") }
+        guard let nodes = c.nodes, let counters = c.counters else { throw .missingField("clock.nodes") }
         // One pass: gather the entries in the arena and see whether the wire form is already
-        // canonical (sorted by node, no duplicates, no zero counters), as conforming encoders
+        // canonical (nodes strictly increasing, no zero counters), as conforming encoders
         // write it; then one copy into the array (Array(UnsafeBufferPointer) is the cheapest).
         var canonical = true
-        var missing = false
         let scratch = arena.array(VectorClock.Entry.self, count: n)
         var previous: UInt64 = 0
         for i in 0..<n {
-            guard let e = list[i] else { missing = true; break }
-            let node = e.pointee.node, counter = e.pointee.counter
+            let node = nodes[i], counter = counters[i]
             if counter == 0 || (i > 0 && node <= previous) { canonical = false }
             previous = node
             (scratch + i).initialize(to: VectorClock.Entry(node: node, counter: counter))
         }
-        if missing { throw .missingField("clock.entries") }
         let entries = Array(UnsafeBufferPointer(start: scratch, count: n))
         if canonical { return VectorClock(canonicalEntries: entries) }
         return try VectorClock(entries: entries, maxEntries: limits.maxClockEntries)
     }
 
     private func identifier(_ p: UnsafeMutablePointer<CChar>?, _ field: String) throws(WireError) -> String {
-        try text(p, field, maxBytes: limits.maxIdentifierBytes, allowEmpty: false)
+        guard let p else { throw .invalidIdentifier(field: field, .empty) }
+        let count = textCount(p)
+        let bytes = UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self)
+        if count > 0, count <= limits.maxIdentifierBytes, let held = recentIdentifiers.lookup(bytes, count: count) {
+            return held
+        }
+        let s = try text(p, field, maxBytes: limits.maxIdentifierBytes, allowEmpty: false)
+        recentIdentifiers.remember(s, bytes: bytes, count: count)
+        return s
+    }
+
+    /// The length of a string protobuf-c decoded: the arena recorded its allocation (length
+    /// + 1, the NUL written last); strlen for one from elsewhere.
+    private func textCount(_ p: UnsafeMutablePointer<CChar>) -> Int {
+        if let size = arena.recordedSize(of: p), size >= 1, p[size - 1] == 0 { return size - 1 }
+        return strlen(p)
     }
 
     private func identifiers(_ list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, count: Int, _ field: String) throws(WireError) -> [String] {

@@ -174,15 +174,16 @@ extension FrameCodec {
         let n = v.count
         if n == 0 { return nil }
         let c = arena.new(Imrpb__VectorClock.self); imrpb__vector_clock__init(c)
-        let pointers = arena.array(UnsafeMutablePointer<Imrpb__ClockEntry>?.self, count: n)
-        let entries = arena.array(Imrpb__ClockEntry.self, count: n)
-        for (i, e) in v.entries.enumerated() {
-            imrpb__clock_entry__init(entries + i)
-            entries[i].node = e.node
-            entries[i].counter = e.counter
-            pointers[i] = entries + i
+        let nodes = arena.array(UInt64.self, count: n)
+        let counters = arena.array(UInt64.self, count: n)
+        v.entries.withUnsafeBufferPointer { entries in
+            for i in 0..<n {
+                nodes[i] = entries[i].node
+                counters[i] = entries[i].counter
+            }
         }
-        c.pointee.n_entries = n; c.pointee.entries = pointers
+        c.pointee.n_nodes = n; c.pointee.nodes = nodes
+        c.pointee.n_counters = n; c.pointee.counters = counters
         return c
     }
 

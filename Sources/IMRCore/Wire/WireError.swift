@@ -3,6 +3,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     public enum ClockProblem: Equatable, Sendable {
         case duplicateNode(UInt64)
         case tooManyEntries(Int, limit: Int)
+        /// The wire form's node and counter lists differ in length.
+        case mismatchedLists(nodes: Int, counters: Int)
     }
 
     public enum IdentifierProblem: Equatable, Sendable {
@@ -46,6 +48,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .payloadTooLarge(n, limit): return "payload of \(n) bytes exceeds the limit of \(limit)"
         case let .invalidClock(.duplicateNode(node)): return "vector clock names node \(node) twice"
         case let .invalidClock(.tooManyEntries(n, limit)): return "vector clock has \(n) entries, over the limit of \(limit)"
+        case let .invalidClock(.mismatchedLists(nodes, counters)):
+            return "vector clock has \(nodes) nodes but \(counters) counters"
         case .malformedLength: return "malformed varint length prefix"
         case .streamFailed: return "stream framing failed earlier; the connection must be reset"
         }

@@ -16,7 +16,6 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Imrpb__Frame Imrpb__Frame;
-typedef struct Imrpb__ClockEntry Imrpb__ClockEntry;
 typedef struct Imrpb__VectorClock Imrpb__VectorClock;
 typedef struct Imrpb__Hello Imrpb__Hello;
 typedef struct Imrpb__Limits Imrpb__Limits;
@@ -138,31 +137,23 @@ struct  Imrpb__Frame
 
 
 /*
- * One entry of a sparse vector clock: node -> counter.
- */
-struct  Imrpb__ClockEntry
-{
-  ProtobufCMessage base;
-  uint64_t node;
-  uint64_t counter;
-};
-#define IMRPB__CLOCK_ENTRY__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&imrpb__clock_entry__descriptor) \
-    , 0, 0 }
-
-
-/*
- * Canonical form: entries sorted by node, no duplicate nodes, no zero counters.
+ * A sparse vector clock: entry i maps nodes[i] -> counters[i].
+ * Canonical form: the lists have the same length, nodes strictly increasing (so no
+ * duplicates), no zero counters. Two packed lists rather than a list of entry messages:
+ * a clock rides in every send, push and synced message, and a packed list decodes in one
+ * step where each entry message is a decode of its own.
  */
 struct  Imrpb__VectorClock
 {
   ProtobufCMessage base;
-  size_t n_entries;
-  Imrpb__ClockEntry **entries;
+  size_t n_nodes;
+  uint64_t *nodes;
+  size_t n_counters;
+  uint64_t *counters;
 };
 #define IMRPB__VECTOR_CLOCK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&imrpb__vector_clock__descriptor) \
-    , 0,NULL }
+    , 0,NULL, 0,NULL }
 
 
 /*
@@ -526,25 +517,6 @@ Imrpb__Frame *
                       const uint8_t       *data);
 void   imrpb__frame__free_unpacked
                      (Imrpb__Frame *message,
-                      ProtobufCAllocator *allocator);
-/* Imrpb__ClockEntry methods */
-void   imrpb__clock_entry__init
-                     (Imrpb__ClockEntry         *message);
-size_t imrpb__clock_entry__get_packed_size
-                     (const Imrpb__ClockEntry   *message);
-size_t imrpb__clock_entry__pack
-                     (const Imrpb__ClockEntry   *message,
-                      uint8_t             *out);
-size_t imrpb__clock_entry__pack_to_buffer
-                     (const Imrpb__ClockEntry   *message,
-                      ProtobufCBuffer     *buffer);
-Imrpb__ClockEntry *
-       imrpb__clock_entry__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   imrpb__clock_entry__free_unpacked
-                     (Imrpb__ClockEntry *message,
                       ProtobufCAllocator *allocator);
 /* Imrpb__VectorClock methods */
 void   imrpb__vector_clock__init
@@ -969,9 +941,6 @@ void   imrpb__receipt__free_unpacked
 typedef void (*Imrpb__Frame_Closure)
                  (const Imrpb__Frame *message,
                   void *closure_data);
-typedef void (*Imrpb__ClockEntry_Closure)
-                 (const Imrpb__ClockEntry *message,
-                  void *closure_data);
 typedef void (*Imrpb__VectorClock_Closure)
                  (const Imrpb__VectorClock *message,
                   void *closure_data);
@@ -1048,7 +1017,6 @@ extern const ProtobufCEnumDescriptor    imrpb__reject_code__descriptor;
 extern const ProtobufCEnumDescriptor    imrpb__error_code__descriptor;
 extern const ProtobufCEnumDescriptor    imrpb__result_code__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__frame__descriptor;
-extern const ProtobufCMessageDescriptor imrpb__clock_entry__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__vector_clock__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__hello__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__limits__descriptor;

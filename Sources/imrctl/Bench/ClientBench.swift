@@ -13,15 +13,6 @@ struct ClientBench: BenchSuite {
         var figures: [BenchFigure] = []
 
         let cycles = quick ? 20_000 : 200_000
-        if let p = getenv("IMR_PROFILE") {
-            let v = String(cString: p)
-            let n = Int(getenv("IMR_N").map { String(cString: $0) } ?? "") ?? 2_000_000
-            if v == "send" { print(try clientSideSendAckCycles(n)) }
-            if v == "full" { print(try fullLoopSendAckCycles(n)) }
-            if v == "engine" { print(try engineOnlySendAckCycles(n)) }
-            if v == "receive" { print(try receivePerSecond(Int(getenv("IMR_N").map { String(cString: $0) } ?? "") ?? 2_000_000)) }
-            return []
-        }
         let sendAck = try (0..<repeats).map { _ in try clientSideSendAckCycles(cycles) }
         figures.append(BenchFigure(key: "client_send_ack_per_s", value: median(sendAck), unit: "cycles/s",
                                    label: "client send->ack cycles (client encodes the send, decodes the ack)", goal: ">= 1,000,000"))

@@ -189,6 +189,14 @@ final class JObject {
         try optionalU64(key) ?? 0
     }
 
+    /// A list of 64-bit integers (decimal strings).
+    func u64s(_ key: String) throws -> [UInt64] {
+        try strings(key).map { s in
+            guard let n = UInt64(s) else { throw MappingError(description: "\(path).\(key): not a 64-bit integer string: \(s)") }
+            return n
+        }
+    }
+
     func optionalU64(_ key: String) throws -> UInt64? {
         guard let v = value(key) else { return nil }
         if let s = v as? String, let n = UInt64(s) { return n }
@@ -252,12 +260,12 @@ final class JObject {
 
     func clock(_ key: String) throws -> VectorClock {
         guard let c = try object(key) else { return VectorClock() }
-        let entries = try c.objects("entries").map { e in
-            let entry = VectorClock.Entry(node: try e.u64("node"), counter: try e.u64("counter"))
-            try e.finish()
-            return entry
-        }
+        let nodes = try c.u64s("nodes"), counters = try c.u64s("counters")
         try c.finish()
+        guard nodes.count == counters.count else {
+            throw MappingError(description: "\(path).\(key): \(nodes.count) nodes but \(counters.count) counters")
+        }
+        let entries = zip(nodes, counters).map { VectorClock.Entry(node: $0, counter: $1) }
         return try VectorClock(entries: entries)
     }
 

@@ -197,6 +197,7 @@ extension WireError {
         case .invalidClock(.tooManyEntries): 12
         case .malformedLength: 13
         case .streamFailed: 14
+        case .invalidClock(.mismatchedLists): 15
         }
     }
 }

@@ -118,12 +118,21 @@ import Testing
     /// A clock on the wire that is not canonical (unsorted, zero counters) decodes to the
     /// canonical clock; the empty clock is not written at all.
     @Test func clocksAreCanonical() throws {
-        let unsorted: [UInt8] = [0x08, 0x01, 0x62, 0x31,
+        let unsorted: [UInt8] = [0x08, 0x01, 0x62, 0x2D,
                                  0x0A, 0x01, 0x63,
                                  0x12, 0x10] + id.bytes + [
-                                 0x1A, 0x1A,
-                                 0x0A, 0x0B, 0x09, 9, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x02,
-                                 0x0A, 0x0B, 0x09, 3, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00]
+                                 0x1A, 0x16,
+                                 0x12, 0x10, 9, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,   // nodes 9, 3
+                                 0x1A, 0x02, 0x02, 0x00]                                       // counters 2, 0
+        // The same clock with each list element written unpacked (decoders accept both forms).
+        let unpacked: [UInt8] = [0x08, 0x01, 0x62, 0x2D,
+                                 0x0A, 0x01, 0x63,
+                                 0x12, 0x10] + id.bytes + [
+                                 0x1A, 0x16,
+                                 0x11, 9, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x02,
+                                 0x11, 3, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x00]
+        guard case let .send(u) = try codec.decode(unpacked) else { Issue.record("not a send"); return }
+        #expect(u.clock == (try VectorClock(entries: [.init(node: 9, counter: 2)])))
         guard case let .send(s) = try codec.decode(unsorted) else { Issue.record("not a send"); return }
         #expect(s.clock == (try VectorClock(entries: [.init(node: 9, counter: 2)])))
         let noClock = try codec.encode(send("c", payload: []))

@@ -112,6 +112,7 @@ enum WireTestKit {
         case let .payloadTooLarge(n, limit): return "payloadTooLarge(\(n), limit: \(limit))"
         case let .invalidClock(.duplicateNode(node)): return "invalidClock(duplicateNode(\(node)))"
         case let .invalidClock(.tooManyEntries(n, limit)): return "invalidClock(tooManyEntries(\(n), limit: \(limit)))"
+        case let .invalidClock(.mismatchedLists(nodes, counters)): return "invalidClock(mismatchedLists(nodes: \(nodes), counters: \(counters)))"
         case .malformedLength: return "malformedLength"
         case .streamFailed: return "streamFailed"
         }

@@ -297,22 +297,19 @@ static void test_splitter(void) {
 
 /* ---------------------------------------------------------------- clocks */
 
-/* Appends one protobuf ClockEntry (node, counter) to an encoded VectorClock. */
+/* Appends one entry (node, counter) to an encoded VectorClock, in protobuf's unpacked form
+ * of its two repeated fields (decoders accept it as well as the packed form imr writes). */
 static size_t put_entry(uint8_t *p, uint64_t node, uint64_t counter) {
-    uint8_t entry[32];
     size_t n = 0;
-    entry[n++] = 0x09; /* field 1, fixed64 */
-    for (int i = 0; i < 8; i++) entry[n++] = (uint8_t)(node >> (8 * i));
-    entry[n++] = 0x10; /* field 2, varint */
+    p[n++] = 0x11; /* field 2 (nodes), fixed64 */
+    for (int i = 0; i < 8; i++) p[n++] = (uint8_t)(node >> (8 * i));
+    p[n++] = 0x18; /* field 3 (counters), varint */
     do {
         uint8_t b = counter & 0x7F;
         counter >>= 7;
-        entry[n++] = counter ? (uint8_t)(b | 0x80) : b;
+        p[n++] = counter ? (uint8_t)(b | 0x80) : b;
     } while (counter);
-    p[0] = 0x0A; /* field 1, length-delimited */
-    p[1] = (uint8_t)n;
-    memcpy(p + 2, entry, n);
-    return n + 2;
+    return n;
 }
 
 static void test_clock(void) {
@@ -408,7 +405,12 @@ static void test_clock(void) {
 
     /* Bad encodings. */
     CHECK_EQ(imr_clock_decode((const uint8_t *)"\xff\xff\xff", 3, &d), IMR_ERR_MALFORMED_FRAME);
-    CHECK_EQ(imr_clock_decode((const uint8_t *)"\x0a\x05\x09", 3, &d), IMR_ERR_MALFORMED_FRAME);
+    CHECK_EQ(imr_clock_decode((const uint8_t *)"\x12\x05\x09", 3, &d), IMR_ERR_MALFORMED_FRAME);
+    {
+        /* Two nodes, one counter. */
+        static const uint8_t uneven[] = {0x11, 1, 0, 0, 0, 0, 0, 0, 0, 0x11, 2, 0, 0, 0, 0, 0, 0, 0, 0x18, 1};
+        CHECK_EQ(imr_clock_decode(uneven, sizeof uneven, &d), IMR_ERR_INVALID_CLOCK);
+    }
     {
         uint8_t dup[64];
         size_t n = put_entry(dup, 42, 1);

@@ -63,7 +63,8 @@ def test_bad_encodings():
     with pytest.raises(ImrError) as info:
         VectorClock.decode(b"\xff\xff\xff")
     assert info.value.code is ErrorCode.MALFORMED_FRAME
-    entry = b"\x0a\x0b\x09" + (42).to_bytes(8, "little") + b"\x10\x01"
+    # One entry in protobuf's unpacked form of the two lists (field 2 nodes, field 3 counters).
+    entry = b"\x11" + (42).to_bytes(8, "little") + b"\x18\x01"
     with pytest.raises(ImrError) as info:
         VectorClock.decode(entry + entry)
     assert info.value.code is ErrorCode.INVALID_CLOCK
@@ -73,14 +74,14 @@ def test_bad_encodings():
 
 
 def test_limits():
-    entries = b"".join(b"\x0a\x0b\x09" + n.to_bytes(8, "little") + b"\x10\x01"
+    entries = b"".join(b"\x11" + n.to_bytes(8, "little") + b"\x18\x01"
                        for n in range(1, imr.CLOCK_MAX_ENTRIES + 1))
     c = VectorClock.decode(entries)
     assert len(c) == imr.CLOCK_MAX_ENTRIES
     with pytest.raises(ImrError) as info:
         c.increment(2**40)
     assert info.value.code is ErrorCode.TOO_LARGE
-    big = b"\x0a\x14\x09" + (1).to_bytes(8, "little") + b"\x10" + b"\xff" * 9 + b"\x01"
+    big = b"\x11" + (1).to_bytes(8, "little") + b"\x18" + b"\xff" * 9 + b"\x01"
     m = VectorClock.decode(big)
     assert m[1] == 2**64 - 1
     with pytest.raises(ImrError) as info:

@@ -51,8 +51,8 @@ public final class ClientEngine {
     let codec: FrameCodec
     @exclusivity(unchecked) var rng: SeededGenerator
     @exclusivity(unchecked) var wheel = TimerWheel()
-    @exclusivity(unchecked) var txQueue = FIFO<Frame>()
-    @exclusivity(unchecked) var eventQueue = FIFO<ClientEvent>()
+    let txQueue = FIFO<Frame>()
+    let eventQueue = FIFO<ClientEvent>()
     @exclusivity(unchecked) var statistics = ClientStats()
     @exclusivity(unchecked) var phase = ConnectionPhase.offline
     /// This device's user id (from the welcome; the config's until then).
