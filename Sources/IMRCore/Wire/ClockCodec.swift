@@ -18,15 +18,7 @@ extension FrameCodec {
 
     /// Decodes an encoded clock with the same validation as a clock inside a frame.
     public func decodeClock(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> VectorClock {
-        guard bytes.count <= limits.maxFrameBytes else {
-            throw .frameTooLarge(bytes.count, limit: limits.maxFrameBytes)
-        }
         defer { arena.reset() }
-        var allocator = arena.protobufAllocator
-        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        guard let message = imrpb__vector_clock__unpack(&allocator, bytes.count, base) else {
-            throw .malformed
-        }
-        return try self.clock(message)
+        return try clock(try unpack(bytes) { imrpb__vector_clock__unpack($0, $1, $2) })
     }
 }

@@ -77,15 +77,24 @@ public final class FrameCodec {
 
     /// Decodes one frame; any bytes give a frame or a `WireError`, never a trap.
     public func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Frame {
+        defer { arena.reset() }
+        let message = try unpack(bytes) { imrpb__frame__unpack($0, $1, $2) }
+        return try swiftFrame(message.pointee)
+    }
+
+    /// Refuses input over the frame limit, then lets protobuf-c parse it into the arena
+    /// (the caller converts the message and resets the arena).
+    @inline(__always)
+    func unpack<Message>(_ bytes: UnsafeRawBufferPointer,
+                         with parse: (UnsafeMutablePointer<ProtobufCAllocator>, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<Message>?)
+        throws(WireError) -> UnsafeMutablePointer<Message> {
         guard bytes.count <= limits.maxFrameBytes else {
             throw .frameTooLarge(bytes.count, limit: limits.maxFrameBytes)
         }
-        defer { arena.reset() }
         var allocator = arena.protobufAllocator
-        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        guard let message = imrpb__frame__unpack(&allocator, bytes.count, base) else {
+        guard let message = parse(&allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
             throw .malformed
         }
-        return try swiftFrame(message.pointee)
+        return message
     }
 }

@@ -233,7 +233,12 @@ public enum IdentifierRules {
 
     /// Checks a conversation or user id against `limits`.
     public static func validate(_ id: String, field: String, limits: WireLimits = .default) throws(WireError) {
-        if let p = problem(utf8Count: id.utf8.count, containsNUL: id.utf8.contains(0), maxBytes: limits.maxIdentifierBytes, allowEmpty: false) {
+        var id = id
+        // memchr over the contiguous UTF-8 (the generic `utf8.contains` walks it byte by byte).
+        let (count, containsNUL) = id.withUTF8 { utf8 in
+            (utf8.count, utf8.count > 0 && memchr(utf8.baseAddress!, 0, utf8.count) != nil)
+        }
+        if let p = problem(utf8Count: count, containsNUL: containsNUL, maxBytes: limits.maxIdentifierBytes, allowEmpty: false) {
             throw .invalidIdentifier(field: field, p)
         }
     }

@@ -30,13 +30,13 @@ import Testing
         for k in 0..<Self.seedsPerChunk {
             let seed = UInt64(chunk) * Self.seedsPerChunk + k
             var rng = SeededGenerator(seed: seed)
-            var o = Simulation.Options()
+            var o = ScriptedSimulation.Options()
             o.devices = 1 + Int(rng.next() % 3)
             o.conversations = ["a", "b"].prefix(1 + Int(rng.next() % 2)).map { $0 }
             o.messagesPerDevice = 3 + Int(rng.next() % 8)
             o.useCodec = seed % 10 == 0
             o.config = Self.engineConfig
-            let sim = try Simulation(seed: seed, options: o)
+            let sim = try ScriptedSimulation(seed: seed, options: o)
             sim.run()
             let problems = sim.violations(checkReceiving: false)
             #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
@@ -50,14 +50,14 @@ import Testing
         for k in 0..<Self.seedsPerChunk {
             let seed = 1_000_000 + UInt64(chunk) * Self.seedsPerChunk + k
             var rng = SeededGenerator(seed: seed)
-            var o = Simulation.Options()
+            var o = ScriptedSimulation.Options()
             o.devices = 3 + Int(rng.next() % 18)
             o.users = (0..<o.devices).map { "u\($0 / 2)" }
             o.messagesPerDevice = 1 + Int(rng.next() % 2)
             o.disconnectsPerDevice = Int(rng.next() % 3)
             o.useCodec = seed % 10 == 0
             o.config = Self.engineConfig
-            let sim = try Simulation(seed: seed, options: o)
+            let sim = try ScriptedSimulation(seed: seed, options: o)
             sim.run()
             let problems = sim.violations(checkReceiving: true)
             #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
@@ -72,14 +72,14 @@ import Testing
             let seed = 2_000_000 + UInt64(chunk) * 25 + k
             let dir = TemporaryDirectory()
             var rng = SeededGenerator(seed: seed)
-            var o = Simulation.Options()
+            var o = ScriptedSimulation.Options()
             o.devices = 2 + Int(rng.next() % 4)
             o.users = (0..<o.devices).map { "u\($0 / 2)" }
             o.messagesPerDevice = 2 + Int(rng.next() % 4)
             o.restartsPerDevice = 1 + Int(rng.next() % 2)
             o.storeDirectory = dir.path
             o.config = Self.engineConfig
-            let sim = try Simulation(seed: seed, options: o)
+            let sim = try ScriptedSimulation(seed: seed, options: o)
             sim.run()
             let problems = sim.violations(checkReceiving: true)
             #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")

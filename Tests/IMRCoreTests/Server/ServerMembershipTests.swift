@@ -89,6 +89,10 @@ import Testing
         h.feed(.addMember(MemberChange(requestID: 1, conversation: "g", user: "c")), from: a)
         h.feed(.addMember(MemberChange(requestID: 2, conversation: "g", user: "d")), from: a)
         #expect(h.take(a).compactMap(\.result).map(\.code) == [.ok, .invalid])
+        // The admin path keeps the same limit; adding a member already in is no change.
+        #expect(throws: ServerError.tooManyMembers(4, limit: 3)) { try h.engine.addMember("d", to: "g") }
+        try h.engine.addMember("c", to: "g")
+        #expect(try h.store.members(of: "g") == ["a", "b", "c"])
     }
 }
 

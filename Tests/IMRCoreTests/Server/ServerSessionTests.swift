@@ -83,6 +83,26 @@ import Testing
         #expect(!h.closed.contains(s))
     }
 
+    /// Session timers near the end of the clock's range saturate instead of overflowing, and a
+    /// clock that steps back counts as no time passed (no session expires for it).
+    @Test func timersSurviveTheEndOfTimeAndAClockThatStepsBack() throws {
+        let config = ServerConfig(rateLimit: nil, helloTimeoutMs: 5_000, timerGranularityMs: 100)
+        let end = try ServerHarness(.memory, config: config).engine
+        _ = end.openSession(now: .max - 10)
+        #expect(end.nextTimeout == .max)
+        end.handleTimeout(now: .max)
+        #expect(end.stats.sessionsOpen == 1)
+
+        let engine = try ServerHarness(.memory, config: config).engine
+        let early = engine.openSession(now: 50_000)
+        let late = engine.openSession(now: 60_000)    // the host clock is ahead for this one
+        engine.handleTimeout(now: 56_000)             // early's hello timeout has passed
+        var closed: [SessionID] = []
+        while let output = engine.pollOutput() { if case let .close(session) = output { closed.append(session) } }
+        #expect(closed == [early])
+        #expect(!closed.contains(late) && engine.stats.sessionsOpen == 1)
+    }
+
     @Test func helloTimeoutPingAndIdleClose() throws {
         let config = ServerConfig(rateLimit: nil, helloTimeoutMs: 5_000, pingIntervalMs: 10_000, idleTimeoutMs: 25_000, timerGranularityMs: 100)
         let h = try ServerHarness(.memory, config: config)

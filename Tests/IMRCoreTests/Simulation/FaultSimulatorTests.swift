@@ -20,7 +20,7 @@ import IMRCore
         var failures: [String] = []
         var acked = 0
         for seed in stride(from: 1 + chunk, through: Self.seedCount, by: 8) {
-            let report = try IMRSimulation.Simulation(config: .random(seed: seed, storeDirectory: directory)).run()
+            let report = try Simulation(config: .random(seed: seed, storeDirectory: directory)).run()
             acked += report.acked
             if !report.isClean {
                 failures.append("seed \(seed): " + report.violations.prefix(3).joined(separator: "; ") + " (replay: imrctl simulate --replay \(seed))")
@@ -33,9 +33,9 @@ import IMRCore
     @Test func aRunReplaysExactlyFromItsSeed() throws {
         var config = SimulationConfig.random(seed: 42)
         config.trace = true
-        let first = IMRSimulation.Simulation(config: config)
+        let first = Simulation(config: config)
         let a = try first.run()
-        let second = IMRSimulation.Simulation(config: config)
+        let second = Simulation(config: config)
         let b = try second.run()
         #expect(a == b)
         #expect(first.trace == second.trace)

@@ -122,6 +122,10 @@ extension ServerEngine {
     public func addMember(_ user: String, to conversation: String) throws {
         _ = try validated(conversation, [user])
         guard let current = try members(conversation) else { throw ServerError.unknownConversation(conversation) }
+        // The same limit as a member's add-member frame and as creation.
+        if !current.contains(user) && current.count >= config.maxMembersPerConversation {
+            throw ServerError.tooManyMembers(current.count + 1, limit: config.maxMembersPerConversation)
+        }
         _ = try applyMemberChange(user, conversation, adding: true, current: current)
         try commitOrThrow()
     }

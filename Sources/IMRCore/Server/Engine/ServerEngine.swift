@@ -78,7 +78,7 @@ public final class ServerEngine {
         nextSessionID += 1
         sessions[id] = Session(id: id, now: now, rateLimit: config.rateLimit)
         counters.sessionsOpened += 1
-        if nextSweepAt == nil { nextSweepAt = now + max(1, config.timerGranularityMs) }
+        if nextSweepAt == nil { nextSweepAt = now.saturatingAdd(max(1, config.timerGranularityMs)) }
         return id
     }
 
@@ -348,16 +348,18 @@ public final class ServerEngine {
         guard let due = nextSweepAt, now >= due else { return }
         var pings: [Session] = []
         var expired: [(Session, String, Bool)] = []
+        // Elapsed times never wrap: a host clock that stepped back counts as no time passed.
+        func since(_ t: UInt64) -> UInt64 { now > t ? now - t : 0 }
         for s in sessions.values where s.isOpen {
-            let silent = now &- s.lastReceivedAt
+            let silent = since(s.lastReceivedAt)
             switch s.phase {
             case .awaitingHello:
-                if now &- s.openedAt >= config.helloTimeoutMs { expired.append((s, "no hello within \(config.helloTimeoutMs) ms", true)) }
+                if since(s.openedAt) >= config.helloTimeoutMs { expired.append((s, "no hello within \(config.helloTimeoutMs) ms", true)) }
             case .authenticated:
                 if config.idleTimeoutMs > 0 && silent >= config.idleTimeoutMs {
                     expired.append((s, "idle for \(silent) ms", false))
                 } else if config.pingIntervalMs > 0 && silent >= config.pingIntervalMs {
-                    if let sent = s.pingSentAt, sent > s.lastReceivedAt, now &- sent < config.pingIntervalMs { continue }
+                    if let sent = s.pingSentAt, sent > s.lastReceivedAt, since(sent) < config.pingIntervalMs { continue }
                     pings.append(s)
                 }
             case .closing:
@@ -372,7 +374,7 @@ public final class ServerEngine {
             s.pingSentAt = now
             enqueue(.ping(nonce: s.pingNonce), to: s)
         }
-        nextSweepAt = sessions.isEmpty ? nil : now + max(1, config.timerGranularityMs)
+        nextSweepAt = sessions.isEmpty ? nil : now.saturatingAdd(max(1, config.timerGranularityMs))
     }
 
     // MARK: Group commit

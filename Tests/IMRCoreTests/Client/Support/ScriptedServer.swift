@@ -105,7 +105,7 @@ struct EventQueue {
         var slot: Int
     }
     private var heap: [Key] = []
-    private var payloads: [Simulation.Event?] = []
+    private var payloads: [ScriptedSimulation.Event?] = []
     private var freeSlots: [Int] = []
     private var counter: UInt64 = 0
 
@@ -117,7 +117,7 @@ struct EventQueue {
         a.time < b.time || (a.time == b.time && a.order < b.order)
     }
 
-    mutating func push(_ time: UInt64, _ payload: Simulation.Event) {
+    mutating func push(_ time: UInt64, _ payload: ScriptedSimulation.Event) {
         counter += 1
         let slot: Int
         if let free = freeSlots.popLast() {
@@ -139,7 +139,7 @@ struct EventQueue {
         heap[i] = key
     }
 
-    mutating func pop() -> (UInt64, Simulation.Event)? {
+    mutating func pop() -> (UInt64, ScriptedSimulation.Event)? {
         guard !heap.isEmpty else { return nil }
         let top = heap[0]
         let last = heap.removeLast()

@@ -4,7 +4,7 @@
 /// lossy network on a virtual clock. Until `faultsEnd` frames are lost, duplicated, delayed
 /// (hence reordered) and connections drop at random; then the network turns perfect, every
 /// device reconnects, failed messages are retried, and the run settles.
-final class Simulation {
+final class ScriptedSimulation {
     struct Options {
         var devices = 1
         /// Device i belongs to user `users[i]`.
