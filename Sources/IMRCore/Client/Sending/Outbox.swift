@@ -53,6 +53,11 @@ struct Outbox {
     /// The entry still stands for a `sending` message (read field by field: no slot copy).
     @inline(__always)
     private func isLive(_ e: QueueEntry) -> Bool {
+        slots.withUnsafeBufferPointer { Self.isLive(e, in: $0) }
+    }
+
+    @inline(__always)
+    private static func isLive(_ e: QueueEntry, in slots: UnsafeBufferPointer<Slot>) -> Bool {
         let i = Int(e.slot)
         guard UInt32(truncatingIfNeeded: slots[i].order) == e.order else { return false }
         let phase = slots[i].phase
@@ -232,15 +237,25 @@ struct Outbox {
     private mutating func compactQueueIfSparse() {
         // Drop dead entries at the front (never past the admit cursor's meaning: entries
         // before it are admitted or dead, so skipping dead ones keeps it valid).
-        while queueHead < queue.count {
-            if isLive(queue[queueHead]) { break }
-            queueHead += 1
+        let head = queueHead
+        queueHead = queue.withUnsafeBufferPointer { q in
+            slots.withUnsafeBufferPointer { s in
+                var i = head
+                while i < q.count && !Self.isLive(q[i], in: s) { i += 1 }
+                return i
+            }
         }
         if admitCursor < queueHead { admitCursor = queueHead }
         let stored = queue.count - queueHead
         guard stored > 64 && stored > queuedCount * 2 else {
             if queueHead == queue.count {
-                queue.removeAll(keepingCapacity: queue.count <= 4096)
+                // Drained (after nearly every ack at a steady rate): popping a few entries
+                // is far cheaper than the generic removeAll.
+                if queue.count <= 8 {
+                    while queue.popLast() != nil {}
+                } else {
+                    queue.removeAll(keepingCapacity: queue.count <= 4096)
+                }
                 queueHead = 0
                 admitCursor = 0
             }
