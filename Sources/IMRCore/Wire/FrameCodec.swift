@@ -39,7 +39,8 @@ public final class FrameCodec {
     /// that built the message: a scalar field of 4 or 8 bytes packs into at most a 2-byte
     /// tag and a 10-byte varint, a string or bytes field into its data plus at most 7 bytes
     /// (its 8- or 16-byte field covers those), a sub-message or repeated element into its
-    /// own bytes plus at most 7 (its pointer's 8 cover those). All of it lives in the arena,
+    /// own bytes plus at most 7 (its pointer's 8 cover those), a packed list of 8-byte numbers
+    /// into at most 10 bytes each plus 7 (its count and pointer cover those). All of it lives in the arena,
     /// so three times the arena's bytes in use bound the packed size; frames whose bound is
     /// large are sized exactly instead (the walk is small next to their copying).
     func pack(_ message: UnsafePointer<Imrpb__Frame>) throws(WireError) -> UnsafeBufferPointer<UInt8> {
