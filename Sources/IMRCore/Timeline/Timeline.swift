@@ -90,25 +90,26 @@ public struct Timeline: Sendable {
 
     /// Appends a message not yet held and returns its live index; nil when the id is already held.
     @discardableResult
-    public mutating func insert(_ entry: TimelineEntry) -> Int? {
+    public mutating func insert(_ entry: consuming TimelineEntry) -> Int? {
         insert(entry, ordering: true)
     }
 
-    /// `ordering: false` leaves the history index to the caller (bulk insert).
-    private mutating func insert(_ entry: TimelineEntry, ordering: Bool) -> Int? {
+    /// `ordering: false` leaves the history index to the caller (bulk insert). The entry is
+    /// consumed: a caller that no longer needs it hands it over without a copy.
+    private mutating func insert(_ entry: consuming TimelineEntry, ordering: Bool) -> Int? {
         let live = entries.count
         let isNew = entries.withUnsafeBufferPointer { ids.insertNew(entry.messageID, value: live, in: $0) }
         guard isNew else { return nil }
-        let key = HistoryKey(entry)
+        let key = HistoryKey(depth: entry.clock.exactCausalDepth, seq: entry.seq, messageID: entry.messageID)
         // Late: the sender had not seen everything shown before it. After the merge the
         // knowledge dominates the clock, so they are equal exactly when their depths are.
         let (increase, list) = nodes.merge(entry.clock, sender: entry.senderNode)
         knowledgeDepth.add(increase)
         let late = knowledgeDepth != key.depth
+        let own = entry.clock[entry.senderNode]
 
         entries.append(entry)
         meta.append(Meta(depth: key.depth, late: late))
-        let own = entry.clock[entry.senderNode]
         insertSenderSlot(SenderSlot(counter: own, live: live), list: list)
         if ordering && order == .causal { ordered.insert(key, live: live) }
         return live

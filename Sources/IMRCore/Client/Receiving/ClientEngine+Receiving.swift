@@ -124,7 +124,9 @@ extension ClientEngine {
             return
         }
         c.mergeClock(m.clock)
+        // The timeline takes the entry over; a copy is kept only for the store to write.
         let entry = TimelineEntry(m)
+        let toStore = store != nil ? entry : nil
         guard let live = c.timeline.insert(entry) else {
             // Already held under this id.
             if let held = c.timeline.entry(m.messageID), held.seq == nil {
@@ -143,7 +145,9 @@ extension ClientEngine {
             return
         }
         statistics.messagesReceived += 1
-        persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, entry) }
+        if let toStore {
+            persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, toStore) }
+        }
         emit(.messageReceived(conversation: c.name, seq: m.seq, id: m.messageID, senderUser: m.senderUser,
                               senderNode: m.senderNode, payload: m.payload, clock: m.clock, liveIndex: live))
     }

@@ -79,14 +79,16 @@ final class ConversationState {
     func admitClock(_ clock: VectorClock, node: UInt64, id: MessageID) -> Bool {
         let counter = clock[node]
         guard counter > 0 else { return false }
-        guard let mark = senders[node] else {
+        // One hash per message: the mark is read and replaced through its index.
+        guard let i = senders.index(forKey: node) else {
             senders[node] = SenderMark(counter: counter, clock: clock, id: id)
             return true
         }
+        let mark = senders.values[i]
         if counter == mark.counter { return mark.id == id }
         if counter > mark.counter {
             guard mark.clock.compare(clock) == .before else { return false }
-            senders[node] = SenderMark(counter: counter, clock: clock, id: id)
+            senders.values[i] = SenderMark(counter: counter, clock: clock, id: id)
             return true
         }
         return clock.compare(mark.clock) == .before
