@@ -9,7 +9,7 @@ APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-
 # The Python with python3-protobuf (Tests/Vectors/vectors.py; the Swift tests use the same).
 VECTOR_PYTHON ?= /usr/bin/python3
 
-.PHONY: all build deps test test-swift proto proto-check vectors bench bench-abi demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
+.PHONY: all build deps test test-swift proto proto-check vectors bench bench-abi bench-instructions demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
 
 # The C ABI library (make lib): version from the header, SONAME libimr.so.MAJOR.
 imr_version_part = $(shell sed -n 's/^\#define IMR_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/imr.h)
@@ -138,6 +138,18 @@ bench-abi: lib
 	$(MAKE) --no-print-directory -C bindings/c build/send_ack
 	python3 bindings/tools/bench_abi.py --imrctl .build/release/imrctl --c-bench bindings/c/build/send_ack \
 	  --library $(LIB_DIR)/$(LIB_SONAME)
+
+# Instructions per client send->ack cycle and per push handled (callgrind, through the C
+# ABI): unlike times, they do not move with the load of a shared machine.
+PHASE_STEPS ?= 20000
+bench-instructions: lib
+	$(MAKE) --no-print-directory -C bindings/c build/client_phases
+	@for phase in send receive; do \
+	  out=$$(valgrind --tool=callgrind --callgrind-out-file=build/callgrind.$$phase --toggle-collect=$${phase}_phase \
+	    bindings/c/build/client_phases $$phase $(PHASE_STEPS) 2>&1) || { echo "$$out"; exit 1; }; \
+	  total=$$(echo "$$out" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'); \
+	  echo "$$phase: $$((total / $(PHASE_STEPS))) instructions per iteration ($(PHASE_STEPS) iterations; profile in build/callgrind.$$phase)"; \
+	done
 
 # libimr.so: the IMRABI product in release with the Swift runtime linked statically
 # (SwiftPM's --static-swift-stdlib does not apply to dynamic libraries), exporting
