@@ -57,7 +57,7 @@ extension ABIFailure {
             self.init(IMR_ERR_TOO_LARGE)
         case let .invalidClock(problem):
             switch problem {
-            case .duplicateNode, .mismatchedLists: self.init(IMR_ERR_INVALID_CLOCK)
+            case .duplicateNode, .mismatchedLists, .entryMessages: self.init(IMR_ERR_INVALID_CLOCK)
             case .tooManyEntries: self.init(IMR_ERR_TOO_LARGE)
             }
         case .malformedLength:

@@ -266,6 +266,9 @@ def malformed(golden_send):
         "clock_lists_differ": (vint(1, 1) + ld(12, ld(1, b"general") + ld(2, ID_A)
                                                + ld(3, clock_bytes(((5, 1), (9, 2), (12, 3)), counters=[1, 2]))),
                                "invalidClock(mismatchedLists(nodes: 3, counters: 2))"),
+        "clock_entry_messages": (vint(1, 1) + ld(12, ld(1, b"general") + ld(2, ID_A)
+                                                 + ld(3, ld(1, fixed64(1, 5) + vint(2, 1)))),
+                                 "invalidClock(entryMessages)"),
         "clock_too_many_entries": (send_bytes(clock=tuple((i + 1, 1) for i in range(4097))),
                                    "invalidClock(tooManyEntries(4097, limit: 4096))"),
         "frame_over_max_size": (send_bytes(payload=bytes(1024 * 1024)),

@@ -146,6 +146,11 @@ extension FrameCodec {
 
     func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
         guard let c = c?.pointee else { return VectorClock() }
+        // Field 1 (reserved) held the earlier form: refuse it rather than read an empty clock.
+        if c.base.n_unknown_fields > 0, let unknown = c.base.unknown_fields,
+           (0..<Int(c.base.n_unknown_fields)).contains(where: { unknown[$0].tag == 1 }) {
+            throw .invalidClock(.entryMessages)
+        }
         let n = c.n_nodes
         guard n == c.n_counters else { throw .invalidClock(.mismatchedLists(nodes: n, counters: c.n_counters)) }
         if n == 0 { return VectorClock() }

@@ -5,6 +5,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case tooManyEntries(Int, limit: Int)
         /// The wire form's node and counter lists differ in length.
         case mismatchedLists(nodes: Int, counters: Int)
+        /// The clock uses the earlier wire form, a list of entry messages (field 1), which
+        /// would otherwise decode as an empty clock.
+        case entryMessages
     }
 
     public enum IdentifierProblem: Equatable, Sendable {
@@ -50,6 +53,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidClock(.tooManyEntries(n, limit)): return "vector clock has \(n) entries, over the limit of \(limit)"
         case let .invalidClock(.mismatchedLists(nodes, counters)):
             return "vector clock has \(nodes) nodes but \(counters) counters"
+        case .invalidClock(.entryMessages):
+            return "vector clock in the earlier form (a list of entry messages); clocks are two packed lists"
         case .malformedLength: return "malformed varint length prefix"
         case .streamFailed: return "stream framing failed earlier; the connection must be reset"
         }

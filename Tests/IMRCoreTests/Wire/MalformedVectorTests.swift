@@ -27,7 +27,7 @@ import Testing
     @Test func theRequiredCasesAreCovered() {
         let required = [
             "truncated", "garbage", "empty", "wrong_id_length", "non_utf8_conversation", "over_long_id",
-            "payload_over_limit", "clock_duplicate_nodes", "clock_lists_differ", "clock_too_many_entries", "frame_over_max_size",
+            "payload_over_limit", "clock_duplicate_nodes", "clock_lists_differ", "clock_entry_messages", "clock_too_many_entries", "frame_over_max_size",
             "unsupported_version", "push_without_message", "nul_in_conversation",
         ]
         #expect(Set(required).subtracting(Self.names).isEmpty, "missing: \(Set(required).subtracting(Self.names))")

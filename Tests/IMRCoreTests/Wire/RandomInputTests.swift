@@ -198,6 +198,7 @@ extension WireError {
         case .malformedLength: 13
         case .streamFailed: 14
         case .invalidClock(.mismatchedLists): 15
+        case .invalidClock(.entryMessages): 16
         }
     }
 }

@@ -113,6 +113,7 @@ enum WireTestKit {
         case let .invalidClock(.duplicateNode(node)): return "invalidClock(duplicateNode(\(node)))"
         case let .invalidClock(.tooManyEntries(n, limit)): return "invalidClock(tooManyEntries(\(n), limit: \(limit)))"
         case let .invalidClock(.mismatchedLists(nodes, counters)): return "invalidClock(mismatchedLists(nodes: \(nodes), counters: \(counters)))"
+        case .invalidClock(.entryMessages): return "invalidClock(entryMessages)"
         case .malformedLength: return "malformedLength"
         case .streamFailed: return "streamFailed"
         }
