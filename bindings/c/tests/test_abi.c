@@ -523,11 +523,12 @@ static pb hello_frame(const char *token, uint64_t node) {
 
 /* Frame{version: 1, send: {conversation, message_id, clock: {node: 1}, payload}} */
 static pb send_frame(const char *conversation, const uint8_t id[16], uint64_t node, const char *payload) {
-    pb entry = {{0}, 0}, clock = {{0}, 0}, body = {{0}, 0}, frame = {{0}, 0};
-    pb_fixed64(&entry, 1, node);
-    pb_varint(&entry, 2 << 3 | 0);
-    pb_varint(&entry, 1);
-    pb_bytes(&clock, 1, entry.data, entry.len);
+    pb clock = {{0}, 0}, body = {{0}, 0}, frame = {{0}, 0};
+    /* The clock {node: 1}: its packed node list (fixed64) and counter list (varint 1). */
+    uint8_t node_bytes[8];
+    for (int i = 0; i < 8; i++) node_bytes[i] = (uint8_t)(node >> (8 * i));
+    pb_bytes(&clock, 2, node_bytes, sizeof node_bytes);
+    pb_bytes(&clock, 3, "\x01", 1);
     pb_bytes(&body, 1, conversation, strlen(conversation));
     pb_bytes(&body, 2, id, 16);
     pb_bytes(&body, 3, clock.data, clock.len);

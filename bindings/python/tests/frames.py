@@ -34,7 +34,8 @@ def hello(token: str, node: int) -> bytes:
 
 
 def send(conversation: str, message_id: bytes, node: int, payload: bytes) -> bytes:
-    clock = field_bytes(1, field_fixed64(1, node) + field_varint(2, 1))
+    # The clock {node: 1}: a packed node list (fixed64) and a packed counter list (varint).
+    clock = field_bytes(2, struct.pack("<Q", node)) + field_bytes(3, varint(1))
     body = (field_bytes(1, conversation.encode()) + field_bytes(2, message_id) + field_bytes(3, clock)
             + field_bytes(4, payload))
     return frame(12, body)
