@@ -68,20 +68,22 @@ public func imr_client_free(_ client: OpaquePointer?) {
     releaseHandle(client, as: ClientBox.self)
 }
 
-@c @implementation
-public func imr_client_connected(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
+/// An input that carries only the time: the time and the handle checked, then the call.
+private func timeInput(_ client: OpaquePointer?, _ nowMs: UInt64, _ input: (ClientEngine) -> Void) -> Int32 {
     guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let client else { return IMR_ERR_NULL }
-    object(client, as: ClientBox.self).engine.connected(now: nowMs)
+    input(object(client, as: ClientBox.self).engine)
     return IMR_OK
 }
 
 @c @implementation
+public func imr_client_connected(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
+    timeInput(client, nowMs) { $0.connected(now: nowMs) }
+}
+
+@c @implementation
 public func imr_client_disconnected(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
-    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
-    guard let client else { return IMR_ERR_NULL }
-    object(client, as: ClientBox.self).engine.disconnected(now: nowMs)
-    return IMR_OK
+    timeInput(client, nowMs) { $0.disconnected(now: nowMs) }
 }
 
 @c @implementation
@@ -146,18 +148,12 @@ public func imr_client_handle_frame(_ client: OpaquePointer?, _ frame: UnsafePoi
 
 @c @implementation
 public func imr_client_handle_timeout(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
-    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
-    guard let client else { return IMR_ERR_NULL }
-    object(client, as: ClientBox.self).engine.handleTimeout(now: nowMs)
-    return IMR_OK
+    timeInput(client, nowMs) { $0.handleTimeout(now: nowMs) }
 }
 
 @c @implementation
 public func imr_client_probe(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32 {
-    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
-    guard let client else { return IMR_ERR_NULL }
-    object(client, as: ClientBox.self).engine.probe(now: nowMs)
-    return IMR_OK
+    timeInput(client, nowMs) { $0.probe(now: nowMs) }
 }
 
 @c @implementation

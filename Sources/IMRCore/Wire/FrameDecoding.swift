@@ -182,13 +182,14 @@ extension FrameCodec {
         if count > 0, count <= limits.maxIdentifierBytes, let held = recentIdentifiers.lookup(bytes, count: count) {
             return held
         }
-        let s = try text(p, field, maxBytes: limits.maxIdentifierBytes, allowEmpty: false)
+        let s = try validatedText(p, count: count, field, maxBytes: limits.maxIdentifierBytes, allowEmpty: false)
         recentIdentifiers.remember(s, bytes: bytes, count: count)
         return s
     }
 
     /// The length of a string protobuf-c decoded: the arena recorded its allocation (length
-    /// + 1, the NUL written last); strlen for one from elsewhere.
+    /// + 1, the NUL written last), so a NUL inside the bytes does not shorten it; strlen for
+    /// one from elsewhere.
     private func textCount(_ p: UnsafeMutablePointer<CChar>) -> Int {
         if let size = arena.recordedSize(of: p), size >= 1, p[size - 1] == 0 { return size - 1 }
         return strlen(p)
@@ -207,16 +208,14 @@ extension FrameCodec {
             if allowEmpty { return "" }
             throw .invalidIdentifier(field: field, .empty)
         }
-        // The string's length on the wire: protobuf-c allocated it (from the arena, which records
-        // sizes) as length + 1 and wrote the NUL there. A NUL before that was in the bytes.
-        var count: Int
-        var containsNUL = false
-        if let size = arena.recordedSize(of: p), size >= 1, p[size - 1] == 0 {
-            count = size - 1
-            containsNUL = count > 0 && memchr(p, 0, count) != nil
-        } else {
-            count = strlen(p)
-        }
+        return try validatedText(p, count: textCount(p), field, maxBytes: maxBytes, allowEmpty: allowEmpty)
+    }
+
+    /// The string of `count` bytes at `p`, checked against the identifier rules.
+    private func validatedText(_ p: UnsafeMutablePointer<CChar>, count: Int, _ field: String, maxBytes: Int,
+                               allowEmpty: Bool) throws(WireError) -> String {
+        // A NUL before the wire length was in the bytes (strlen would stop at it).
+        let containsNUL = count > 0 && memchr(p, 0, count) != nil
         if let problem = IdentifierRules.problem(utf8Count: count, containsNUL: containsNUL, maxBytes: maxBytes, allowEmpty: allowEmpty) {
             throw .invalidIdentifier(field: field, problem)
         }
