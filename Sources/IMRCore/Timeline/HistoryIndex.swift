@@ -198,6 +198,7 @@ struct HistoryIndex: Sendable {
     // MARK: Insert
 
     mutating func insert(_ key: HistoryKey, live: Int) {
+        if append(key, live: live) { return }
         count += 1
         if root < 0 {
             root = newLeaf()
@@ -238,6 +239,39 @@ struct HistoryIndex: Sendable {
             p[pos] = Item(key: key, live: live)
         }
         leafSize[node] = size + 1
+    }
+
+    /// A key above every held one (arrival in order, the usual case) goes to the end of the
+    /// last leaf when it has room: one walk down the right spine, no searching or shifting.
+    /// Returns false, changing nothing, otherwise.
+    private mutating func append(_ key: HistoryKey, live: Int) -> Bool {
+        guard root >= 0 else { return false }
+        let leaf = lastLeaf()
+        let size = leafSize[leaf], base = leaf * leafCapacity
+        guard size > 0, size < leafCapacity, leafItems[base + size - 1].key < key else { return false }
+        var node = root, level = height
+        while level > 0 {
+            let slot = node * innerCapacity + innerSize[node] - 1
+            innerCount[slot] += 1
+            innerMax[slot] = key
+            node = innerChild[slot]
+            level -= 1
+        }
+        leafItems[base + size] = Item(key: key, live: live)
+        leafSize[leaf] = size + 1
+        count += 1
+        return true
+    }
+
+    /// The last leaf (it holds the greatest keys). The tree is not empty.
+    @inline(__always)
+    private func lastLeaf() -> Int {
+        var node = root, level = height
+        while level > 0 {
+            node = innerChild[node * innerCapacity + innerSize[node] - 1]
+            level -= 1
+        }
+        return node
     }
 
     @inline(__always)
@@ -333,7 +367,25 @@ struct HistoryIndex: Sendable {
     /// message is nearly always still after its predecessor: this is its O(log n) path.
     mutating func replaceInPlace(_ old: HistoryKey, with new: HistoryKey) -> Bool {
         guard root >= 0 else { return false }
+        if replaceLast(old, with: new) { return true }
         return replace(old, with: new, below: root, level: height, leftmost: true, rightmost: true)
+    }
+
+    /// `replaceInPlace` of the greatest key when its predecessor is in the same leaf (a
+    /// confirm of the message sent last): the right spine's maxima become `new`, no search.
+    private mutating func replaceLast(_ old: HistoryKey, with new: HistoryKey) -> Bool {
+        let leaf = lastLeaf()
+        let size = leafSize[leaf], base = leaf * leafCapacity
+        guard size > 1, leafItems[base + size - 1].key == old, leafItems[base + size - 2].key < new else { return false }
+        leafItems[base + size - 1].key = new
+        var node = root, level = height
+        while level > 0 {
+            let slot = node * innerCapacity + innerSize[node] - 1
+            innerMax[slot] = new
+            node = innerChild[slot]
+            level -= 1
+        }
+        return true
     }
 
     /// `leftmost`/`rightmost`: `node` is the first/last node of its level, so an item at its

@@ -71,6 +71,16 @@ public struct Timeline: Sendable {
 
     public func entry(_ id: MessageID) -> TimelineEntry? { liveIndexOf(id).map { entries[$0] } }
 
+    /// The message at live index `live` (0 ..< count).
+    public func entry(at live: Int) -> TimelineEntry { entries[live] }
+
+    /// The send frame of the message at live index `live`: its id, clock and payload, read in
+    /// place (no copy of the whole entry).
+    func sendFrame(at live: Int, conversation: String) -> Send {
+        Send(conversation: conversation, messageID: entries[live].messageID, clock: entries[live].clock,
+             payload: entries[live].payload)
+    }
+
     /// The live index of `id` (its position in arrival order), nil when not held.
     public func liveIndex(of id: MessageID) -> Int? { liveIndexOf(id) }
 
@@ -171,6 +181,14 @@ public struct Timeline: Sendable {
     @discardableResult
     public mutating func confirm(_ id: MessageID, seq: UInt64, serverTimeMs: UInt64) -> Int? {
         guard let i = liveIndexOf(id) else { return nil }
+        return confirm(id, at: i, seq: seq, serverTimeMs: serverTimeMs)
+    }
+
+    /// `confirm(_:seq:serverTimeMs:)` of a message whose live index the caller kept (the
+    /// outbox does), without the id lookup; nil, changing nothing, when `live` does not hold `id`.
+    @discardableResult
+    public mutating func confirm(_ id: MessageID, at i: Int, seq: UInt64, serverTimeMs: UInt64) -> Int? {
+        guard i >= 0 && i < entries.count && entries[i].messageID == id else { return nil }
         let old = key(at: i)
         entries[i].seq = seq
         entries[i].serverTimeMs = serverTimeMs

@@ -24,6 +24,7 @@ extension ClientEngine {
         var clock = c.clock
         clock.increment(config.nodeID)
         var id: MessageID
+        var live: Int
         while true {
             id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
             // An id already in use can only come from a repeated seed; draw again.
@@ -45,10 +46,10 @@ extension ClientEngine {
                 if c.storeDirty { c.storeDirty = false; storeDirty.removeAll { $0 == c.index } }
             }
             // Without a store the timeline answers the uniqueness question itself.
-            if c.timeline.insert(entry) != nil { break }
+            if let at = c.timeline.insert(entry) { live = at; break }
         }
         c.clock = clock
-        let slot = outgoing.add(id: id, clock: clock, payload: payload, conversation: c.index, ageStart: now) { slot in
+        let slot = outgoing.add(id: id, conversation: c.index, live: UInt32(live), ageStart: now) { slot in
             wheel.makeKey(owner: Self.ownerMessage | slot)
         }
         statistics.messagesSent += 1
@@ -146,7 +147,7 @@ extension ClientEngine {
         let phase = outgoing[slot].phase
         let c = convs[Int(outgoing[slot].conversation)]
         wheel.cancel(outgoing[slot].timer)
-        let live = c.timeline.confirm(id, seq: seq, serverTimeMs: serverTimeMs) ?? -1
+        let live = c.timeline.confirm(id, at: Int(outgoing[slot].live), seq: seq, serverTimeMs: serverTimeMs) ?? -1
         outgoing.remove(slot)
         if store != nil {
             persist { store throws(SQLiteError) in
@@ -192,8 +193,8 @@ extension ClientEngine {
     func transmit(_ slot: UInt32, now: UInt64) {
         if outgoing[slot].attempts < .max { outgoing[slot].attempts += 1 }
         let attempts = Int(outgoing[slot].attempts)
-        txQueue.append(.send(Send(conversation: convs[Int(outgoing[slot].conversation)].name, messageID: outgoing[slot].id,
-                                  clock: outgoing[slot].clock, payload: outgoing[slot].payload)))
+        let c = convs[Int(outgoing[slot].conversation)]
+        txQueue.append(.send(c.timeline.sendFrame(at: Int(outgoing[slot].live), conversation: c.name)))
         statistics.transmissions += 1
         if attempts > 1 { statistics.retransmissions += 1 }
         wheel.arm(outgoing[slot].timer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: attempts)))

@@ -1,8 +1,8 @@
 /// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
 /// and the send-order queue the in-flight window admits from.
 ///
-/// Memory per message is one 72-byte slot (its payload and clock are shared with the
-/// message's timeline entry, not copied), four bytes of index (at most 3/4 full) and
+/// Memory per message is one 56-byte slot (its payload and clock stay in the message's
+/// timeline entry, which the slot names), four bytes of index (at most 3/4 full) and
 /// eight bytes of queue. The queue holds every `sending` message in
 /// order; the first `admitted` of them that are still unacked are on the wire. Entries
 /// whose message was acked or failed out of order are skipped lazily and compacted away.
@@ -20,14 +20,14 @@ struct Outbox {
 
     struct Slot {
         var id: MessageID
-        /// The message's clock and payload, as every transmission carries them.
-        var clock: VectorClock
-        var payload: [UInt8]
         /// Send order (reassigned by a manual retry); also the queue entry's generation.
         var order: UInt64
         /// When the message was sent (or retried): the start of its max offline age.
         var ageStart: UInt64
         var conversation: UInt32
+        /// The message's live index in its conversation's timeline, which holds its clock and
+        /// payload (every transmission reads them there: nothing is kept twice).
+        var live: UInt32
         var timer: TimerWheel.Key
         var attempts: UInt16
         var phase: Phase
@@ -103,22 +103,21 @@ struct Outbox {
     }
 
     /// Adds a message in phase `waiting` (or `failed`, when restored) and returns its slot.
-    mutating func add(id: MessageID, clock: VectorClock, payload: [UInt8], conversation: UInt32, ageStart: UInt64,
+    mutating func add(id: MessageID, conversation: UInt32, live: UInt32, ageStart: UInt64,
                       attempts: UInt16 = 0, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
         let slot: UInt32
         if let reused = freeSlots.popLast() {
             slot = reused
             slots[Int(slot)].id = id
-            slots[Int(slot)].clock = clock
-            slots[Int(slot)].payload = payload
             slots[Int(slot)].ageStart = ageStart
             slots[Int(slot)].conversation = conversation
+            slots[Int(slot)].live = live
             slots[Int(slot)].attempts = attempts
             slots[Int(slot)].failure = nil
         } else {
             slot = UInt32(slots.count)
-            slots.append(Slot(id: id, clock: clock, payload: payload, order: 0, ageStart: ageStart,
-                              conversation: conversation, timer: timer(slot), attempts: attempts, phase: .free, failure: nil))
+            slots.append(Slot(id: id, order: 0, ageStart: ageStart, conversation: conversation, live: live,
+                              timer: timer(slot), attempts: attempts, phase: .free, failure: nil))
         }
         count += 1
         if (count + 1) * 4 > table.count * 3 { grow() }
@@ -134,8 +133,6 @@ struct Outbox {
         if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
         removeIndex(slots[Int(slot)].id)
         slots[Int(slot)].phase = .free
-        slots[Int(slot)].clock = VectorClock()
-        slots[Int(slot)].payload = []
         slots[Int(slot)].failure = nil
         freeSlots.append(slot)
         count -= 1

@@ -24,11 +24,12 @@ extension ClientEngine {
         outgoing.noteRestoredOrder(snapshot.outbox.map(\.order).max() ?? 0)
         for row in snapshot.outbox {
             guard let ci = convIndex[row.conversation],
-                  let entry = convs[Int(ci)].timeline.entry(row.id), entry.seq == nil else {
+                  let live = convs[Int(ci)].timeline.liveIndex(of: row.id),
+                  convs[Int(ci)].timeline.entry(at: live).seq == nil else {
                 emit(.error(.store(SQLiteError(code: 11, message: "outbox row \(row.id) has no pending message"))))
                 continue
             }
-            let slot = outgoing.add(id: row.id, clock: entry.clock, payload: entry.payload, conversation: ci, ageStart: row.ageStart,
+            let slot = outgoing.add(id: row.id, conversation: ci, live: UInt32(live), ageStart: row.ageStart,
                                     attempts: UInt16(clamping: row.attempts)) { slot in
                 wheel.makeKey(owner: Self.ownerMessage | slot)
             }
