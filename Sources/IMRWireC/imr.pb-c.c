@@ -457,51 +457,6 @@ void   imrpb__message__free_unpacked
   assert(message->base.descriptor == &imrpb__message__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   imrpb__push__init
-                     (Imrpb__Push         *message)
-{
-  static const Imrpb__Push init_value = IMRPB__PUSH__INIT;
-  *message = init_value;
-}
-size_t imrpb__push__get_packed_size
-                     (const Imrpb__Push *message)
-{
-  assert(message->base.descriptor == &imrpb__push__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t imrpb__push__pack
-                     (const Imrpb__Push *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &imrpb__push__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t imrpb__push__pack_to_buffer
-                     (const Imrpb__Push *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &imrpb__push__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Imrpb__Push *
-       imrpb__push__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Imrpb__Push *)
-     protobuf_c_message_unpack (&imrpb__push__descriptor,
-                                allocator, len, data);
-}
-void   imrpb__push__free_unpacked
-                     (Imrpb__Push *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &imrpb__push__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
 void   imrpb__watermark__init
                      (Imrpb__Watermark         *message)
 {
@@ -1123,7 +1078,7 @@ static const ProtobufCFieldDescriptor imrpb__frame__field_descriptors[18] =
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Imrpb__Frame, body_case),
     offsetof(Imrpb__Frame, push),
-    &imrpb__push__descriptor,
+    &imrpb__message__descriptor,
     NULL,
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -2006,44 +1961,6 @@ const ProtobufCMessageDescriptor imrpb__message__descriptor =
   imrpb__message__field_indices_by_name,
   1,  imrpb__message__number_ranges,
   (ProtobufCMessageInit) imrpb__message__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor imrpb__push__field_descriptors[1] =
-{
-  {
-    "message",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
-    0,   /* quantifier_offset */
-    offsetof(Imrpb__Push, message),
-    &imrpb__message__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned imrpb__push__field_indices_by_name[] = {
-  0,   /* field[0] = message */
-};
-static const ProtobufCIntRange imrpb__push__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 1 }
-};
-const ProtobufCMessageDescriptor imrpb__push__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "imrpb.Push",
-  "Push",
-  "Imrpb__Push",
-  "imrpb",
-  sizeof(Imrpb__Push),
-  1,
-  imrpb__push__field_descriptors,
-  imrpb__push__field_indices_by_name,
-  1,  imrpb__push__number_ranges,
-  (ProtobufCMessageInit) imrpb__push__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor imrpb__watermark__field_descriptors[3] =

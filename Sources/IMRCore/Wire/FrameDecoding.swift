@@ -54,8 +54,7 @@ extension FrameCodec {
                 retryAfterMs: m.retry_case == IMRPB__SEND_REJECT__RETRY_RETRY_AFTER_MS ? m.retry_after_ms : nil,
                 detail: lenientText(m.detail)))
         case IMRPB__FRAME__BODY_PUSH:
-            let m = try required(f.push, "push").pointee
-            return .push(try stored(try required(m.message, "push.message").pointee))
+            return .push(try stored(try required(f.push, "push").pointee))
         case IMRPB__FRAME__BODY_DELIVERED:
             let m = try required(f.delivered, "delivered").pointee
             var marks: [Watermark] = []

@@ -63,9 +63,7 @@ extension FrameCodec {
             m.pointee.detail = try text(v.detail, "detail", maxBytes: limits.maxFrameBytes, allowEmpty: true)
             f.pointee.body_case = IMRPB__FRAME__BODY_SEND_REJECT; f.pointee.send_reject = m
         case let .push(v):
-            let m = arena.new(Imrpb__Push.self); imrpb__push__init(m)
-            m.pointee.message = try stored(v)
-            f.pointee.body_case = IMRPB__FRAME__BODY_PUSH; f.pointee.push = m
+            f.pointee.body_case = IMRPB__FRAME__BODY_PUSH; f.pointee.push = try stored(v)
         case let .delivered(v):
             let m = arena.new(Imrpb__Delivered.self); imrpb__delivered__init(m)
             let marks = arena.array(UnsafeMutablePointer<Imrpb__Watermark>?.self, count: v.watermarks.count)

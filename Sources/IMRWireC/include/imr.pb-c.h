@@ -25,7 +25,6 @@ typedef struct Imrpb__Send Imrpb__Send;
 typedef struct Imrpb__SendAck Imrpb__SendAck;
 typedef struct Imrpb__SendReject Imrpb__SendReject;
 typedef struct Imrpb__Message Imrpb__Message;
-typedef struct Imrpb__Push Imrpb__Push;
 typedef struct Imrpb__Watermark Imrpb__Watermark;
 typedef struct Imrpb__Delivered Imrpb__Delivered;
 typedef struct Imrpb__SyncRequest Imrpb__SyncRequest;
@@ -117,7 +116,10 @@ struct  Imrpb__Frame
     Imrpb__Send *send;
     Imrpb__SendAck *send_ack;
     Imrpb__SendReject *send_reject;
-    Imrpb__Push *push;
+    /*
+     * server -> client: a stored message, unwrapped
+     */
+    Imrpb__Message *push;
     Imrpb__Delivered *delivered;
     Imrpb__SyncRequest *sync_request;
     Imrpb__SyncResponse *sync_response;
@@ -289,19 +291,6 @@ struct  Imrpb__Message
 #define IMRPB__MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&imrpb__message__descriptor) \
     , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, {0,NULL}, NULL, {0,NULL} }
-
-
-/*
- * server -> client
- */
-struct  Imrpb__Push
-{
-  ProtobufCMessage base;
-  Imrpb__Message *message;
-};
-#define IMRPB__PUSH__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&imrpb__push__descriptor) \
-    , NULL }
 
 
 typedef enum {
@@ -689,25 +678,6 @@ Imrpb__Message *
 void   imrpb__message__free_unpacked
                      (Imrpb__Message *message,
                       ProtobufCAllocator *allocator);
-/* Imrpb__Push methods */
-void   imrpb__push__init
-                     (Imrpb__Push         *message);
-size_t imrpb__push__get_packed_size
-                     (const Imrpb__Push   *message);
-size_t imrpb__push__pack
-                     (const Imrpb__Push   *message,
-                      uint8_t             *out);
-size_t imrpb__push__pack_to_buffer
-                     (const Imrpb__Push   *message,
-                      ProtobufCBuffer     *buffer);
-Imrpb__Push *
-       imrpb__push__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   imrpb__push__free_unpacked
-                     (Imrpb__Push *message,
-                      ProtobufCAllocator *allocator);
 /* Imrpb__Watermark methods */
 void   imrpb__watermark__init
                      (Imrpb__Watermark         *message);
@@ -968,9 +938,6 @@ typedef void (*Imrpb__SendReject_Closure)
 typedef void (*Imrpb__Message_Closure)
                  (const Imrpb__Message *message,
                   void *closure_data);
-typedef void (*Imrpb__Push_Closure)
-                 (const Imrpb__Push *message,
-                  void *closure_data);
 typedef void (*Imrpb__Watermark_Closure)
                  (const Imrpb__Watermark *message,
                   void *closure_data);
@@ -1026,7 +993,6 @@ extern const ProtobufCMessageDescriptor imrpb__send__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__send_ack__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__send_reject__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__message__descriptor;
-extern const ProtobufCMessageDescriptor imrpb__push__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__watermark__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__delivered__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__sync_request__descriptor;

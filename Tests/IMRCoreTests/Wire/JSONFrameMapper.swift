@@ -80,8 +80,7 @@ enum JSONFrameMapper {
                                            code: RejectCode(rawValue: try b.enumeration("code", rejectCodes)),
                                            retryAfterMs: try b.optionalU64("retry_after_ms"), detail: try b.string("detail")))
         case "push":
-            guard let m = try b.object("message") else { throw MappingError(description: "push without message") }
-            frame = .push(try storedMessage(m))
+            frame = .push(try storedMessage(b))
         case "delivered":
             frame = .delivered(Delivered(watermarks: try b.objects("watermarks").map { w in
                 let mark = Watermark(conversation: try w.string("conversation"), deliveredSeq: try w.u64("delivered_seq"),

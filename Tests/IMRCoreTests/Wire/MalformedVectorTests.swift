@@ -28,7 +28,7 @@ import Testing
         let required = [
             "truncated", "garbage", "empty", "wrong_id_length", "non_utf8_conversation", "over_long_id",
             "payload_over_limit", "clock_duplicate_nodes", "clock_lists_differ", "clock_entry_messages", "clock_too_many_entries", "frame_over_max_size",
-            "unsupported_version", "push_without_message", "nul_in_conversation",
+            "unsupported_version", "push_empty_message", "nul_in_conversation",
         ]
         #expect(Set(required).subtracting(Self.names).isEmpty, "missing: \(Set(required).subtracting(Self.names))")
         #expect(Set(["varint_too_long", "length_over_limit"]).isSubset(of: Self.streamNames))
