@@ -14,9 +14,10 @@ final class Arena {
     }
 
     private let state: UnsafeMutablePointer<State>
-    /// Extra blocks taken when the current one ran out; folded into one on reset.
-    private var overflow: [UnsafeMutableRawPointer] = []
-    private var overflowBytes = 0
+    /// Extra blocks taken when the current one ran out; folded into one on reset. Unchecked
+    /// (one thread per arena): the dynamic exclusivity check cost a thread-local lookup per reset.
+    @exclusivity(unchecked) private var overflow: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) private var overflowBytes = 0
 
     private static let initialCapacity = 16 << 10
     /// Largest block kept across resets; bigger frames borrow temporarily.

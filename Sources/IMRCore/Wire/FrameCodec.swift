@@ -7,7 +7,9 @@ import IMRWireC
 public final class FrameCodec {
     public let limits: WireLimits
     let arena = Arena()
-    var recentIdentifiers = RecentIdentifiers()
+    /// Unchecked: a codec is used by one thread at a time, and a dynamic exclusivity check
+    /// here cost a thread-local lookup per decoded identifier.
+    @exclusivity(unchecked) var recentIdentifiers = RecentIdentifiers()
 
     public init(limits: WireLimits = .default) {
         self.limits = limits
