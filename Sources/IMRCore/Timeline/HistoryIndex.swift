@@ -249,14 +249,7 @@ struct HistoryIndex: Sendable {
         let leaf = lastLeaf()
         let size = leafSize[leaf], base = leaf * leafCapacity
         guard size > 0, size < leafCapacity, leafItems[base + size - 1].key < key else { return false }
-        var node = root, level = height
-        while level > 0 {
-            let slot = node * innerCapacity + innerSize[node] - 1
-            innerCount[slot] += 1
-            innerMax[slot] = key
-            node = innerChild[slot]
-            level -= 1
-        }
+        updateRightSpine(max: key, adding: 1)
         leafItems[base + size] = Item(key: key, live: live)
         leafSize[leaf] = size + 1
         count += 1
@@ -272,6 +265,20 @@ struct HistoryIndex: Sendable {
             level -= 1
         }
         return node
+    }
+
+    /// Down the right spine: every inner node's last child now has `max` as its greatest key
+    /// and `adding` more items (the last leaf changed at its end).
+    @inline(__always)
+    private mutating func updateRightSpine(max: HistoryKey, adding: Int) {
+        var node = root, level = height
+        while level > 0 {
+            let slot = node * innerCapacity + innerSize[node] - 1
+            innerCount[slot] += adding
+            innerMax[slot] = max
+            node = innerChild[slot]
+            level -= 1
+        }
     }
 
     @inline(__always)
@@ -378,13 +385,7 @@ struct HistoryIndex: Sendable {
         let size = leafSize[leaf], base = leaf * leafCapacity
         guard size > 1, leafItems[base + size - 1].key == old, leafItems[base + size - 2].key < new else { return false }
         leafItems[base + size - 1].key = new
-        var node = root, level = height
-        while level > 0 {
-            let slot = node * innerCapacity + innerSize[node] - 1
-            innerMax[slot] = new
-            node = innerChild[slot]
-            level -= 1
-        }
+        updateRightSpine(max: new, adding: 0)
         return true
     }
 

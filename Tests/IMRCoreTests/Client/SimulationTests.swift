@@ -24,6 +24,18 @@ import Testing
         return c
     }
 
+    /// Runs `seed` with `options` and the randomized engine config, recording any violated
+    /// invariant; returns the finished simulation when none was.
+    static func holds(seed: UInt64, _ options: ScriptedSimulation.Options, checkReceiving: Bool) throws -> ScriptedSimulation? {
+        var o = options
+        o.config = engineConfig
+        let sim = try ScriptedSimulation(seed: seed, options: o)
+        sim.run()
+        let problems = sim.violations(checkReceiving: checkReceiving)
+        #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
+        return problems.isEmpty ? sim : nil
+    }
+
     /// Sending leg: every message ends sent once faults stop, the server stored each id once,
     /// first transmissions keep each sender's order, one event per change.
     @Test(arguments: chunks) func sendingLegInvariants(chunk: Int) throws {
@@ -35,12 +47,7 @@ import Testing
             o.conversations = ["a", "b"].prefix(1 + Int(rng.next() % 2)).map { $0 }
             o.messagesPerDevice = 3 + Int(rng.next() % 8)
             o.useCodec = seed % 10 == 0
-            o.config = Self.engineConfig
-            let sim = try ScriptedSimulation(seed: seed, options: o)
-            sim.run()
-            let problems = sim.violations(checkReceiving: false)
-            #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
-            if !problems.isEmpty { return }
+            guard try Self.holds(seed: seed, o, checkReceiving: false) != nil else { return }
         }
     }
 
@@ -56,12 +63,7 @@ import Testing
             o.messagesPerDevice = 1 + Int(rng.next() % 2)
             o.disconnectsPerDevice = Int(rng.next() % 3)
             o.useCodec = seed % 10 == 0
-            o.config = Self.engineConfig
-            let sim = try ScriptedSimulation(seed: seed, options: o)
-            sim.run()
-            let problems = sim.violations(checkReceiving: true)
-            #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
-            if !problems.isEmpty { return }
+            guard try Self.holds(seed: seed, o, checkReceiving: true) != nil else { return }
         }
     }
 
@@ -78,13 +80,8 @@ import Testing
             o.messagesPerDevice = 2 + Int(rng.next() % 4)
             o.restartsPerDevice = 1 + Int(rng.next() % 2)
             o.storeDirectory = dir.path
-            o.config = Self.engineConfig
-            let sim = try ScriptedSimulation(seed: seed, options: o)
-            sim.run()
-            let problems = sim.violations(checkReceiving: true)
-            #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
+            guard let sim = try Self.holds(seed: seed, o, checkReceiving: true) else { return }
             #expect(sim.restarts > 0)
-            if !problems.isEmpty { return }
         }
     }
 }

@@ -6,10 +6,10 @@ from ctypes import byref, c_size_t, c_uint64, c_void_p, create_string_buffer, st
 from typing import Iterator, Optional, Union
 
 from ._ffi import lib
-from ._handle import Handle
+from ._engine import Engine
 from .clock import VectorClock
 from .config import Config
-from .events import CEvent, CMessage, COutboxEntry, Event, Message, OutboxEntry
+from .events import CMessage, COutboxEntry, Message, OutboxEntry
 
 VIEW_LIVE = 0
 VIEW_HISTORY = 1
@@ -22,29 +22,19 @@ def _name(conversation: Union[str, bytes]) -> bytes:
     return raw
 
 
-class Client(Handle):
+class Client(Engine):
     """The client engine. The driving loop, after every input (connected, disconnected,
     send, retry, handle_frame, handle_timeout, probe): write every ``transmits()`` frame,
     handle every ``events()`` event, re-arm a timer at ``next_timeout``."""
 
     _free = "imr_client_free"
     _what = "Client"
+    _new = "imr_client_new"
+    _poll_event = "imr_client_poll_event"
+    _next_timeout = "imr_client_next_timeout"
 
     def __init__(self, config: Optional[Config] = None, **settings):
-        own = config is None
-        if own:
-            config = Config(**settings)
-        elif settings:
-            raise TypeError("pass either a Config or settings, not both")
-        try:
-            out = c_void_p()
-            with config._lock:
-                lib.imr_client_new(config._p(), byref(out))
-        finally:
-            if own:
-                config.close()
-        super().__init__(out.value)
-        self._event = CEvent()
+        super().__init__(config, **settings)
         self._frame = c_void_p()
         self._frame_len = c_size_t()
         self._id = create_string_buffer(16)
@@ -98,22 +88,6 @@ class Client(Handle):
     def transmits(self) -> Iterator[bytes]:
         while (frame := self.poll_transmit()) is not None:
             yield frame
-
-    def poll_event(self) -> Optional[Event]:
-        with self._lock:
-            if lib.imr_client_poll_event(self._p(), byref(self._event)) == 0:
-                return None
-            return Event.from_c(self._event)
-
-    def events(self) -> Iterator[Event]:
-        while (event := self.poll_event()) is not None:
-            yield event
-
-    @property
-    def next_timeout(self) -> Optional[int]:
-        deadline = c_uint64()
-        with self._lock:
-            return deadline.value if lib.imr_client_next_timeout(self._p(), byref(deadline)) == 1 else None
 
     # queries
 

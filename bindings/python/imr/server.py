@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence, Union
 
 from ._ffi import lib
-from ._handle import Handle
-from .config import Config
+from ._engine import Engine
 from .errors import ErrorCode
-from .events import CEvent, Event
 
 
 @dataclass(frozen=True)
@@ -30,29 +28,16 @@ def _text(value: Union[str, bytes], what: str) -> bytes:
     return raw
 
 
-class Server(Handle):
+class Server(Engine):
     """The server engine. Per connection: ``open_session``, ``handle_frame`` for each
     received frame, ``close_session``; after each call drain ``outputs()`` and ``events()``
     and re-arm a timer at ``next_timeout``."""
 
     _free = "imr_server_free"
     _what = "Server"
-
-    def __init__(self, config: Optional[Config] = None, **settings):
-        own = config is None
-        if own:
-            config = Config(**settings)
-        elif settings:
-            raise TypeError("pass either a Config or settings, not both")
-        try:
-            out = c_void_p()
-            with config._lock:
-                lib.imr_server_new(config._p(), byref(out))
-        finally:
-            if own:
-                config.close()
-        super().__init__(out.value)
-        self._event = CEvent()
+    _new = "imr_server_new"
+    _poll_event = "imr_server_poll_event"
+    _next_timeout = "imr_server_next_timeout"
 
     def add_token(self, token: str, user: str, expiry_unix_ms: int = 0) -> None:
         with self._lock:
@@ -117,22 +102,6 @@ class Server(Handle):
     def outputs(self) -> Iterator[Output]:
         while (output := self.poll_output()) is not None:
             yield output
-
-    def poll_event(self) -> Optional[Event]:
-        with self._lock:
-            if lib.imr_server_poll_event(self._p(), byref(self._event)) == 0:
-                return None
-            return Event.from_c(self._event)
-
-    def events(self) -> Iterator[Event]:
-        while (event := self.poll_event()) is not None:
-            yield event
-
-    @property
-    def next_timeout(self) -> Optional[int]:
-        deadline = c_uint64()
-        with self._lock:
-            return deadline.value if lib.imr_server_next_timeout(self._p(), byref(deadline)) == 1 else None
 
     def handle_timeout(self, now_ms: int) -> None:
         with self._lock:
