@@ -99,7 +99,7 @@ public func imr_client_send(_ client: OpaquePointer?, _ conversation: UnsafePoin
         guard bytes.count <= limits.maxPayloadBytes else { throw ABIFailure(IMR_ERR_TOO_LARGE) }
         let id: MessageID
         do {
-            id = try box.engine.send(conversation: name, payload: [UInt8](bytes), now: nowMs)
+            id = try box.engine.send(conversation: name, payload: bytes.assumingMemoryBound(to: UInt8.self), now: nowMs)
         } catch {
             throw ABIFailure(errorCode(error))
         }

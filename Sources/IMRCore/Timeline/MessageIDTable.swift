@@ -1,8 +1,8 @@
 /// Message id → live index of one timeline: an insert-only open-addressing hash table
 /// (linear probing, load <= 1/2) of 8-byte slots. A slot holds the top 32 bits of the id's
-/// hash and the live index; the id itself is read back from the timeline's entries only
+/// hash and the live index; the id itself is read back from the timeline's records only
 /// when those 32 bits match, so the table stays small (16 MB for a million messages, which
-/// mostly fits a last-level cache) and growing it never looks at the entries.
+/// mostly fits a last-level cache) and growing it never looks at the records.
 ///
 /// Hashing is Dietzfelbinger's vector multiply-shift over the id's four 32-bit words with
 /// random 64-bit multipliers drawn once per process from the standard library's seeded
@@ -44,8 +44,10 @@ struct MessageIDTable: Sendable {
         hash = Hash(a0: s[0], a1: s[1], a2: s[2], a3: s[3], a4: s[4])
     }
 
-    /// The value of `id`, nil when absent. `entries` are the timeline's, indexed by value.
-    func value(for id: MessageID, in entries: UnsafeBufferPointer<TimelineEntry>) -> Int? {
+    /// The value of `id`, nil when absent. `idAt` gives the id stored under a value (the
+    /// timeline's record at that live index).
+    @inline(__always)
+    func value(for id: MessageID, idAt: (Int) -> MessageID) -> Int? {
         let tag = hash(id)
         return slots.withUnsafeBufferPointer { p in
             let mask = p.count - 1
@@ -53,7 +55,7 @@ struct MessageIDTable: Sendable {
             while p[i] != 0 {
                 if p[i] >> 32 == tag {
                     let value = Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1
-                    if entries[value].messageID == id { return value }
+                    if idAt(value) == id { return value }
                 }
                 i = (i + 1) & mask
             }
@@ -61,26 +63,36 @@ struct MessageIDTable: Sendable {
         }
     }
 
-    /// Inserts `id` → `value` unless `id` is present; returns whether it inserted. `value`
-    /// must be `entries.count` (the next live index), below 2^32 - 1.
-    mutating func insertNew(_ id: MessageID, value: Int, in entries: UnsafeBufferPointer<TimelineEntry>) -> Bool {
-        precondition(value >= 0 && value < 0xFFFF_FFFF)
-        if (count + 1) * 2 > slots.count { resize(to: slots.count * 2) }
+    /// Where `id` would go: a free slot, or nil when `id` is present. Call
+    /// `reserveOne()` first, then `fill(_:id:value:)` with the answer; split in two so that the
+    /// caller can read its records during the search while nothing is being mutated.
+    @inline(__always)
+    func freeSlot(for id: MessageID, idAt: (Int) -> MessageID) -> Int? {
         let tag = hash(id), bits = self.bits
-        let inserted = slots.withUnsafeMutableBufferPointer { p in
+        return slots.withUnsafeBufferPointer { p in
             let mask = p.count - 1
             var i = Int(truncatingIfNeeded: tag >> (32 - bits))
             while p[i] != 0 {
-                if p[i] >> 32 == tag && entries[Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1].messageID == id {
-                    return false
-                }
+                if p[i] >> 32 == tag && idAt(Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1) == id { return nil }
                 i = (i + 1) & mask
             }
-            p[i] = tag << 32 | UInt64(value + 1)
-            return true
+            return i
         }
-        if inserted { count += 1 }
-        return inserted
+    }
+
+    /// Grows the table when one more id would load it past one half.
+    @inline(__always)
+    mutating func reserveOne() {
+        if (count + 1) * 2 > slots.count { resize(to: slots.count * 2) }
+    }
+
+    /// Stores `id` → `value` in the slot `freeSlot(for:idAt:)` gave. `value` must be the
+    /// next live index, below 2^32 - 1.
+    @inline(__always)
+    mutating func fill(_ slot: Int, id: MessageID, value: Int) {
+        precondition(value >= 0 && value < 0xFFFF_FFFF)
+        slots[slot] = hash(id) << 32 | UInt64(value + 1)
+        count += 1
     }
 
     /// Makes room for `capacity` ids without growing.

@@ -23,12 +23,18 @@
 /// entries plus about 150 bytes per message of indexes.
 public struct Timeline: Sendable {
     public let order: HistoryOrder
-    private var entries: [TimelineEntry] = []
+    /// Per live index: the message's fixed-size record. Payload and clock live in the span
+    /// stores, the sender's user id in `users`: a message costs no allocation of its own
+    /// and no reference count.
+    private var records = PagedArray<Record>(pageShift: 10)
+    private var payloads = SpanStore<UInt8>(chunkCapacity: 64 << 10)
+    private var clocks = SpanStore<VectorClock.Entry>(chunkCapacity: 4 << 10)
+    /// Sender user ids, each once; records name them by index.
+    private var users = UserTable()
+    /// The high words of the depths that need one (live index -> high; nearly always empty).
+    private var wideDepths: [Int: UInt64] = [:]
     /// Message id → live index.
     private var ids = MessageIDTable()
-    /// Per live index: the causal depth and the late-reply flag (with the entry's seq and
-    /// id, the depth makes its history key: `key(at:)`).
-    private var meta: [Meta] = []
     /// Live indices sorted by history key (maintained only for `.causal`).
     private var ordered = HistoryIndex()
     /// Per node: the merged knowledge (highest counter in any clock held) and the index
@@ -40,14 +46,39 @@ public struct Timeline: Sendable {
     /// sender's own counter.
     private var sent: [[SenderSlot]] = []
 
-    private struct Meta: Sendable {
-        var depth: CausalDepth
-        var late: Bool
+    /// One message: 80 bytes.
+    private struct Record: Sendable {
+        var id: MessageID
+        /// `UInt64.max` while pending (the history key's convention), see `hasSeq`.
+        var seq: UInt64
+        var serverTimeMs: UInt64
+        var senderNode: UInt64
+        /// The causal depth's low word; the high word is in `wideDepths` when `wideDepth`.
+        var depthLow: UInt64
+        var payload: SpanStore<UInt8>.Span
+        var clock: SpanStore<VectorClock.Entry>.Span
+        var user: UInt32
+        var flags: Flags
+    }
+
+    private struct Flags: OptionSet, Sendable {
+        let rawValue: UInt8
+        static let hasSeq = Flags(rawValue: 1)
+        static let hasServerTime = Flags(rawValue: 2)
+        /// The sender had not seen everything shown before it (`isLateReply`).
+        static let late = Flags(rawValue: 4)
+        static let wideDepth = Flags(rawValue: 8)
+    }
+
+    @inline(__always)
+    private func depth(at live: Int, _ r: Record) -> CausalDepth {
+        CausalDepth(high: r.flags.contains(.wideDepth) ? wideDepths[live] ?? 0 : 0, low: r.depthLow)
     }
 
     @inline(__always)
     private func key(at live: Int) -> HistoryKey {
-        HistoryKey(depth: meta[live].depth, seq: entries[live].seq, messageID: entries[live].messageID)
+        let r = records[live]
+        return HistoryKey(depth: depth(at: live, r), seq: r.seq, messageID: r.id)
     }
 
     private struct SenderSlot: Sendable {
@@ -60,25 +91,63 @@ public struct Timeline: Sendable {
         self.order = order
     }
 
-    public var count: Int { entries.count }
+    public var count: Int { records.count }
 
     @inline(__always)
     private func liveIndexOf(_ id: MessageID) -> Int? {
-        entries.withUnsafeBufferPointer { ids.value(for: id, in: $0) }
+        ids.value(for: id) { records[$0].id }
     }
 
     public func contains(_ id: MessageID) -> Bool { liveIndexOf(id) != nil }
 
-    public func entry(_ id: MessageID) -> TimelineEntry? { liveIndexOf(id).map { entries[$0] } }
+    public func entry(_ id: MessageID) -> TimelineEntry? { liveIndexOf(id).map { entry(at: $0) } }
 
-    /// The message at live index `live` (0 ..< count).
-    public func entry(at live: Int) -> TimelineEntry { entries[live] }
+    /// The message at live index `live` (0 ..< count), copied out of the stores.
+    public func entry(at live: Int) -> TimelineEntry {
+        let r = records[live]
+        return TimelineEntry(messageID: r.id, seq: r.flags.contains(.hasSeq) ? r.seq : nil,
+                             serverTimeMs: r.flags.contains(.hasServerTime) ? r.serverTimeMs : nil,
+                             senderUser: users[r.user], senderNode: r.senderNode,
+                             clock: VectorClock(canonicalEntries: clocks.array(r.clock)), payload: payloads.array(r.payload))
+    }
 
-    /// The send frame of the message at live index `live`: its id, clock and payload, read in
-    /// place (no copy of the whole entry).
+    /// The server's seq of the message at live index `live`; nil while it is a pending own message.
+    public func seq(at live: Int) -> UInt64? {
+        let r = records[live]
+        return r.flags.contains(.hasSeq) ? r.seq : nil
+    }
+
+    /// The sending device of the message at live index `live`.
+    public func senderNode(at live: Int) -> UInt64 { records[live].senderNode }
+
+    /// The id of the message at live index `live`.
+    public func messageID(at live: Int) -> MessageID { records[live].id }
+
+    /// Calls `body` with the id, clock entries and payload of the message at live index `live`,
+    /// read in place (what a send frame carries).
+    func withMessage<R>(at live: Int,
+                        _ body: (MessageID, UnsafeBufferPointer<VectorClock.Entry>, UnsafeBufferPointer<UInt8>) throws(WireError) -> R)
+        throws(WireError) -> R {
+        let r = records[live]
+        return try clocks.withRun(r.clock) { (clock) throws(WireError) -> R in
+            try payloads.withRun(r.payload) { (payload) throws(WireError) -> R in try body(r.id, clock, payload) }
+        }
+    }
+
+    /// The encoded send frame of the message at live index `live`, built from the stores in place.
+    /// (Mutating in name only: a timeline held by a class is then reached in place, where a
+    /// plain call copies the whole struct first.)
+    mutating func encodedSend(at live: Int, conversation: String, codec: FrameCodec) throws(WireError) -> [UInt8] {
+        try withMessage(at: live) { (id, clock, payload) throws(WireError) in
+            try codec.encodeSend(conversation: conversation, messageID: id, clock: clock, payload: payload)
+        }
+    }
+
+    /// The send frame of the message at live index `live`: its id, clock and payload.
     func sendFrame(at live: Int, conversation: String) -> Send {
-        Send(conversation: conversation, messageID: entries[live].messageID, clock: entries[live].clock,
-             payload: entries[live].payload)
+        let r = records[live]
+        return Send(conversation: conversation, messageID: r.id,
+                    clock: VectorClock(canonicalEntries: clocks.array(r.clock)), payload: payloads.array(r.payload))
     }
 
     /// The live index of `id` (its position in arrival order), nil when not held.
@@ -90,38 +159,55 @@ public struct Timeline: Sendable {
 
     // MARK: Insert and confirm
 
-    /// Makes room for `capacity` messages in total, so that loading a known number of
-    /// messages (a restart, a long sync) does not grow the indexes step by step.
+    /// Makes room in the id index for `capacity` messages in total, so that loading a known
+    /// number of messages (a restart, a long sync) does not grow it step by step.
     public mutating func reserveCapacity(_ capacity: Int) {
-        entries.reserveCapacity(capacity)
-        meta.reserveCapacity(capacity)
         ids.reserveCapacity(capacity)
     }
 
     /// Appends a message not yet held and returns its live index; nil when the id is already held.
     @discardableResult
-    public mutating func insert(_ entry: consuming TimelineEntry) -> Int? {
+    public mutating func insert(_ entry: borrowing TimelineEntry) -> Int? {
         insert(entry, ordering: true)
     }
 
-    /// `ordering: false` leaves the history index to the caller (bulk insert). The entry is
-    /// consumed: a caller that no longer needs it hands it over without a copy.
-    private mutating func insert(_ entry: consuming TimelineEntry, ordering: Bool) -> Int? {
-        let live = entries.count
-        let isNew = entries.withUnsafeBufferPointer { ids.insertNew(entry.messageID, value: live, in: $0) }
-        guard isNew else { return nil }
-        let key = HistoryKey(depth: entry.clock.exactCausalDepth, seq: entry.seq, messageID: entry.messageID)
+    private mutating func insert(_ entry: borrowing TimelineEntry, ordering: Bool) -> Int? {
+        entry.payload.withUnsafeBufferPointer { payload in
+            insert(messageID: entry.messageID, seq: entry.seq, serverTimeMs: entry.serverTimeMs, senderUser: entry.senderUser,
+                   senderNode: entry.senderNode, clock: entry.clock, payload: payload, ordering: ordering)
+        }
+    }
+
+    /// `insert(_:)` of a message given by its parts (the payload is copied in, so it may be
+    /// the caller's buffer). `ordering: false` leaves the history index to the caller (bulk insert).
+    mutating func insert(messageID: MessageID, seq: UInt64?, serverTimeMs: UInt64?, senderUser: String, senderNode: UInt64,
+                         clock: borrowing VectorClock, payload: UnsafeBufferPointer<UInt8>, ordering: Bool = true) -> Int? {
+        let live = records.count
+        ids.reserveOne()
+        guard let slot = ids.freeSlot(for: messageID, idAt: { records[$0].id }) else { return nil }
+        ids.fill(slot, id: messageID, value: live)
+        let depth = clock.exactCausalDepth
         // Late: the sender had not seen everything shown before it. After the merge the
         // knowledge dominates the clock, so they are equal exactly when their depths are.
-        let (increase, list) = nodes.merge(entry.clock, sender: entry.senderNode)
+        let (increase, list) = nodes.merge(clock, sender: senderNode)
         knowledgeDepth.add(increase)
-        let late = knowledgeDepth != key.depth
-        let own = entry.clock[entry.senderNode]
-
-        entries.append(entry)
-        meta.append(Meta(depth: key.depth, late: late))
+        var flags: Flags = []
+        if knowledgeDepth != depth { flags.insert(.late) }
+        if depth.high != 0 {
+            flags.insert(.wideDepth)
+            wideDepths[live] = depth.high
+        }
+        if seq != nil { flags.insert(.hasSeq) }
+        if serverTimeMs != nil { flags.insert(.hasServerTime) }
+        let own = clock[senderNode]
+        let clockSpan = clock.entries.withUnsafeBufferPointer { clocks.append($0) }
+        records.append(Record(id: messageID, seq: seq ?? .max, serverTimeMs: serverTimeMs ?? 0, senderNode: senderNode,
+                              depthLow: depth.low, payload: payloads.append(payload), clock: clockSpan,
+                              user: users.index(of: senderUser), flags: flags))
         insertSenderSlot(SenderSlot(counter: own, live: live), list: list)
-        if ordering && order == .causal { ordered.insert(key, live: live) }
+        if ordering && order == .causal {
+            ordered.insert(HistoryKey(depth: depth, seq: seq, messageID: messageID), live: live)
+        }
         return live
     }
 
@@ -131,12 +217,12 @@ public struct Timeline: Sendable {
     /// history order built by one sort and merge instead of one tree insert per message.
     @discardableResult
     public mutating func insert(contentsOf newEntries: some Collection<TimelineEntry>) -> [Int?] {
-        reserveCapacity(entries.count + newEntries.count)
-        let bulk = order == .causal && newEntries.count >= 1024 && newEntries.count * 4 >= entries.count
+        reserveCapacity(records.count + newEntries.count)
+        let bulk = order == .causal && newEntries.count >= 1024 && newEntries.count * 4 >= records.count
         guard bulk else { return newEntries.map { insert($0) } }
-        let first = entries.count
+        let first = records.count
         let indices = newEntries.map { insert($0, ordering: false) }
-        var added = (first..<entries.count).map { HistoryIndex.Item(key: key(at: $0), live: $0) }
+        var added = (first..<records.count).map { HistoryIndex.Item(key: key(at: $0), live: $0) }
         added.sort { $0.key < $1.key }
         let held = ordered.items()
         var all: [HistoryIndex.Item] = []
@@ -188,10 +274,11 @@ public struct Timeline: Sendable {
     /// outbox does), without the id lookup; nil, changing nothing, when `live` does not hold `id`.
     @discardableResult
     public mutating func confirm(_ id: MessageID, at i: Int, seq: UInt64, serverTimeMs: UInt64) -> Int? {
-        guard i >= 0 && i < entries.count && entries[i].messageID == id else { return nil }
+        guard i >= 0 && i < records.count && records[i].id == id else { return nil }
         let old = key(at: i)
-        entries[i].seq = seq
-        entries[i].serverTimeMs = serverTimeMs
+        records[i].seq = seq
+        records[i].serverTimeMs = serverTimeMs
+        records[i].flags.formUnion([.hasSeq, .hasServerTime])
         var new = old
         new.seq = seq
         if new != old {
@@ -206,24 +293,22 @@ public struct Timeline: Sendable {
     // MARK: Views
 
     /// Arrival order.
-    public var live: [TimelineEntry] { entries }
+    public var live: [TimelineEntry] { (0..<records.count).map { entry(at: $0) } }
 
     /// Causal order (or arrival order with `.arrival`). A linear copy of the kept order.
     public func history() -> [TimelineEntry] {
-        guard order == .causal else { return entries }
+        guard order == .causal else { return live }
         var out: [TimelineEntry] = []
-        out.reserveCapacity(entries.count)
-        entries.withUnsafeBufferPointer { e in
-            ordered.forEach { out.append(e[$0]) }
-        }
+        out.reserveCapacity(records.count)
+        ordered.forEach { out.append(entry(at: $0)) }
         return out
     }
 
     /// The live indices of the messages in history order (cheaper than `history()`).
     public func historyLiveIndices() -> [Int] {
-        guard order == .causal else { return Array(entries.indices) }
+        guard order == .causal else { return Array(0..<records.count) }
         var out: [Int] = []
-        out.reserveCapacity(entries.count)
+        out.reserveCapacity(records.count)
         ordered.forEach { out.append($0) }
         return out
     }
@@ -237,9 +322,9 @@ public struct Timeline: Sendable {
 
     /// The message at position `index` of `history()`. O(log n).
     public func historyEntry(at index: Int) -> TimelineEntry {
-        precondition(index >= 0 && index < entries.count, "history index out of range")
-        guard order == .causal else { return entries[index] }
-        return entries[ordered.live(at: index)]
+        precondition(index >= 0 && index < records.count, "history index out of range")
+        guard order == .causal else { return entry(at: index) }
+        return entry(at: ordered.live(at: index))
     }
 
     /// The history sort key of `id` (depth, seq, id), nil when not held.
@@ -255,10 +340,14 @@ public struct Timeline: Sendable {
     /// history position may also differ from its live one; compare `historyIndex(of:)`
     /// with `liveIndex(of:)` for that.)
     public func isLateReply(_ id: MessageID) -> Bool {
-        liveIndexOf(id).map { meta[$0].late } ?? false
+        liveIndexOf(id).map { records[$0].flags.contains(.late) } ?? false
     }
 
     // MARK: Causal context
+
+    private func storedClock(at live: Int) -> VectorClock {
+        VectorClock(canonicalEntries: clocks.array(records[live].clock))
+    }
 
     /// The latest messages the sender of `id` had seen when sending it (the maximal
     /// entries among those held that happened before it), in history-key order, so a UI
@@ -271,8 +360,8 @@ public struct Timeline: Sendable {
     /// timeline's size.
     public func causalContext(of id: MessageID) -> [MessageID] {
         guard let target = liveIndexOf(id) else { return [] }
-        let targetEntry = entries[target]
-        let clock = targetEntry.clock
+        let clock = storedClock(at: target)
+        let senderNode = records[target].senderNode
 
         // Candidates, sorted by node (the clock's order).
         var candidates: [(node: UInt64, counter: UInt64, live: Int)] = []
@@ -280,7 +369,7 @@ public struct Timeline: Sendable {
             guard let list = nodes.list(of: e.node) else { continue }
             let slots = sent[list]
             // The sender's own entry names the message itself: look below it.
-            let own = e.node == targetEntry.senderNode
+            let own = e.node == senderNode
             if own && e.counter == 0 { continue }      // (canonical clocks have no zero)
             let bound = own ? e.counter - 1 : e.counter
             var at = Self.upperBound(slots, bound)
@@ -288,7 +377,7 @@ public struct Timeline: Sendable {
                 at -= 1
                 let slot = slots[at]
                 if slot.live == target { continue }
-                let c = entries[slot.live].clock
+                let c = storedClock(at: slot.live)
                 // Guard against malformed clocks: a candidate must really precede.
                 if clock.dominatesOrEquals(c) && c != clock {
                     candidates.append((e.node, slot.counter, slot.live))
@@ -296,13 +385,13 @@ public struct Timeline: Sendable {
                 break
             }
         }
-        if candidates.count <= 1 { return candidates.map { entries[$0.live].messageID } }
+        if candidates.count <= 1 { return candidates.map { records[$0.live].id } }
 
         // Keep the maximal ones: candidate n precedes candidate m when m's clock has seen
         // n's own counter. One merge walk of each candidate's clock over the candidate list.
         var dominated = [Bool](repeating: false, count: candidates.count)
         for (mi, m) in candidates.enumerated() {
-            let mc = entries[m.live].clock.entries
+            let mc = storedClock(at: m.live).entries
             var ci = 0
             for e in mc {
                 while ci < candidates.count && candidates[ci].node < e.node { ci += 1 }
@@ -314,7 +403,7 @@ public struct Timeline: Sendable {
         }
         var result: [(key: HistoryKey, id: MessageID)] = []
         for (ci, c) in candidates.enumerated() where !dominated[ci] {
-            result.append((key(at: c.live), entries[c.live].messageID))
+            result.append((key(at: c.live), records[c.live].id))
         }
         result.sort { $0.key < $1.key }
         return result.map(\.id)

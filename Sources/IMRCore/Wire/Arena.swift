@@ -96,10 +96,14 @@ final class Arena {
     }
 
     func binary(_ bytes: [UInt8]) -> ProtobufCBinaryData {
+        bytes.withUnsafeBufferPointer { binary($0) }
+    }
+
+    func binary(_ bytes: UnsafeBufferPointer<UInt8>) -> ProtobufCBinaryData {
         let n = bytes.count
         if n == 0 { return ProtobufCBinaryData(len: 0, data: nil) }
         let p = allocate(n).assumingMemoryBound(to: UInt8.self)
-        bytes.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: n) }
+        p.update(from: bytes.baseAddress!, count: n)
         return ProtobufCBinaryData(len: n, data: p)
     }
 

@@ -24,6 +24,13 @@ public final class FrameCodec {
         return Array(try pack(message))
     }
 
+    /// The encoded send frame of a message whose clock and payload are read in place.
+    func encodeSend(conversation: String, messageID: MessageID, clock: UnsafeBufferPointer<VectorClock.Entry>,
+                    payload: UnsafeBufferPointer<UInt8>) throws(WireError) -> [UInt8] {
+        defer { arena.reset() }
+        return Array(try pack(try cSendFrame(conversation: conversation, messageID: messageID, clock: clock, payload: payload)))
+    }
+
     /// Appends the frame with its varint length prefix (the stream form) to `buffer`.
     public func encodeDelimited(_ frame: Frame, appendingTo buffer: inout [UInt8]) throws(WireError) {
         defer { arena.reset() }

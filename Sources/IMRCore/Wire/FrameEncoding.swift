@@ -37,12 +37,11 @@ extension FrameCodec {
             m.pointee.n_conversations = v.conversations.count; m.pointee.conversations = heads
             f.pointee.body_case = IMRPB__FRAME__BODY_WELCOME; f.pointee.welcome = m
         case let .send(v):
-            let m = arena.new(Imrpb__Send.self); imrpb__send__init(m)
-            m.pointee.conversation = try identifier(v.conversation, "conversation")
-            m.pointee.message_id = arena.binary(v.messageID)
-            m.pointee.clock = try clock(v.clock)
-            m.pointee.payload = try payload(v.payload)
-            f.pointee.body_case = IMRPB__FRAME__BODY_SEND; f.pointee.send = m
+            try v.clock.entries.withUnsafeBufferPointer { (clock) throws(WireError) in
+                try v.payload.withUnsafeBufferPointer { (payload) throws(WireError) in
+                    try send(into: f, conversation: v.conversation, messageID: v.messageID, clock: clock, payload: payload)
+                }
+            }
         case let .sendAck(v):
             let m = arena.new(Imrpb__SendAck.self); imrpb__send_ack__init(m)
             m.pointee.message_id = arena.binary(v.messageID)
@@ -151,6 +150,26 @@ extension FrameCodec {
         return f
     }
 
+    /// A send frame from its parts, read in place (a timeline's stored message, say).
+    func cSendFrame(conversation: String, messageID: MessageID, clock: UnsafeBufferPointer<VectorClock.Entry>,
+                    payload: UnsafeBufferPointer<UInt8>) throws(WireError) -> UnsafeMutablePointer<Imrpb__Frame> {
+        let f = arena.new(Imrpb__Frame.self)
+        imrpb__frame__init(f)
+        f.pointee.version = Frame.wireVersion
+        try send(into: f, conversation: conversation, messageID: messageID, clock: clock, payload: payload)
+        return f
+    }
+
+    private func send(into f: UnsafeMutablePointer<Imrpb__Frame>, conversation: String, messageID: MessageID,
+                      clock entries: UnsafeBufferPointer<VectorClock.Entry>, payload bytes: UnsafeBufferPointer<UInt8>) throws(WireError) {
+        let m = arena.new(Imrpb__Send.self); imrpb__send__init(m)
+        m.pointee.conversation = try identifier(conversation, "conversation")
+        m.pointee.message_id = arena.binary(messageID)
+        m.pointee.clock = try clock(entries)
+        m.pointee.payload = try payload(bytes)
+        f.pointee.body_case = IMRPB__FRAME__BODY_SEND; f.pointee.send = m
+    }
+
     private func stored(_ v: StoredMessage) throws(WireError) -> UnsafeMutablePointer<Imrpb__Message> {
         let m = arena.new(Imrpb__Message.self); imrpb__message__init(m)
         m.pointee.conversation = try identifier(v.conversation, "conversation")
@@ -166,19 +185,22 @@ extension FrameCodec {
 
     /// The clock's sub-message; none for the empty clock (the default, so not written).
     func clock(_ v: VectorClock) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock>? {
-        guard v.count <= limits.maxClockEntries else {
-            throw .invalidClock(.tooManyEntries(v.count, limit: limits.maxClockEntries))
+        try v.entries.withUnsafeBufferPointer { (entries) throws(WireError) in try clock(entries) }
+    }
+
+    /// `clock(_:)` of a clock's entries (canonical: sorted by node, no zero counter).
+    func clock(_ entries: UnsafeBufferPointer<VectorClock.Entry>) throws(WireError) -> UnsafeMutablePointer<Imrpb__VectorClock>? {
+        let n = entries.count
+        guard n <= limits.maxClockEntries else {
+            throw .invalidClock(.tooManyEntries(n, limit: limits.maxClockEntries))
         }
-        let n = v.count
         if n == 0 { return nil }
         let c = arena.new(Imrpb__VectorClock.self); imrpb__vector_clock__init(c)
         let nodes = arena.array(UInt64.self, count: n)
         let counters = arena.array(UInt64.self, count: n)
-        v.entries.withUnsafeBufferPointer { entries in
-            for i in 0..<n {
-                nodes[i] = entries[i].node
-                counters[i] = entries[i].counter
-            }
+        for i in 0..<n {
+            nodes[i] = entries[i].node
+            counters[i] = entries[i].counter
         }
         c.pointee.n_nodes = n; c.pointee.nodes = nodes
         c.pointee.n_counters = n; c.pointee.counters = counters
@@ -186,6 +208,10 @@ extension FrameCodec {
     }
 
     private func payload(_ bytes: [UInt8]) throws(WireError) -> ProtobufCBinaryData {
+        try bytes.withUnsafeBufferPointer { (b) throws(WireError) in try payload(b) }
+    }
+
+    private func payload(_ bytes: UnsafeBufferPointer<UInt8>) throws(WireError) -> ProtobufCBinaryData {
         guard bytes.count <= limits.maxPayloadBytes else { throw .payloadTooLarge(bytes.count, limit: limits.maxPayloadBytes) }
         return arena.binary(bytes)
     }

@@ -44,9 +44,7 @@ struct ClientBench: BenchSuite {
         figures.append(BenchFigure(key: "inflight_outbox_bytes_per_message", value: median(memory.map(\.outbox)), unit: "B",
                                    label: "  sending leg: outbox slot, id index, queue, timer"))
         figures.append(BenchFigure(key: "inflight_timeline_bytes_per_message", value: median(memory.map(\.timeline)), unit: "B",
-                                   label: "  Timeline structure of the pending entry"))
-        figures.append(BenchFigure(key: "inflight_content_bytes_per_message", value: median(memory.map(\.content)), unit: "B",
-                                   label: "  the message's clock and payload array header"))
+                                   label: "  timeline: record, clock entries, indexes of the pending message"))
 
         let pushes = quick ? 20_000 : 200_000
         let receive = try (0..<repeats).map { _ in try receivePerSecond(pushes) }
@@ -186,12 +184,11 @@ struct ClientBench: BenchSuite {
     struct InflightMemory {
         /// Everything the engine holds per unacked message, beyond the payload bytes.
         var total: Double
-        /// The message's own objects: its payload array's header and its vector clock.
-        var content: Double
-        /// The Timeline's structure for the (pending) entry: what any held message costs.
+        /// The Timeline's share for the (pending) message beyond its payload bytes: its record,
+        /// clock entries and indexes, what any held message costs.
         var timeline: Double
         /// What being in flight costs: outbox slot, id index, queue entry, timer record.
-        var outbox: Double { total - content - timeline }
+        var outbox: Double { total - timeline }
     }
 
     /// Heap bytes per unacknowledged message beyond its payload bytes, with a breakdown.
@@ -202,42 +199,27 @@ struct ClientBench: BenchSuite {
         while engine.pollTransmit() != nil {}
         while engine.pollEvent() != nil {}
         let before = heapBytes()
-        for i in 0..<n {
-            // The app's payload array is allocated here too: its header counts, its bytes do not.
-            let p = [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: payloadSize)
-            _ = try engine.send(conversation: "m", payload: p, now: 1)
-        }
+        let p = [UInt8](repeating: 0x33, count: payloadSize)
+        for _ in 0..<n { _ = try engine.send(conversation: "m", payload: p, now: 1) }
         while engine.pollTransmit() != nil {}
         while engine.pollEvent() != nil {}
         let total = Double(heapBytes() - before) / Double(n) - Double(payloadSize)
         withExtendedLifetime(engine) {}
 
-        // The same messages' payload arrays and clocks on their own.
-        let contentBase = heapBytes()
+        // The Timeline alone, for the same messages (a clock of one entry each, as sent).
         var clock = VectorClock()
-        var payloads: [[UInt8]] = []
-        var clocks: [VectorClock] = []
-        payloads.reserveCapacity(n)
-        clocks.reserveCapacity(n)
-        let arraysBytes = heapBytes() - contentBase
-        for i in 0..<n {
-            clock.increment(1)
-            clocks.append(clock)
-            payloads.append([UInt8](repeating: UInt8(truncatingIfNeeded: i), count: payloadSize))
-        }
-        let content = Double(heapBytes() - contentBase - arraysBytes) / Double(n) - Double(payloadSize)
-
-        // The Timeline's own structure for entries built beforehand.
-        let entries = (0..<n).map { i in
-            TimelineEntry(messageID: MessageID(high: UInt64(i), low: UInt64(i) &* 0x9E37_79B9), seq: nil, serverTimeMs: nil,
-                          senderUser: "bench", senderNode: 1, clock: clocks[i], payload: payloads[i])
-        }
         var timeline = Timeline()
+        _ = timeline.insert(TimelineEntry(messageID: MessageID(high: 0, low: 0), seq: nil, serverTimeMs: nil,
+                                          senderUser: "bench", senderNode: 1, clock: clock, payload: p))
         let base = heapBytes()
-        for e in entries { timeline.insert(e) }
-        let timelineBytes = Double(heapBytes() - base) / Double(n)
-        withExtendedLifetime((timeline, entries, payloads, clocks)) {}
-        return InflightMemory(total: total, content: content, timeline: timelineBytes)
+        for i in 1...n {
+            clock.increment(1)
+            timeline.insert(TimelineEntry(messageID: MessageID(high: UInt64(i), low: UInt64(i) &* 0x9E37_79B9), seq: nil,
+                                          serverTimeMs: nil, senderUser: "bench", senderNode: 1, clock: clock, payload: p))
+        }
+        let timelineBytes = Double(heapBytes() - base) / Double(n) - Double(payloadSize)
+        withExtendedLifetime(timeline) {}
+        return InflightMemory(total: total, timeline: timelineBytes)
     }
 
     /// Pushes of one conversation from 4 senders, pre-encoded, handled one by one.

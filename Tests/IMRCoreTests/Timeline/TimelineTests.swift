@@ -302,25 +302,24 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         var rng = SeededGenerator(seed: 21)
         var table = MessageIDTable()
         var reference: [MessageID: Int] = [:]
-        var held: [TimelineEntry] = []
+        var held: [MessageID] = []
         for i in 0..<5000 {
             // Some ids share their high word (same millisecond), some repeat.
-            let id = i % 7 == 3 && !held.isEmpty ? held.randomElement(using: &rng)!.messageID
+            let id = i % 7 == 3 && !held.isEmpty ? held.randomElement(using: &rng)!
                 : MessageID(high: i % 5 == 0 ? 42 : rng.next(), low: rng.next())
-            let inserted = held.withUnsafeBufferPointer { table.insertNew(id, value: held.count, in: $0) }
-            #expect(inserted == (reference[id] == nil))
-            if inserted {
+            table.reserveOne()
+            let slot = table.freeSlot(for: id) { held[$0] }
+            #expect((slot != nil) == (reference[id] == nil))
+            if let slot {
+                table.fill(slot, id: id, value: held.count)
                 reference[id] = held.count
-                held.append(TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: "", senderNode: 0,
-                                          clock: VectorClock(), payload: []))
+                held.append(id)
             }
             if i == 2500 { table.reserveCapacity(20_000) }
         }
         #expect(table.count == reference.count)
-        held.withUnsafeBufferPointer { entries in
-            for (id, value) in reference { #expect(table.value(for: id, in: entries) == value) }
-            #expect(table.value(for: MessageID(high: 1, low: 2), in: entries) == nil)
-        }
+        for (id, value) in reference { #expect(table.value(for: id) { held[$0] } == value) }
+        #expect(table.value(for: MessageID(high: 1, low: 2)) { held[$0] } == nil)
     }
 
     @Test func nodeTableMergesLikeAVectorClock() {

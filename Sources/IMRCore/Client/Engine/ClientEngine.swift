@@ -51,7 +51,7 @@ public final class ClientEngine {
     let codec: FrameCodec
     @exclusivity(unchecked) var rng: SeededGenerator
     @exclusivity(unchecked) var wheel = TimerWheel()
-    let txQueue = FIFO<Frame>()
+    let txQueue = FIFO<Transmission>()
     let eventQueue = FIFO<ClientEvent>()
     @exclusivity(unchecked) var statistics = ClientStats()
     @exclusivity(unchecked) var phase = ConnectionPhase.offline
@@ -141,7 +141,7 @@ public final class ClientEngine {
     func sendHello(now: UInt64) {
         helloAttempts += 1
         if helloAttempts > 1 { statistics.helloRetransmissions += 1 }
-        txQueue.append(.hello(Hello(token: config.token, deviceNode: config.nodeID)))
+        txQueue.append(.frame(.hello(Hello(token: config.token, deviceNode: config.nodeID))))
         wheel.arm(helloTimer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: helloAttempts)))
     }
 
@@ -176,7 +176,7 @@ public final class ClientEngine {
         case let .sendReject(reject): try handleReject(reject, now: now)
         case let .welcome(welcome): try handleWelcome(welcome, now: now)
         case let .ping(nonce):
-            if phase != .offline { txQueue.append(.pong(nonce: nonce)) }
+            if phase != .offline { txQueue.append(.frame(.pong(nonce: nonce))) }
         case .pong:
             break
         case let .error(e):
@@ -231,9 +231,15 @@ public final class ClientEngine {
 
     /// The next encoded frame to transmit (not length-delimited), nil when none.
     public func pollTransmit() -> [UInt8]? {
-        while let frame = txQueue.popFirst() {
+        while let next = txQueue.popFirst() {
             do {
-                return try codec.encode(frame)
+                switch next {
+                case let .frame(frame):
+                    return try codec.encode(frame)
+                case let .message(conversation, live):
+                    let c = convs[Int(conversation)]
+                    return try c.timeline.encodedSend(at: Int(live), conversation: c.name, codec: codec)
+                }
             } catch {
                 emit(.error(.wire(error)))
             }
@@ -243,7 +249,15 @@ public final class ClientEngine {
 
     /// The next frame to transmit as a value (simulations and benchmarks skip the codec with it).
     @_spi(Benchmarks)
-    public func pollTransmitFrame() -> Frame? { txQueue.popFirst() }
+    public func pollTransmitFrame() -> Frame? {
+        switch txQueue.popFirst() {
+        case nil: return nil
+        case let .frame(frame)?: return frame
+        case let .message(conversation, live)?:
+            let c = convs[Int(conversation)]
+            return .send(c.timeline.sendFrame(at: Int(live), conversation: c.name))
+        }
+    }
 
     public func pollEvent() -> ClientEvent? { eventQueue.popFirst() }
 

@@ -129,7 +129,7 @@ extension ClientEngine {
         let toStore = store != nil ? entry : nil
         guard let live = c.timeline.insert(entry) else {
             // Already held under this id.
-            if let held = c.timeline.entry(m.messageID), held.seq == nil {
+            if let held = c.timeline.liveIndex(of: m.messageID), c.timeline.seq(at: held) == nil {
                 // An own message restored without its outbox row: confirm it now.
                 let i = c.timeline.confirm(m.messageID, seq: m.seq, serverTimeMs: m.serverTimeMs) ?? -1
                 statistics.ownEchoesMerged += 1
@@ -214,7 +214,7 @@ extension ClientEngine {
     private func requestPage(_ c: ConversationState, attempt: Int, now: UInt64) {
         let limit = pageLimit
         c.syncInFlight = .init(afterSeq: c.cursor, limit: limit, attempt: attempt)
-        txQueue.append(.syncRequest(SyncRequest(conversation: c.name, afterSeq: c.cursor, limit: limit)))
+        txQueue.append(.frame(.syncRequest(SyncRequest(conversation: c.name, afterSeq: c.cursor, limit: limit))))
         statistics.syncRequests += 1
         wheel.arm(c.timer, at: now.saturatingAdd(backoff(base: config.syncTimeoutMs, attempt: attempt)))
     }
@@ -255,7 +255,7 @@ extension ClientEngine {
         guard phase == .live else { return }
         for c in convs where !c.isSyncing {
             c.probeAfter = c.cursor
-            txQueue.append(.syncRequest(SyncRequest(conversation: c.name, afterSeq: c.cursor, limit: 0)))
+            txQueue.append(.frame(.syncRequest(SyncRequest(conversation: c.name, afterSeq: c.cursor, limit: 0))))
             statistics.headProbes += 1
         }
     }
@@ -291,7 +291,7 @@ extension ClientEngine {
         var start = 0
         while start < marks.count {
             let end = min(marks.count, start + 256)
-            txQueue.append(.delivered(Delivered(watermarks: Array(marks[start..<end]))))
+            txQueue.append(.frame(.delivered(Delivered(watermarks: Array(marks[start..<end])))))
             statistics.deliveredFrames += 1
             start = end
         }

@@ -8,6 +8,12 @@ extension ClientEngine {
     /// generator and `now`). With a store, returns only after the message is committed.
     /// The message appears at once in the conversation's timeline (without a seq).
     public func send(conversation name: String, payload: [UInt8], now: UInt64) throws(ClientError) -> MessageID {
+        try payload.withUnsafeBufferPointer { (bytes) throws(ClientError) in try send(conversation: name, payload: bytes, now: now) }
+    }
+
+    /// `send(conversation:payload:now:)` of bytes the caller keeps: they are copied into the
+    /// timeline (the C ABI's path, which makes no array of them).
+    public func send(conversation name: String, payload: UnsafeBufferPointer<UInt8>, now: UInt64) throws(ClientError) -> MessageID {
         do {
             try IdentifierRules.validate(name, field: "conversation", limits: config.limits)
         } catch {
@@ -21,34 +27,40 @@ extension ClientEngine {
         if let failure = storeFailure { throw .store(failure) }
         settle(now)
         let c = conversation(named: name)
-        var clock = c.clock
-        clock.increment(config.nodeID)
+        // The conversation's clock is stamped in place (no copy of it per message); a store
+        // that refuses the message gets the previous clock back.
+        let previousClock = store != nil ? c.clock : nil
+        c.clock.increment(config.nodeID)
         var id: MessageID
         var live: Int
         while true {
             id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
             // An id already in use can only come from a repeated seed; draw again.
             if outgoing.find(id) != nil || (store != nil && c.timeline.contains(id)) { continue }
-            let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
-                                      senderNode: config.nodeID, clock: clock, payload: payload)
             if let store {
                 // Durable first: if the commit fails, nothing changed.
+                let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
+                                          senderNode: config.nodeID, clock: c.clock, payload: Array(payload))
                 do {
                     try store.insertMessage(conversation: name, index: c.timeline.count, entry)
                     try store.saveOutbox(.init(id: id, conversation: name, order: outgoing.nextOrder, ageStart: now,
                                                attempts: 0, failure: nil))
-                    try store.saveConversation(name: name, cursor: c.cursor, clock: clock)
+                    try store.saveConversation(name: name, cursor: c.cursor, clock: c.clock)
                     try store.commit()
                 } catch {
                     store.rollback()
+                    if let previousClock { c.clock = previousClock }
                     throw .store(error)
                 }
                 if c.storeDirty { c.storeDirty = false; storeDirty.removeAll { $0 == c.index } }
             }
             // Without a store the timeline answers the uniqueness question itself.
-            if let at = c.timeline.insert(entry) { live = at; break }
+            if let at = c.timeline.insert(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user, senderNode: config.nodeID,
+                                          clock: c.clock, payload: payload) {
+                live = at
+                break
+            }
         }
-        c.clock = clock
         let slot = outgoing.add(id: id, conversation: c.index, live: UInt32(live), ageStart: now) { slot in
             wheel.makeKey(owner: Self.ownerMessage | slot)
         }
@@ -89,8 +101,8 @@ extension ClientEngine {
     func handleAck(_ ack: SendAck, now: UInt64) throws(ClientError) {
         guard let slot = outgoing.find(ack.messageID) else {
             // Already sent (an answer to a retransmission) or never ours.
-            if let ci = convIndex[ack.conversation], let e = convs[Int(ci)].timeline.entry(ack.messageID),
-               e.senderNode == config.nodeID, e.seq != nil {
+            if let ci = convIndex[ack.conversation], case let t = convs[Int(ci)].timeline,
+               let live = t.liveIndex(of: ack.messageID), t.senderNode(at: live) == config.nodeID, t.seq(at: live) != nil {
                 statistics.duplicateAcks += 1
             } else {
                 statistics.unknownAcks += 1
@@ -194,7 +206,7 @@ extension ClientEngine {
         if outgoing[slot].attempts < .max { outgoing[slot].attempts += 1 }
         let attempts = Int(outgoing[slot].attempts)
         let c = convs[Int(outgoing[slot].conversation)]
-        txQueue.append(.send(c.timeline.sendFrame(at: Int(outgoing[slot].live), conversation: c.name)))
+        txQueue.append(.message(conversation: outgoing[slot].conversation, live: outgoing[slot].live))
         statistics.transmissions += 1
         if attempts > 1 { statistics.retransmissions += 1 }
         wheel.arm(outgoing[slot].timer, at: now.saturatingAdd(backoff(base: config.ackTimeoutBaseMs, attempt: attempts)))

@@ -25,7 +25,7 @@ extension ClientEngine {
         for row in snapshot.outbox {
             guard let ci = convIndex[row.conversation],
                   let live = convs[Int(ci)].timeline.liveIndex(of: row.id),
-                  convs[Int(ci)].timeline.entry(at: live).seq == nil else {
+                  convs[Int(ci)].timeline.seq(at: live) == nil else {
                 emit(.error(.store(SQLiteError(code: 11, message: "outbox row \(row.id) has no pending message"))))
                 continue
             }
