@@ -6,9 +6,20 @@
 /// blocks of a few flat arrays of plain values (no per-node allocation, no reference
 /// counting on the hot path), so the tree is an ordinary copy-on-write value.
 ///
+/// Leaves hold live indices only (4 bytes an item); a leaf item's key is read back from
+/// its message through `HistoryKeys` (the timeline's records), so an item costs no copy of
+/// its 40-byte key. Inner nodes keep their children's greatest keys. A key held here must
+/// not change while it is held: to change one, `replaceInPlace` (or remove) it first under
+/// the old key, then change the message.
+///
 /// Inserts split full nodes on the way down (one pass, no path to remember); a leaf that
 /// overflows at its end (keys arriving in order) leaves the full leaf full. Removal (rare: a
 /// confirm that changes a seq) never merges nodes; an emptied node is unlinked and reused.
+/// The keys of the messages a `HistoryIndex` holds, by live index.
+protocol HistoryKeys {
+    func key(_ live: Int) -> HistoryKey
+}
+
 struct HistoryIndex: Sendable {
     struct Item: Sendable {
         var key: HistoryKey
@@ -19,8 +30,8 @@ struct HistoryIndex: Sendable {
     let innerCapacity: Int
     private(set) var count = 0
 
-    // Leaves: block `leaf` holds `leafSize[leaf]` items from `leafItems[leaf * leafCapacity]`.
-    private var leafItems: [Item] = []
+    // Leaves: block `leaf` holds `leafSize[leaf]` live indices from `leafItems[leaf * leafCapacity]`.
+    private var leafItems: [UInt32] = []
     private var leafSize: [Int] = []
     // Inner nodes: block `node` holds `innerSize[node]` children from `node * innerCapacity`:
     // the child's node, the greatest key under it and how many items it holds.
@@ -56,7 +67,7 @@ struct HistoryIndex: Sendable {
             let end = min(start + leafCapacity, items.count)
             let leaf = newLeaf()
             let base = leaf * leafCapacity
-            for i in start..<end { leafItems[base + i - start] = items[i] }
+            for i in start..<end { leafItems[base + i - start] = UInt32(items[i].live) }
             leafSize[leaf] = end - start
             level.append((leaf, items[end - 1].key, end - start))
             start = end
@@ -87,43 +98,31 @@ struct HistoryIndex: Sendable {
         root = level[0].node
     }
 
-    /// Every item, in key order.
-    func items() -> [Item] {
-        var out: [Item] = []
-        out.reserveCapacity(count)
-        guard root >= 0 else { return out }
-        collect(root, level: height, into: &out)
-        return out
-    }
-
-    private func collect(_ node: Int, level: Int, into out: inout [Item]) {
-        if level == 0 {
-            let base = node * leafCapacity
-            out.append(contentsOf: leafItems[base..<(base + leafSize[node])])
-        } else {
-            let base = node * innerCapacity
-            for i in base..<(base + innerSize[node]) { collect(innerChild[i], level: level - 1, into: &out) }
-        }
-    }
 
     // MARK: Search helpers
 
     /// In leaf `leaf`, the first position whose key is >= `key`.
     @inline(__always)
-    private func position(of key: HistoryKey, inLeaf leaf: Int) -> Int {
+    private func position(of key: HistoryKey, inLeaf leaf: Int, _ keys: some HistoryKeys) -> Int {
         let base = leaf * leafCapacity
         let size = leafSize[leaf]
         return leafItems.withUnsafeBufferPointer { all in
             let p = all.baseAddress! + base
             // Arrival is mostly in order: try the end first.
-            if size > 0 && p[size - 1].key < key { return size }
+            if size > 0 && keys.key(Int(p[size - 1])) < key { return size }
             var lo = 0, hi = size
             while lo < hi {
                 let mid = (lo + hi) &>> 1
-                if p[mid].key < key { lo = mid + 1 } else { hi = mid }
+                if keys.key(Int(p[mid])) < key { lo = mid + 1 } else { hi = mid }
             }
             return lo
         }
+    }
+
+    /// The key of the item at `position` of leaf `leaf`.
+    @inline(__always)
+    private func leafKey(_ leaf: Int, _ position: Int, _ keys: some HistoryKeys) -> HistoryKey {
+        keys.key(Int(leafItems[leaf * leafCapacity + position]))
     }
 
     /// In inner node `node`, the first child whose greatest key is >= `key` (its size when none is).
@@ -146,7 +145,7 @@ struct HistoryIndex: Sendable {
     // MARK: Queries
 
     /// The position of `key` in history order, or nil when it is not held.
-    func rank(of key: HistoryKey) -> Int? {
+    func rank(of key: HistoryKey, keys: some HistoryKeys) -> Int? {
         guard root >= 0 else { return nil }
         var node = root, level = height, rank = 0
         while level > 0 {
@@ -157,8 +156,8 @@ struct HistoryIndex: Sendable {
             node = innerChild[base + c]
             level -= 1
         }
-        let pos = position(of: key, inLeaf: node)
-        guard pos < leafSize[node], leafItems[node * leafCapacity + pos].key == key else { return nil }
+        let pos = position(of: key, inLeaf: node, keys)
+        guard pos < leafSize[node], leafKey(node, pos, keys) == key else { return nil }
         return rank + pos
     }
 
@@ -176,7 +175,7 @@ struct HistoryIndex: Sendable {
             node = innerChild[base + c]
             level -= 1
         }
-        return leafItems[node * leafCapacity + remaining].live
+        return Int(leafItems[node * leafCapacity + remaining])
     }
 
     /// Every live index, in history order.
@@ -188,7 +187,7 @@ struct HistoryIndex: Sendable {
     private func visit(_ node: Int, level: Int, _ body: (Int) -> Void) {
         if level == 0 {
             let base = node * leafCapacity
-            for i in base..<(base + leafSize[node]) { body(leafItems[i].live) }
+            for i in base..<(base + leafSize[node]) { body(Int(leafItems[i])) }
         } else {
             let base = node * innerCapacity
             for i in base..<(base + innerSize[node]) { visit(innerChild[i], level: level - 1, body) }
@@ -197,8 +196,9 @@ struct HistoryIndex: Sendable {
 
     // MARK: Insert
 
-    mutating func insert(_ key: HistoryKey, live: Int) {
-        if append(key, live: live) { return }
+    mutating func insert(_ key: HistoryKey, live: Int, keys: some HistoryKeys) {
+        precondition(live >= 0 && live < Int(UInt32.max), "history index full")
+        if append(key, live: live, keys) { return }
         count += 1
         if root < 0 {
             root = newLeaf()
@@ -209,18 +209,18 @@ struct HistoryIndex: Sendable {
             let old = root
             root = newInner()
             innerChild[root * innerCapacity] = old
-            innerMax[root * innerCapacity] = maxKey(of: old, level: height)
+            innerMax[root * innerCapacity] = maxKey(of: old, level: height, keys)
             innerCount[root * innerCapacity] = total(of: old, level: height)
             innerSize[root] = 1
             height += 1
-            splitChild(of: root, at: 0, childLevel: height - 1, key: key)
+            splitChild(of: root, at: 0, childLevel: height - 1, key: key, keys)
         }
         var node = root, level = height
         while level > 0 {
             var c = child(for: key, inInner: node)
             if c == innerSize[node] { c -= 1 }           // greater than everything: the last child
             if isFull(innerChild[node * innerCapacity + c], level: level - 1) {
-                splitChild(of: node, at: c, childLevel: level - 1, key: key)
+                splitChild(of: node, at: c, childLevel: level - 1, key: key, keys)
                 if innerMax[node * innerCapacity + c] < key { c += 1 }
             }
             let slot = node * innerCapacity + c
@@ -230,13 +230,13 @@ struct HistoryIndex: Sendable {
             level -= 1
         }
         // The leaf has room: shift the greater items up by one (plain values: a memmove).
-        let pos = position(of: key, inLeaf: node)
+        let pos = position(of: key, inLeaf: node, keys)
         let base = node * leafCapacity
         let size = leafSize[node]
         leafItems.withUnsafeMutableBufferPointer { all in
             let p = all.baseAddress! + base
             if pos < size { (p + pos + 1).moveInitialize(from: p + pos, count: size - pos) }
-            p[pos] = Item(key: key, live: live)
+            p[pos] = UInt32(live)
         }
         leafSize[node] = size + 1
     }
@@ -244,13 +244,16 @@ struct HistoryIndex: Sendable {
     /// A key above every held one (arrival in order, the usual case) goes to the end of the
     /// last leaf when it has room: one walk down the right spine, no searching or shifting.
     /// Returns false, changing nothing, otherwise.
-    private mutating func append(_ key: HistoryKey, live: Int) -> Bool {
+    private mutating func append(_ key: HistoryKey, live: Int, _ keys: some HistoryKeys) -> Bool {
         guard root >= 0 else { return false }
         let leaf = lastLeaf()
         let size = leafSize[leaf], base = leaf * leafCapacity
-        guard size > 0, size < leafCapacity, leafItems[base + size - 1].key < key else { return false }
+        guard size > 0, size < leafCapacity else { return false }
+        // The greatest key held: the root's last maximum (or the leaf's last key when it is the root).
+        let greatest = height > 0 ? innerMax[root * innerCapacity + innerSize[root] - 1] : leafKey(leaf, size - 1, keys)
+        guard greatest < key else { return false }
         updateRightSpine(max: key, adding: 1)
-        leafItems[base + size] = Item(key: key, live: live)
+        leafItems[base + size] = UInt32(live)
         leafSize[leaf] = size + 1
         count += 1
         return true
@@ -286,8 +289,8 @@ struct HistoryIndex: Sendable {
         level == 0 ? leafSize[node] == leafCapacity : innerSize[node] == innerCapacity
     }
 
-    private func maxKey(of node: Int, level: Int) -> HistoryKey {
-        level == 0 ? leafItems[node * leafCapacity + leafSize[node] - 1].key
+    private func maxKey(of node: Int, level: Int, _ keys: some HistoryKeys) -> HistoryKey {
+        level == 0 ? leafKey(node, leafSize[node] - 1, keys)
                    : innerMax[node * innerCapacity + innerSize[node] - 1]
     }
 
@@ -301,14 +304,14 @@ struct HistoryIndex: Sendable {
 
     /// Splits the full child `c` of `parent` in two; `key`, about to be inserted, lets a leaf
     /// that `key` extends at its end stay full (the new right leaf starts empty).
-    private mutating func splitChild(of parent: Int, at c: Int, childLevel: Int, key: HistoryKey) {
+    private mutating func splitChild(of parent: Int, at c: Int, childLevel: Int, key: HistoryKey, _ keys: some HistoryKeys) {
         let pBase = parent * innerCapacity
         let left = innerChild[pBase + c]
         let right: Int
         if childLevel == 0 {
             right = newLeaf()
             let size = leafSize[left]
-            let keep = leafItems[left * leafCapacity + size - 1].key < key ? size : size / 2
+            let keep = leafKey(left, size - 1, keys) < key ? size : size / 2
             let (lb, rb) = (left * leafCapacity, right * leafCapacity)
             for i in keep..<size { leafItems[rb + i - keep] = leafItems[lb + i] }
             leafSize[left] = keep
@@ -339,7 +342,7 @@ struct HistoryIndex: Sendable {
         innerChild[pBase + c + 1] = right
         innerMax[pBase + c + 1] = total(of: right, level: childLevel) == 0 ? key : oldMax
         innerCount[pBase + c + 1] = total(of: right, level: childLevel)
-        innerMax[pBase + c] = maxKey(of: left, level: childLevel)
+        innerMax[pBase + c] = maxKey(of: left, level: childLevel, keys)
         innerCount[pBase + c] = total(of: left, level: childLevel)
     }
 
@@ -348,7 +351,7 @@ struct HistoryIndex: Sendable {
             leafSize[id] = 0
             return id
         }
-        leafItems.append(contentsOf: repeatElement(Item(key: Self.placeholderKey, live: -1), count: leafCapacity))
+        leafItems.append(contentsOf: repeatElement(UInt32.max, count: leafCapacity))
         leafSize.append(0)
         return leafSize.count - 1
     }
@@ -372,19 +375,19 @@ struct HistoryIndex: Sendable {
     /// when `old` is not held or the position would change (then remove and insert).
     /// A confirm lowers a pending message's key (its seq replaces "pending") and the
     /// message is nearly always still after its predecessor: this is its O(log n) path.
-    mutating func replaceInPlace(_ old: HistoryKey, with new: HistoryKey) -> Bool {
+    /// `keys` still gives `old` for the item (the caller changes its message afterwards).
+    mutating func replaceInPlace(_ old: HistoryKey, with new: HistoryKey, keys: some HistoryKeys) -> Bool {
         guard root >= 0 else { return false }
-        if replaceLast(old, with: new) { return true }
-        return replace(old, with: new, below: root, level: height, leftmost: true, rightmost: true)
+        if replaceLast(old, with: new, keys) { return true }
+        return replace(old, with: new, below: root, level: height, leftmost: true, rightmost: true, keys)
     }
 
     /// `replaceInPlace` of the greatest key when its predecessor is in the same leaf (a
     /// confirm of the message sent last): the right spine's maxima become `new`, no search.
-    private mutating func replaceLast(_ old: HistoryKey, with new: HistoryKey) -> Bool {
+    private mutating func replaceLast(_ old: HistoryKey, with new: HistoryKey, _ keys: some HistoryKeys) -> Bool {
         let leaf = lastLeaf()
-        let size = leafSize[leaf], base = leaf * leafCapacity
-        guard size > 1, leafItems[base + size - 1].key == old, leafItems[base + size - 2].key < new else { return false }
-        leafItems[base + size - 1].key = new
+        let size = leafSize[leaf]
+        guard size > 1, leafKey(leaf, size - 1, keys) == old, leafKey(leaf, size - 2, keys) < new else { return false }
         updateRightSpine(max: new, adding: 0)
         return true
     }
@@ -392,32 +395,30 @@ struct HistoryIndex: Sendable {
     /// `leftmost`/`rightmost`: `node` is the first/last node of its level, so an item at its
     /// start/end has no predecessor/successor elsewhere.
     private mutating func replace(_ old: HistoryKey, with new: HistoryKey, below node: Int, level: Int,
-                                  leftmost: Bool, rightmost: Bool) -> Bool {
+                                  leftmost: Bool, rightmost: Bool, _ keys: some HistoryKeys) -> Bool {
         if level == 0 {
-            let pos = position(of: old, inLeaf: node)
-            let base = node * leafCapacity
+            let pos = position(of: old, inLeaf: node, keys)
             let size = leafSize[node]
-            guard pos < size, leafItems[base + pos].key == old else { return false }
+            guard pos < size, leafKey(node, pos, keys) == old else { return false }
             // The predecessor must stay below `new` and the successor above it; one in another
             // leaf is known to when `new` moves away from it.
             if pos > 0 {
-                guard leafItems[base + pos - 1].key < new else { return false }
+                guard leafKey(node, pos - 1, keys) < new else { return false }
             } else if !(leftmost || old < new) {
                 return false
             }
             if pos < size - 1 {
-                guard new < leafItems[base + pos + 1].key else { return false }
+                guard new < leafKey(node, pos + 1, keys) else { return false }
             } else if !(rightmost || new < old) {
                 return false
             }
-            leafItems[base + pos].key = new
-            return true
+            return true   // the leaf holds the live index only: the caller's message now gives `new`
         }
         let c = child(for: old, inInner: node)
         guard c < innerSize[node] else { return false }
         let slot = node * innerCapacity + c
         guard replace(old, with: new, below: innerChild[slot], level: level - 1,
-                      leftmost: leftmost && c == 0, rightmost: rightmost && c == innerSize[node] - 1) else { return false }
+                      leftmost: leftmost && c == 0, rightmost: rightmost && c == innerSize[node] - 1, keys) else { return false }
         // A subtree whose greatest key was `old` now has `new` as its greatest.
         if innerMax[slot] == old { innerMax[slot] = new }
         return true
@@ -427,8 +428,8 @@ struct HistoryIndex: Sendable {
 
     /// Removes `key`; returns false when it is not held.
     @discardableResult
-    mutating func remove(_ key: HistoryKey) -> Bool {
-        guard root >= 0, let emptied = remove(key, from: root, level: height) else { return false }
+    mutating func remove(_ key: HistoryKey, keys: some HistoryKeys) -> Bool {
+        guard root >= 0, let emptied = remove(key, from: root, level: height, keys) else { return false }
         count -= 1
         if emptied {
             if height == 0 { freeLeaves.append(root) } else { freeInners.append(root) }
@@ -446,11 +447,11 @@ struct HistoryIndex: Sendable {
     }
 
     /// Removes `key` below `node`; nil when not found, else whether `node` became empty.
-    private mutating func remove(_ key: HistoryKey, from node: Int, level: Int) -> Bool? {
+    private mutating func remove(_ key: HistoryKey, from node: Int, level: Int, _ keys: some HistoryKeys) -> Bool? {
         if level == 0 {
-            let pos = position(of: key, inLeaf: node)
+            let pos = position(of: key, inLeaf: node, keys)
             let base = node * leafCapacity
-            guard pos < leafSize[node], leafItems[base + pos].key == key else { return nil }
+            guard pos < leafSize[node], leafKey(node, pos, keys) == key else { return nil }
             for i in (base + pos)..<(base + leafSize[node] - 1) { leafItems[i] = leafItems[i + 1] }
             leafSize[node] -= 1
             return leafSize[node] == 0
@@ -459,7 +460,7 @@ struct HistoryIndex: Sendable {
         guard c < innerSize[node] else { return nil }
         let base = node * innerCapacity
         let child = innerChild[base + c]
-        guard let emptied = remove(key, from: child, level: level - 1) else { return nil }
+        guard let emptied = remove(key, from: child, level: level - 1, keys) else { return nil }
         if emptied {
             if level == 1 { freeLeaves.append(child) } else { freeInners.append(child) }
             for i in (base + c)..<(base + innerSize[node] - 1) {
@@ -471,7 +472,7 @@ struct HistoryIndex: Sendable {
             return innerSize[node] == 0
         }
         innerCount[base + c] -= 1
-        if innerMax[base + c] == key { innerMax[base + c] = maxKey(of: child, level: level - 1) }
+        if innerMax[base + c] == key { innerMax[base + c] = maxKey(of: child, level: level - 1, keys) }
         return false
     }
 }

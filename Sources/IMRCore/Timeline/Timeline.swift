@@ -71,15 +71,22 @@ public struct Timeline: Sendable {
     }
 
     @inline(__always)
-    private func depth(at live: Int, _ r: Record) -> CausalDepth {
-        CausalDepth(high: r.flags.contains(.wideDepth) ? wideDepths[live] ?? 0 : 0, low: r.depthLow)
+    private func key(at live: Int) -> HistoryKey { recordKeys.key(live) }
+
+    /// The history keys of the records, for the history index (which holds live indices only).
+    private struct RecordKeys: HistoryKeys {
+        let records: PagedArray<Record>
+        let wideDepths: [Int: UInt64]
+
+        @inline(__always)
+        func key(_ live: Int) -> HistoryKey {
+            let r = records[live]
+            let high = r.flags.contains(.wideDepth) ? wideDepths[live] ?? 0 : 0
+            return HistoryKey(depth: CausalDepth(high: high, low: r.depthLow), seq: r.seq, messageID: r.id)
+        }
     }
 
-    @inline(__always)
-    private func key(at live: Int) -> HistoryKey {
-        let r = records[live]
-        return HistoryKey(depth: depth(at: live, r), seq: r.seq, messageID: r.id)
-    }
+    private var recordKeys: RecordKeys { RecordKeys(records: records, wideDepths: wideDepths) }
 
     private struct SenderSlot: Sendable {
         /// The sender's own entry in the message's clock: identifies the message.
@@ -206,7 +213,7 @@ public struct Timeline: Sendable {
                               user: users.index(of: senderUser), flags: flags))
         insertSenderSlot(SenderSlot(counter: own, live: live), list: list)
         if ordering && order == .causal {
-            ordered.insert(HistoryKey(depth: depth, seq: seq, messageID: messageID), live: live)
+            ordered.insert(HistoryKey(depth: depth, seq: seq, messageID: messageID), live: live, keys: recordKeys)
         }
         return live
     }
@@ -224,7 +231,9 @@ public struct Timeline: Sendable {
         let indices = newEntries.map { insert($0, ordering: false) }
         var added = (first..<records.count).map { HistoryIndex.Item(key: key(at: $0), live: $0) }
         added.sort { $0.key < $1.key }
-        let held = ordered.items()
+        var held: [HistoryIndex.Item] = []
+        held.reserveCapacity(ordered.count)
+        ordered.forEach { held.append(HistoryIndex.Item(key: key(at: $0), live: $0)) }
         var all: [HistoryIndex.Item] = []
         all.reserveCapacity(held.count + added.count)
         var i = 0, j = 0
@@ -276,17 +285,16 @@ public struct Timeline: Sendable {
     public mutating func confirm(_ id: MessageID, at i: Int, seq: UInt64, serverTimeMs: UInt64) -> Int? {
         guard i >= 0 && i < records.count && records[i].id == id else { return nil }
         let old = key(at: i)
+        var new = old
+        new.seq = seq
+        // The history index reads keys from the records: it moves the message under its old
+        // key, the record changes, then (when it could not stay in place) it goes back in.
+        let reinsert = order == .causal && new != old && !ordered.replaceInPlace(old, with: new, keys: recordKeys)
+        if reinsert { ordered.remove(old, keys: recordKeys) }
         records[i].seq = seq
         records[i].serverTimeMs = serverTimeMs
         records[i].flags.formUnion([.hasSeq, .hasServerTime])
-        var new = old
-        new.seq = seq
-        if new != old {
-            if order == .causal && !ordered.replaceInPlace(old, with: new) {
-                ordered.remove(old)
-                ordered.insert(new, live: i)
-            }
-        }
+        if reinsert { ordered.insert(new, live: i, keys: recordKeys) }
         return i
     }
 
@@ -317,7 +325,7 @@ public struct Timeline: Sendable {
     public func historyIndex(of id: MessageID) -> Int? {
         guard let i = liveIndexOf(id) else { return nil }
         guard order == .causal else { return i }
-        return ordered.rank(of: key(at: i))
+        return ordered.rank(of: key(at: i), keys: recordKeys)
     }
 
     /// The message at position `index` of `history()`. O(log n).

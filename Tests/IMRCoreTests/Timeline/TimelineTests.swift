@@ -235,6 +235,8 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         var index = HistoryIndex(leafCapacity: leaf, innerCapacity: inner)
         var reference: [HistoryKey] = []
         var liveOf: [HistoryKey: Int] = [:]
+        // The index reads an item's key through its live index, as from a timeline's records.
+        var book = KeyBook()
         var replacedInPlace = 0, movedReplaces = 0
         func check() {
             var order: [Int] = []
@@ -242,7 +244,7 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
             #expect(order == reference.map { liveOf[$0]! })
             #expect(index.count == reference.count)
             for (i, key) in reference.enumerated() where i % 5 == 0 {
-                #expect(index.rank(of: key) == i)
+                #expect(index.rank(of: key, keys: book) == i)
                 #expect(index.live(at: i) == liveOf[key])
             }
         }
@@ -253,7 +255,8 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
                 let base = step % 3 == 0 ? rng.next() % 1_000_000 : UInt64(step) * 200
                 let key = HistoryKey(depth: CausalDepth(low: base), seq: rng.next() % 4 == 0 ? nil : rng.next() % 100,
                                      messageID: MessageID(high: rng.next(), low: rng.next()))
-                index.insert(key, live: step)
+                book.keys[step] = key
+                index.insert(key, live: step, keys: book)
                 liveOf[key] = step
                 reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
             } else if step % 4 == 0 {
@@ -265,22 +268,25 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
                 key.seq = rng.next() % 3 == 0 ? rng.next() % 100 : (rng.next() % 2 == 0 ? old.seq &- 1 : old.seq &+ 1)
                 if rng.next() % 5 == 0 { key.depth = CausalDepth(low: rng.next() % 1_000_000) }
                 guard reference.firstIndex(of: key) == nil else { continue }
-                if index.replaceInPlace(old, with: key) {
+                let live = liveOf[old]!
+                if index.replaceInPlace(old, with: key, keys: book) {
+                    book.keys[live] = key
                     replacedInPlace += 1
                     reference[at] = key
                     #expect(zip(reference, reference.dropFirst()).allSatisfy { $0 < $1 }, "an in-place replace broke the order")
                 } else {
                     movedReplaces += 1
-                    let removed = index.remove(old)
+                    let removed = index.remove(old, keys: book)
                     #expect(removed)
-                    index.insert(key, live: liveOf[old]!)
+                    book.keys[live] = key
+                    index.insert(key, live: live, keys: book)
                     reference.remove(at: at)
                     reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
                 }
                 liveOf[key] = liveOf[old]
             } else {
                 let key = reference.remove(at: Int.random(in: 0..<reference.count, using: &rng))
-                let removed = index.remove(key), again = index.remove(key)
+                let removed = index.remove(key, keys: book), again = index.remove(key, keys: book)
                 #expect(removed && !again)
             }
             if step % 89 == 0 || reference.count <= 2 { check() }
@@ -288,11 +294,12 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         check()
         #expect(replacedInPlace > 10 && movedReplaces > 10)
         let replacedAbsent = index.replaceInPlace(HistoryKey(depth: CausalDepth(low: 7), seq: 3, messageID: MessageID(high: 9, low: 9)),
-                                                  with: HistoryKey(depth: CausalDepth(low: 7), seq: 4, messageID: MessageID(high: 9, low: 9)))
+                                                  with: HistoryKey(depth: CausalDepth(low: 7), seq: 4, messageID: MessageID(high: 9, low: 9)),
+                                                  keys: book)
         #expect(!replacedAbsent)
         let absent = HistoryKey(depth: CausalDepth(low: 5), seq: 1, messageID: MessageID(high: 0, low: 0))
-        #expect(index.rank(of: absent) == nil)
-        let removedAbsent = index.remove(absent)
+        #expect(index.rank(of: absent, keys: book) == nil)
+        let removedAbsent = index.remove(absent, keys: book)
         #expect(!removedAbsent)
     }
 }
@@ -385,22 +392,24 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
             var index = HistoryIndex(sorted: reference.enumerated().map { .init(key: $1, live: $0) },
                                      leafCapacity: leaf, innerCapacity: inner)
             var liveOf = Dictionary(uniqueKeysWithValues: reference.enumerated().map { ($1, $0) })
-            #expect(index.items().map(\.key) == reference)
+            var book = KeyBook(keys: Dictionary(uniqueKeysWithValues: reference.enumerated().map { ($0, $1) }))
+            #expect(book.inOrder(index) == reference)
             for step in 0..<400 {
                 if step % 3 == 0 && !reference.isEmpty {
                     let key = reference.remove(at: Int.random(in: 0..<reference.count, using: &rng))
-                    let removed = index.remove(key)
+                    let removed = index.remove(key, keys: book)
                     #expect(removed)
                 } else {
                     let key = HistoryKey(depth: CausalDepth(low: rng.next() % 10_000), seq: nil, messageID: MessageID(high: rng.next(), low: 1))
-                    index.insert(key, live: n + step)
+                    book.keys[n + step] = key
+                    index.insert(key, live: n + step, keys: book)
                     liveOf[key] = n + step
                     reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
                 }
             }
-            #expect(index.items().map(\.key) == reference)
+            #expect(book.inOrder(index) == reference)
             for (i, key) in reference.enumerated() where i % 7 == 0 {
-                #expect(index.rank(of: key) == i && index.live(at: i) == liveOf[key])
+                #expect(index.rank(of: key, keys: book) == i && index.live(at: i) == liveOf[key])
             }
         }
     }
@@ -414,5 +423,19 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         a.reserveCapacity(10)
         for m in h.messages { a.insert(m) }
         #expect(a.live == b.live && a.history() == b.history())
+    }
+}
+
+/// History keys by live index, for history index tests (a timeline reads them from its records).
+struct KeyBook: HistoryKeys {
+    var keys: [Int: HistoryKey] = [:]
+
+    func key(_ live: Int) -> HistoryKey { keys[live]! }
+
+    /// The keys of `index`'s items in its order.
+    func inOrder(_ index: HistoryIndex) -> [HistoryKey] {
+        var out: [HistoryKey] = []
+        index.forEach { out.append(keys[$0]!) }
+        return out
     }
 }
