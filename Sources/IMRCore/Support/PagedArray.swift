@@ -1,49 +1,99 @@
 /// An append-only array stored in fixed-size pages: growing it never copies what it holds
 /// and never reserves more than one page ahead, where an `Array` doubles (on average a
 /// third of its memory is spare capacity, and each doubling copies everything once).
-/// Indexing is a shift and a mask. A value type: pages are arrays, copied on write.
-struct PagedArray<Element>: Sendable where Element: Sendable {
-    private var pages: [[Element]] = []
-    private(set) var count = 0
+/// Indexing is a shift, a mask and two loads: the pages are raw memory behind one object, so
+/// reading an element retains nothing. A value type: the pages are copied on write.
+struct PagedArray<Element>: @unchecked Sendable {
+    /// The pages, shared by copies until one of them writes.
+    private final class Pages {
+        var table: UnsafeMutablePointer<UnsafeMutablePointer<Element>>
+        var tableCapacity: Int
+        var pageCount = 0
+        var count = 0
 
-    /// Elements per page: `1 << pageShift`.
-    let pageShift: Int
+        init() {
+            tableCapacity = 4
+            table = .allocate(capacity: tableCapacity)
+        }
 
-    init(pageShift: Int) {
-        precondition(pageShift > 0 && pageShift < 31)
-        self.pageShift = pageShift
+        deinit {
+            var left = count
+            for p in 0..<pageCount {
+                let n = Swift.min(left, PagedArray.pageSize)
+                table[p].deinitialize(count: n)
+                table[p].deallocate()
+                left -= n
+            }
+            table.deallocate()
+        }
+
+        func addPage() {
+            if pageCount == tableCapacity {
+                let bigger = UnsafeMutablePointer<UnsafeMutablePointer<Element>>.allocate(capacity: tableCapacity * 2)
+                bigger.moveInitialize(from: table, count: pageCount)
+                table.deallocate()
+                table = bigger
+                tableCapacity *= 2
+            }
+            (table + pageCount).initialize(to: .allocate(capacity: PagedArray.pageSize))
+            pageCount += 1
+        }
+
+        func copy() -> Pages {
+            let new = Pages()
+            var left = count
+            for p in 0..<pageCount {
+                new.addPage()
+                let n = Swift.min(left, PagedArray.pageSize)
+                new.table[p].initialize(from: table[p], count: n)
+                left -= n
+            }
+            new.count = count
+            return new
+        }
     }
 
-    private var pageMask: Int { (1 << pageShift) - 1 }
+    /// Elements per page (a page of 80-byte records is 80 KB).
+    private static var pageShift: Int { 10 }
+    private static var pageSize: Int { 1 << pageShift }
+    private static var pageMask: Int { pageSize - 1 }
 
-    var isEmpty: Bool { count == 0 }
+    private var pages = Pages()
+
+    init() {}
+
+    var count: Int { pages.count }
+    var isEmpty: Bool { pages.count == 0 }
 
     subscript(index: Int) -> Element {
-        @inline(__always) get { pages[index >> pageShift][index & pageMask] }
-        @inline(__always) _modify { yield &pages[index >> pageShift][index & pageMask] }
+        @inline(__always) get {
+            precondition(index >= 0 && index < pages.count, "index out of range")
+            return pages.table[index &>> Self.pageShift][index & Self.pageMask]
+        }
+        @inline(__always) _modify {
+            precondition(index >= 0 && index < pages.count, "index out of range")
+            makeUnique()
+            yield &pages.table[index &>> Self.pageShift][index & Self.pageMask]
+        }
     }
 
     @inline(__always)
     mutating func append(_ element: consuming Element) {
-        if count & pageMask == 0 {
-            var page: [Element] = []
-            page.reserveCapacity(1 << pageShift)
-            pages.append(page)
-        }
-        pages[pages.count - 1].append(element)
-        count += 1
+        makeUnique()
+        let i = pages.count
+        if i & Self.pageMask == 0 { pages.addPage() }
+        (pages.table[i &>> Self.pageShift] + (i & Self.pageMask)).initialize(to: element)
+        pages.count = i + 1
     }
 
-    /// The elements of `range` in order, page by page.
+    @inline(__always)
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&pages) { pages = pages.copy() }
+    }
+
+    /// The elements of `range` in order.
     func forEach(in range: Range<Int>, _ body: (Element) -> Void) {
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let page = i >> pageShift
-            let end = min(range.upperBound, (page + 1) << pageShift)
-            pages[page].withUnsafeBufferPointer { p in
-                for j in (i & pageMask)..<(i & pageMask + end - i) { body(p[j]) }
-            }
-            i = end
-        }
+        precondition(range.lowerBound >= 0 && range.upperBound <= pages.count, "range out of bounds")
+        for i in range { body(pages.table[i &>> Self.pageShift][i & Self.pageMask]) }
     }
 }

@@ -26,7 +26,7 @@ public struct Timeline: Sendable {
     /// Per live index: the message's fixed-size record. Payload and clock live in the span
     /// stores, the sender's user id in `users`: a message costs no allocation of its own
     /// and no reference count.
-    private var records = PagedArray<Record>(pageShift: 10)
+    private var records = PagedArray<Record>()
     private var payloads = SpanStore<UInt8>(chunkCapacity: 64 << 10)
     private var clocks = SpanStore<VectorClock.Entry>(chunkCapacity: 4 << 10)
     /// Sender user ids, each once; records name them by index.

@@ -4,9 +4,9 @@ import Testing
 /// The timeline's storage: paged records and packed runs read back exactly as written.
 @Suite struct TimelineStorageTests {
     @Test func pagedArrayHoldsWhatWasAppendedAcrossPages() {
-        var paged = PagedArray<UInt64>(pageShift: 3)
+        var paged = PagedArray<UInt64>()
         var reference: [UInt64] = []
-        for i in 0..<1000 as Range<UInt64> {
+        for i in 0..<3000 as Range<UInt64> {
             paged.append(i &* 0x9E37_79B9)
             reference.append(i &* 0x9E37_79B9)
             if i % 7 == 0 {
@@ -19,11 +19,22 @@ import Testing
         #expect(paged.count == reference.count)
         #expect((0..<reference.count).allSatisfy { paged[$0] == reference[$0] })
         var visited: [UInt64] = []
-        paged.forEach(in: 5..<517) { visited.append($0) }
-        #expect(visited == Array(reference[5..<517]))
+        paged.forEach(in: 5..<2517) { visited.append($0) }
+        #expect(visited == Array(reference[5..<2517]))
         var copy = paged
         copy[0] = 99
-        #expect(paged[0] == reference[0])   // a value: the copy's write stays in the copy
+        copy.append(7)
+        #expect(paged[0] == reference[0] && paged.count == reference.count)   // a value: the copy's writes stay in the copy
+        #expect(copy[0] == 99 && copy.count == reference.count + 1 && copy[1500] == reference[1500])
+    }
+
+    @Test func pagedArrayOfReferenceCountedValuesCopiesOnWrite() {
+        var names = PagedArray<String>()
+        for i in 0..<2100 { names.append("name \(i) " + String(repeating: "x", count: i % 40)) }
+        var other = names
+        other[2050] = "changed"
+        #expect(names[2050].hasPrefix("name 2050") && other[2050] == "changed")
+        #expect((0..<2100).allSatisfy { $0 == 2050 || names[$0] == other[$0] })
     }
 
     @Test func spanStoreKeepsEveryRunContiguousAndIntact() {

@@ -1,9 +1,9 @@
 /// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
 /// and the send-order queue the in-flight window admits from.
 ///
-/// Memory per message is one 56-byte slot (its payload and clock stay in the message's
-/// timeline entry, which the slot names), four bytes of index (at most 3/4 full) and
-/// eight bytes of queue. The queue holds every `sending` message in
+/// Memory per message is one 56-byte slot in a page of slots (its payload and clock stay in
+/// the message's timeline entry, which the slot names), four bytes of index (at most 3/4
+/// full) and eight bytes of queue. The queue holds every `sending` message in
 /// order; the first `admitted` of them that are still unacked are on the wire. Entries
 /// whose message was acked or failed out of order are skipped lazily and compacted away.
 struct Outbox {
@@ -53,18 +53,14 @@ struct Outbox {
     /// The entry still stands for a `sending` message (read field by field: no slot copy).
     @inline(__always)
     private func isLive(_ e: QueueEntry) -> Bool {
-        slots.withUnsafeBufferPointer { Self.isLive(e, in: $0) }
-    }
-
-    @inline(__always)
-    private static func isLive(_ e: QueueEntry, in slots: UnsafeBufferPointer<Slot>) -> Bool {
         let i = Int(e.slot)
         guard UInt32(truncatingIfNeeded: slots[i].order) == e.order else { return false }
         let phase = slots[i].phase
         return phase == .waiting || phase == .inflight || phase == .held
     }
 
-    private(set) var slots: [Slot] = []
+    /// In pages: a slot is never moved, and growing never reserves more than a page ahead.
+    private var slots = PagedArray<Slot>()
     private var freeSlots: [UInt32] = []
     /// Messages in the outbox (any phase but free).
     private(set) var count = 0
@@ -212,7 +208,7 @@ struct Outbox {
             let s = slots[Int(e.slot)]
             if e.matches(s) && s.phase != .free && s.phase != .failed { out.append(e.slot) }
         }
-        for (i, s) in slots.enumerated() where s.phase == .failed { out.append(UInt32(i)) }
+        for i in 0..<slots.count where slots[i].phase == .failed { out.append(UInt32(i)) }
         return out
     }
 
@@ -236,11 +232,9 @@ struct Outbox {
         // before it are admitted or dead, so skipping dead ones keeps it valid).
         let head = queueHead
         queueHead = queue.withUnsafeBufferPointer { q in
-            slots.withUnsafeBufferPointer { s in
-                var i = head
-                while i < q.count && !Self.isLive(q[i], in: s) { i += 1 }
-                return i
-            }
+            var i = head
+            while i < q.count && !isLive(q[i]) { i += 1 }
+            return i
         }
         if admitCursor < queueHead { admitCursor = queueHead }
         let stored = queue.count - queueHead

@@ -31,7 +31,8 @@ struct TimerWheel {
         var position: UInt16 = TimerWheel.unarmed
     }
 
-    private var records: [Record] = []
+    /// In pages: growing never copies the records or reserves more than a page ahead.
+    private var records = PagedArray<Record>()
     private var freeKeys: [Key] = []
     private var heads: [Key]
     private var tails: [Key]
