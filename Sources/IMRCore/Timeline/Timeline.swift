@@ -24,13 +24,13 @@
 public struct Timeline: Sendable {
     public let order: HistoryOrder
     /// Per live index: the message's fixed-size record. Payload and clock live in the span
-    /// stores, the sender's user id in `users`: a message costs no allocation of its own
+    /// stores, its sender's user id and node in `senders`: a message costs no allocation of its own
     /// and no reference count.
     private var records = PagedArray<Record>()
     private var payloads = SpanStore<UInt8>(chunkCapacity: 64 << 10)
     private var clocks = SpanStore<VectorClock.Entry>(chunkCapacity: 4 << 10)
-    /// Sender user ids, each once; records name them by index.
-    private var users = UserTable()
+    /// Senders (user id and node), each once; records name them by index.
+    private var senders = SenderTable()
     /// The high words of the depths that need one (live index -> high; nearly always empty).
     private var wideDepths: [Int: UInt64] = [:]
     /// Message id → live index.
@@ -46,20 +46,58 @@ public struct Timeline: Sendable {
     /// sender's own counter.
     private var sent: [[SenderSlot]] = []
 
-    /// One message: 80 bytes.
+    /// One message: 64 bytes. Its payload and clock are runs in the span stores, named by
+    /// chunk, offset and count (an offset fits 16 bits: payload chunks hold 64 KiB, clock
+    /// chunks 4,096 entries, whose offset leaves 4 bits for the flags).
     private struct Record: Sendable {
         var id: MessageID
         /// `UInt64.max` while pending (the history key's convention), see `hasSeq`.
         var seq: UInt64
         var serverTimeMs: UInt64
-        var senderNode: UInt64
         /// The causal depth's low word; the high word is in `wideDepths` when `wideDepth`.
         var depthLow: UInt64
-        var payload: SpanStore<UInt8>.Span
-        var clock: SpanStore<VectorClock.Entry>.Span
-        var user: UInt32
-        var flags: Flags
+        var payloadChunk: UInt32
+        var payloadCount: UInt32
+        var clockChunk: UInt32
+        var clockCount: UInt32
+        /// User and node, in `senders`.
+        var sender: UInt32
+        var payloadOffset: UInt16
+        /// Low 12 bits: the clock's offset in its chunk; high 4 bits: `Flags`.
+        var clockOffsetAndFlags: UInt16
+
+        init(id: MessageID, seq: UInt64, serverTimeMs: UInt64, depthLow: UInt64, payload: SpanStore<UInt8>.Span,
+             clock: SpanStore<VectorClock.Entry>.Span, sender: UInt32, flags: Flags) {
+            self.id = id
+            self.seq = seq
+            self.serverTimeMs = serverTimeMs
+            self.depthLow = depthLow
+            payloadChunk = payload.chunk
+            payloadCount = payload.count
+            payloadOffset = UInt16(payload.offset)
+            clockChunk = clock.chunk
+            clockCount = clock.count
+            precondition(clock.offset < 1 << 12)
+            clockOffsetAndFlags = UInt16(clock.offset) | UInt16(flags.rawValue) << 12
+            self.sender = sender
+        }
+
+        var payload: SpanStore<UInt8>.Span {
+            SpanStore.Span(chunk: payloadChunk, offset: UInt32(payloadOffset), count: payloadCount)
+        }
+
+        var clock: SpanStore<VectorClock.Entry>.Span {
+            SpanStore.Span(chunk: clockChunk, offset: UInt32(clockOffsetAndFlags & 0xFFF), count: clockCount)
+        }
+
+        var flags: Flags {
+            get { Flags(rawValue: UInt8(clockOffsetAndFlags >> 12)) }
+            set { clockOffsetAndFlags = clockOffsetAndFlags & 0xFFF | UInt16(newValue.rawValue) << 12 }
+        }
     }
+
+    /// Bytes of a message's record (its payload and clock entries are stored besides).
+    static var recordBytes: Int { MemoryLayout<Record>.stride }
 
     private struct Flags: OptionSet, Sendable {
         let rawValue: UInt8
@@ -114,7 +152,7 @@ public struct Timeline: Sendable {
         let r = records[live]
         return TimelineEntry(messageID: r.id, seq: r.flags.contains(.hasSeq) ? r.seq : nil,
                              serverTimeMs: r.flags.contains(.hasServerTime) ? r.serverTimeMs : nil,
-                             senderUser: users[r.user], senderNode: r.senderNode,
+                             senderUser: senders.user(r.sender), senderNode: senders.node(r.sender),
                              clock: VectorClock(canonicalEntries: clocks.array(r.clock)), payload: payloads.array(r.payload))
     }
 
@@ -125,7 +163,7 @@ public struct Timeline: Sendable {
     }
 
     /// The sending device of the message at live index `live`.
-    public func senderNode(at live: Int) -> UInt64 { records[live].senderNode }
+    public func senderNode(at live: Int) -> UInt64 { senders.node(records[live].sender) }
 
     /// The id of the message at live index `live`.
     public func messageID(at live: Int) -> MessageID { records[live].id }
@@ -208,9 +246,9 @@ public struct Timeline: Sendable {
         if serverTimeMs != nil { flags.insert(.hasServerTime) }
         let own = clock[senderNode]
         let clockSpan = clock.entries.withUnsafeBufferPointer { clocks.append($0) }
-        records.append(Record(id: messageID, seq: seq ?? .max, serverTimeMs: serverTimeMs ?? 0, senderNode: senderNode,
-                              depthLow: depth.low, payload: payloads.append(payload), clock: clockSpan,
-                              user: users.index(of: senderUser), flags: flags))
+        records.append(Record(id: messageID, seq: seq ?? .max, serverTimeMs: serverTimeMs ?? 0, depthLow: depth.low,
+                              payload: payloads.append(payload), clock: clockSpan,
+                              sender: senders.index(user: senderUser, node: senderNode), flags: flags))
         insertSenderSlot(SenderSlot(counter: own, live: live), list: list)
         if ordering && order == .causal {
             ordered.insert(HistoryKey(depth: depth, seq: seq, messageID: messageID), live: live, keys: recordKeys)
@@ -369,7 +407,7 @@ public struct Timeline: Sendable {
     public func causalContext(of id: MessageID) -> [MessageID] {
         guard let target = liveIndexOf(id) else { return [] }
         let clock = storedClock(at: target)
-        let senderNode = records[target].senderNode
+        let senderNode = senders.node(records[target].sender)
 
         // Candidates, sorted by node (the clock's order).
         var candidates: [(node: UInt64, counter: UInt64, live: Int)] = []

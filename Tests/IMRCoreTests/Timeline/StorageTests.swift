@@ -37,6 +37,35 @@ import Testing
         #expect((0..<2100).allSatisfy { $0 == 2050 || names[$0] == other[$0] })
     }
 
+    @Test func aTimelineRecordIsSixtyFourBytes() {
+        #expect(Timeline.recordBytes == 64)
+    }
+
+    @Test func recordsKeepFlagsBesideLargeClockOffsets() {
+        // Enough messages with 3-entry clocks that clock offsets use all 12 bits, late
+        // replies and confirmations set every flag: each message reads back exactly.
+        var t = Timeline()
+        var expected: [TimelineEntry] = []
+        var clocks = [VectorClock](repeating: VectorClock(), count: 3)
+        for i in 0..<3000 {
+            let node = UInt64(i % 3 + 1)
+            clocks[i % 3].increment(node)
+            if i % 5 != 0 { clocks[i % 3].merge(clocks[(i + 1) % 3]) }   // some are late replies
+            let e = TimelineEntry(messageID: MessageID(high: UInt64(i), low: 1), seq: i % 2 == 0 ? UInt64(i + 1) : nil,
+                                  serverTimeMs: i % 2 == 0 ? UInt64(i) : nil, senderUser: "u\(i % 3)", senderNode: node,
+                                  clock: clocks[i % 3], payload: [UInt8](repeating: UInt8(i & 0xFF), count: 1 + i % 50))
+            t.insert(e)
+            expected.append(e)
+        }
+        for i in stride(from: 1, to: 3000, by: 4) {
+            t.confirm(expected[i].messageID, seq: UInt64(10_000 + i), serverTimeMs: 7)
+            expected[i].seq = UInt64(10_000 + i)
+            expected[i].serverTimeMs = 7
+        }
+        #expect(t.live == expected)
+        #expect((0..<3000).contains { t.isLateReply(expected[$0].messageID) })
+    }
+
     @Test func spanStoreKeepsEveryRunContiguousAndIntact() {
         var rng = SeededGenerator(seed: 5)
         var store = SpanStore<UInt8>(chunkCapacity: 64)
