@@ -280,7 +280,7 @@ public final class ClientEngine {
         for slot in outgoing.allSlots() {
             let s = outgoing[slot]
             let state: MessageState = s.phase == .failed ? .failed(s.failure ?? .attemptsExhausted) : .sending
-            out.append(OutboxEntry(id: s.id, conversation: convs[Int(s.conversation)].name, state: state,
+            out.append(OutboxEntry(id: outgoing.id(of: slot, messageIDs), conversation: convs[Int(s.conversation)].name, state: state,
                                    attempts: Int(s.attempts), seq: nil))
         }
         return out

@@ -36,7 +36,7 @@ extension ClientEngine {
         while true {
             id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
             // An id already in use can only come from a repeated seed; draw again.
-            if outgoing.find(id) != nil || (store != nil && c.timeline.contains(id)) { continue }
+            if outgoing.find(id, messageIDs) != nil || (store != nil && c.timeline.contains(id)) { continue }
             if let store {
                 // Durable first: if the commit fails, nothing changed.
                 let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
@@ -61,7 +61,7 @@ extension ClientEngine {
                 break
             }
         }
-        let slot = outgoing.add(id: id, conversation: c.index, live: UInt32(live), ageStart: now) { slot in
+        let slot = outgoing.add(conversation: c.index, live: UInt32(live), ageStart: now, ids: messageIDs) { slot in
             wheel.makeKey(owner: Self.ownerMessage | slot)
         }
         statistics.messagesSent += 1
@@ -73,7 +73,7 @@ extension ClientEngine {
     /// Sends a `failed` message again with the same id (and clock), with a fresh attempt
     /// budget, behind the messages already waiting.
     public func retry(_ id: MessageID, now: UInt64) throws(ClientError) {
-        guard let slot = outgoing.find(id) else { throw .unknownMessage(id) }
+        guard let slot = outgoing.find(id, messageIDs) else { throw .unknownMessage(id) }
         guard outgoing[slot].phase == .failed else { throw .notFailed(id) }
         if let failure = storeFailure { throw .store(failure) }
         settle(now)
@@ -99,7 +99,7 @@ extension ClientEngine {
     // MARK: frames
 
     func handleAck(_ ack: SendAck, now: UInt64) throws(ClientError) {
-        guard let slot = outgoing.find(ack.messageID) else {
+        guard let slot = outgoing.find(ack.messageID, messageIDs) else {
             // Already sent (an answer to a retransmission) or never ours.
             if let ci = convIndex[ack.conversation], case let t = convs[Int(ci)].timeline,
                let live = t.liveIndex(of: ack.messageID), t.senderNode(at: live) == config.nodeID, t.seq(at: live) != nil {
@@ -125,7 +125,7 @@ extension ClientEngine {
     }
 
     func handleReject(_ reject: SendReject, now: UInt64) throws(ClientError) {
-        guard let slot = outgoing.find(reject.messageID) else {
+        guard let slot = outgoing.find(reject.messageID, messageIDs) else {
             statistics.unknownAcks += 1
             return
         }
@@ -154,13 +154,13 @@ extension ClientEngine {
 
     /// Any state -> `sent`: the message leaves the outbox; its timeline entry gets the seq.
     func markSent(_ slot: UInt32, seq: UInt64, serverTimeMs: UInt64, now: UInt64) {
-        let id = outgoing[slot].id
+        let id = outgoing.id(of: slot, messageIDs)
         let attempts = outgoing[slot].attempts
         let phase = outgoing[slot].phase
         let c = convs[Int(outgoing[slot].conversation)]
         wheel.cancel(outgoing[slot].timer)
         let live = c.timeline.confirm(id, at: Int(outgoing[slot].live), seq: seq, serverTimeMs: serverTimeMs) ?? -1
-        outgoing.remove(slot)
+        outgoing.remove(slot, messageIDs)
         if store != nil {
             persist { store throws(SQLiteError) in
                 try store.deleteOutbox(id)
@@ -179,16 +179,17 @@ extension ClientEngine {
     /// `sending -> failed`.
     func fail(_ slot: UInt32, _ reason: FailureReason, now: UInt64) {
         let s = outgoing[slot]
+        let id = outgoing.id(of: slot, messageIDs)
         wheel.cancel(s.timer)
         let wasAdmitted = s.isAdmitted
         outgoing.markFailed(slot, reason)
         statistics.failures += 1
         let name = convs[Int(s.conversation)].name
         persist { store throws(SQLiteError) in
-            try store.saveOutbox(.init(id: s.id, conversation: name, order: s.order, ageStart: s.ageStart,
+            try store.saveOutbox(.init(id: id, conversation: name, order: s.order, ageStart: s.ageStart,
                                        attempts: UInt32(s.attempts), failure: reason))
         }
-        emit(.stateChanged(id: s.id, conversation: name, state: .failed(reason)))
+        emit(.stateChanged(id: id, conversation: name, state: .failed(reason)))
         if wasAdmitted { pump(now: now) }
     }
 

@@ -1,11 +1,17 @@
 /// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
 /// and the send-order queue the in-flight window admits from.
 ///
-/// Memory per message is one 56-byte slot in a page of slots (its payload and clock stay in
-/// the message's timeline entry, which the slot names), four bytes of index (at most 3/4
-/// full) and eight bytes of queue. The queue holds every `sending` message in
+/// Memory per message is one 40-byte slot in a page of slots (its id, payload and clock stay
+/// in the message's timeline record, which the slot names), four bytes of index (at most 3/4
+/// full) and eight bytes of queue. The id index reads ids from the timelines through
+/// `OutboxMessageIDs`; a message enters the outbox after its timeline. The queue holds every `sending` message in
 /// order; the first `admitted` of them that are still unacked are on the wire. Entries
 /// whose message was acked or failed out of order are skipped lazily and compacted away.
+/// The ids of outbox messages, read from their conversations' timelines.
+protocol OutboxMessageIDs {
+    func id(conversation: UInt32, live: UInt32) -> MessageID
+}
+
 struct Outbox {
     enum Phase: UInt8 {
         case free
@@ -19,14 +25,13 @@ struct Outbox {
     }
 
     struct Slot {
-        var id: MessageID
         /// Send order (reassigned by a manual retry); also the queue entry's generation.
         var order: UInt64
         /// When the message was sent (or retried): the start of its max offline age.
         var ageStart: UInt64
         var conversation: UInt32
-        /// The message's live index in its conversation's timeline, which holds its clock and
-        /// payload (every transmission reads them there: nothing is kept twice).
+        /// The message's live index in its conversation's timeline, which holds its id, clock
+        /// and payload (every transmission reads them there: nothing is kept twice).
         var live: UInt32
         var timer: TimerWheel.Key
         var attempts: UInt16
@@ -87,24 +92,30 @@ struct Outbox {
         _modify { yield &slots[Int(slot)] }
     }
 
-    func find(_ id: MessageID) -> UInt32? {
+    /// The id of the message in `slot` (read from its timeline).
+    @inline(__always)
+    func id(of slot: UInt32, _ ids: some OutboxMessageIDs) -> MessageID {
+        ids.id(conversation: slots[Int(slot)].conversation, live: slots[Int(slot)].live)
+    }
+
+    func find(_ id: MessageID, _ ids: some OutboxMessageIDs) -> UInt32? {
         let mask = table.count - 1
         var i = Self.bucket(id, mask: mask)
         while true {
             let s = table[i]
             if s == Self.empty { return nil }
-            if slots[Int(s)].id == id { return s }
+            if self.id(of: s, ids) == id { return s }
             i = (i + 1) & mask
         }
     }
 
-    /// Adds a message in phase `waiting` (or `failed`, when restored) and returns its slot.
-    mutating func add(id: MessageID, conversation: UInt32, live: UInt32, ageStart: UInt64,
-                      attempts: UInt16 = 0, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
+    /// Adds a message, already in its timeline, in phase `waiting` (or `failed`, when
+    /// restored) and returns its slot.
+    mutating func add(conversation: UInt32, live: UInt32, ageStart: UInt64, attempts: UInt16 = 0,
+                      ids: some OutboxMessageIDs, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
         let slot: UInt32
         if let reused = freeSlots.popLast() {
             slot = reused
-            slots[Int(slot)].id = id
             slots[Int(slot)].ageStart = ageStart
             slots[Int(slot)].conversation = conversation
             slots[Int(slot)].live = live
@@ -112,22 +123,22 @@ struct Outbox {
             slots[Int(slot)].failure = nil
         } else {
             slot = UInt32(slots.count)
-            slots.append(Slot(id: id, order: 0, ageStart: ageStart, conversation: conversation, live: live,
+            slots.append(Slot(order: 0, ageStart: ageStart, conversation: conversation, live: live,
                               timer: timer(slot), attempts: attempts, phase: .free, failure: nil))
         }
         count += 1
-        if (count + 1) * 4 > table.count * 3 { grow() }
-        insertIndex(slot)
+        if (count + 1) * 4 > table.count * 3 { grow(ids) }
+        insertIndex(slot, ids)
         enqueue(slot)
         return slot
     }
 
     /// Removes a message (sent): frees its slot. Its timer must be cancelled by the caller.
-    mutating func remove(_ slot: UInt32) {
+    mutating func remove(_ slot: UInt32, _ ids: some OutboxMessageIDs) {
         let phase = slots[Int(slot)].phase
         if phase == .inflight || phase == .held { admittedCount -= 1 }
         if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
-        removeIndex(slots[Int(slot)].id)
+        removeIndex(id(of: slot, ids), ids)
         slots[Int(slot)].phase = .free
         slots[Int(slot)].failure = nil
         freeSlots.append(slot)
@@ -272,20 +283,20 @@ struct Outbox {
         return Int(truncatingIfNeeded: h >> 32) & mask
     }
 
-    private mutating func insertIndex(_ slot: UInt32) {
+    private mutating func insertIndex(_ slot: UInt32, _ ids: some OutboxMessageIDs) {
         let mask = table.count - 1
-        var i = Self.bucket(slots[Int(slot)].id, mask: mask)
+        var i = Self.bucket(id(of: slot, ids), mask: mask)
         while table[i] != Self.empty { i = (i + 1) & mask }
         table[i] = slot
     }
 
-    private mutating func removeIndex(_ id: MessageID) {
+    private mutating func removeIndex(_ id: MessageID, _ ids: some OutboxMessageIDs) {
         let mask = table.count - 1
         var i = Self.bucket(id, mask: mask)
         while true {
             let s = table[i]
             if s == Self.empty { return }
-            if slots[Int(s)].id == id { break }
+            if self.id(of: s, ids) == id { break }
             i = (i + 1) & mask
         }
         // Backward-shift deletion keeps every probe chain unbroken without tombstones.
@@ -295,7 +306,7 @@ struct Outbox {
             j = (j + 1) & mask
             let s = table[j]
             if s == Self.empty { break }
-            let home = Self.bucket(slots[Int(s)].id, mask: mask)
+            let home = Self.bucket(self.id(of: s, ids), mask: mask)
             // Move s into the hole when its home is not cyclically within (hole, j].
             let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
             if !inRange {
@@ -306,12 +317,12 @@ struct Outbox {
         table[hole] = Self.empty
     }
 
-    private mutating func grow() {
+    private mutating func grow(_ ids: some OutboxMessageIDs) {
         let old = table
         table = Array(repeating: Self.empty, count: old.count * 2)
         let mask = table.count - 1
         for s in old where s != Self.empty {
-            var i = Self.bucket(slots[Int(s)].id, mask: mask)
+            var i = Self.bucket(id(of: s, ids), mask: mask)
             while table[i] != Self.empty { i = (i + 1) & mask }
             table[i] = s
         }

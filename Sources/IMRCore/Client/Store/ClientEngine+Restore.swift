@@ -29,8 +29,8 @@ extension ClientEngine {
                 emit(.error(.store(SQLiteError(code: 11, message: "outbox row \(row.id) has no pending message"))))
                 continue
             }
-            let slot = outgoing.add(id: row.id, conversation: ci, live: UInt32(live), ageStart: row.ageStart,
-                                    attempts: UInt16(clamping: row.attempts)) { slot in
+            let slot = outgoing.add(conversation: ci, live: UInt32(live), ageStart: row.ageStart,
+                                    attempts: UInt16(clamping: row.attempts), ids: messageIDs) { slot in
                 wheel.makeKey(owner: Self.ownerMessage | slot)
             }
             if let failure = row.failure { outgoing.markFailed(slot, failure) }
