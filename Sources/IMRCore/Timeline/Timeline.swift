@@ -42,9 +42,8 @@ public struct Timeline: Sendable {
     private var nodes = NodeTable()
     /// The exact depth of the merged knowledge.
     private var knowledgeDepth = CausalDepth.zero
-    /// Per sender node (indexed through `nodes`): its messages held, sorted by the
-    /// sender's own counter.
-    private var sent: [[SenderSlot]] = []
+    /// Per sender node (indexed through `nodes`): its messages held, by the sender's own counter.
+    private var sent: [SenderMessages] = []
 
     /// One message: 64 bytes. Its payload and clock are runs in the span stores, named by
     /// chunk, offset and count (an offset fits 16 bits: payload chunks hold 64 KiB, clock
@@ -125,12 +124,6 @@ public struct Timeline: Sendable {
     }
 
     private var recordKeys: RecordKeys { RecordKeys(records: records, wideDepths: wideDepths) }
-
-    private struct SenderSlot: Sendable {
-        /// The sender's own entry in the message's clock: identifies the message.
-        var counter: UInt64
-        var live: Int
-    }
 
     public init(order: HistoryOrder = .causal) {
         self.order = order
@@ -249,7 +242,8 @@ public struct Timeline: Sendable {
         records.append(Record(id: messageID, seq: seq ?? .max, serverTimeMs: serverTimeMs ?? 0, depthLow: depth.low,
                               payload: payloads.append(payload), clock: clockSpan,
                               sender: senders.index(user: senderUser, node: senderNode), flags: flags))
-        insertSenderSlot(SenderSlot(counter: own, live: live), list: list)
+        if list == sent.count { sent.append(SenderMessages()) }
+        sent[list].insert(counter: own, live: live)
         if ordering && order == .causal {
             ordered.insert(HistoryKey(depth: depth, seq: seq, messageID: messageID), live: live, keys: recordKeys)
         }
@@ -284,28 +278,6 @@ public struct Timeline: Sendable {
         }
         ordered = HistoryIndex(sorted: all)
         return indices
-    }
-
-    private mutating func insertSenderSlot(_ slot: SenderSlot, list: Int) {
-        if list == sent.count { sent.append([]) }
-        // Messages of one sender nearly always arrive in their own order: append.
-        if let last = sent[list].last, last.counter > slot.counter {
-            sent[list].insert(slot, at: Self.upperBound(sent[list], slot.counter))
-        } else {
-            sent[list].append(slot)
-        }
-    }
-
-    /// The first slot whose counter is > `counter`.
-    private static func upperBound(_ slots: [SenderSlot], _ counter: UInt64) -> Int {
-        slots.withUnsafeBufferPointer { p in
-            var lo = 0, hi = p.count
-            while lo < hi {
-                let mid = (lo + hi) &>> 1
-                if p[mid].counter <= counter { lo = mid + 1 } else { hi = mid }
-            }
-            return lo
-        }
     }
 
     /// Records the server's seq and time for a pending own message. Returns its live index.
@@ -413,22 +385,18 @@ public struct Timeline: Sendable {
         var candidates: [(node: UInt64, counter: UInt64, live: Int)] = []
         for e in clock.entries {
             guard let list = nodes.list(of: e.node) else { continue }
-            let slots = sent[list]
             // The sender's own entry names the message itself: look below it.
             let own = e.node == senderNode
             if own && e.counter == 0 { continue }      // (canonical clocks have no zero)
             let bound = own ? e.counter - 1 : e.counter
-            var at = Self.upperBound(slots, bound)
-            while at > 0 {
-                at -= 1
-                let slot = slots[at]
-                if slot.live == target { continue }
-                let c = storedClock(at: slot.live)
+            sent[list].forEachDescending(atMost: bound) { counter, live in
+                if live == target { return true }
+                let c = storedClock(at: live)
                 // Guard against malformed clocks: a candidate must really precede.
                 if clock.dominatesOrEquals(c) && c != clock {
-                    candidates.append((e.node, slot.counter, slot.live))
+                    candidates.append((e.node, counter, live))
                 }
-                break
+                return false
             }
         }
         if candidates.count <= 1 { return candidates.map { records[$0.live].id } }

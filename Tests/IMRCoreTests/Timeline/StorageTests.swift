@@ -66,6 +66,38 @@ import Testing
         #expect((0..<3000).contains { t.isLateReply(expected[$0].messageID) })
     }
 
+    @Test(arguments: 0..<6 as Range<UInt64>)
+    func senderMessagesFindTheLatestAtOrBelowABoundInAnyArrivalOrder(seed: UInt64) {
+        var rng = SeededGenerator(seed: seed)
+        var messages = SenderMessages()
+        var held: [(counter: UInt64, live: Int)] = []
+        for live in 0..<600 {
+            // Mostly the next counter; some late, some early (seeds 0 and 1 stay dense), a few
+            // repeated (seeds from 2), and (seeds 4 and 5) wide jumps that leave the dense form.
+            let next = (held.map(\.counter).max() ?? 0) + 1
+            let r = rng.next() % 100
+            var counter = next
+            if r < 10 && next > 10 { counter = next - 1 - rng.next() % 10 }
+            else if r < 15 { counter = next + rng.next() % 20 }
+            else if r < 17 && seed >= 2 && !held.isEmpty { counter = held[Int(rng.next() % UInt64(held.count))].counter }
+            else if r < 19 && seed >= 4 { counter = next + 10_000 + rng.next() % 1_000_000 }
+            messages.insert(counter: counter, live: live)
+            held.append((counter, live))
+        }
+        for _ in 0..<200 {
+            let bound = rng.next() % ((held.map(\.counter).max() ?? 0) + 5)
+            var seen: [(UInt64, Int)] = []
+            messages.forEachDescending(atMost: bound) { counter, live in
+                seen.append((counter, live))
+                return seen.count < 3
+            }
+            let expected = held.filter { $0.counter <= bound }.sorted { $0.counter > $1.counter }.prefix(3)
+            #expect(seen.map(\.0) == expected.map(\.counter))
+            // Lives of one counter may come in any order among themselves; each is one held there.
+            #expect(seen.allSatisfy { s in held.contains { $0.counter == s.0 && $0.live == s.1 } })
+        }
+    }
+
     @Test func spanStoreKeepsEveryRunContiguousAndIntact() {
         var rng = SeededGenerator(seed: 5)
         var store = SpanStore<UInt8>(chunkCapacity: 64)
