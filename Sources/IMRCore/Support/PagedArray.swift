@@ -63,7 +63,6 @@ struct PagedArray<Element>: @unchecked Sendable {
     init() {}
 
     var count: Int { pages.count }
-    var isEmpty: Bool { pages.count == 0 }
 
     subscript(index: Int) -> Element {
         @inline(__always) get {
@@ -89,11 +88,5 @@ struct PagedArray<Element>: @unchecked Sendable {
     @inline(__always)
     private mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&pages) { pages = pages.copy() }
-    }
-
-    /// The elements of `range` in order.
-    func forEach(in range: Range<Int>, _ body: (Element) -> Void) {
-        precondition(range.lowerBound >= 0 && range.upperBound <= pages.count, "range out of bounds")
-        for i in range { body(pages.table[i &>> Self.pageShift][i & Self.pageMask]) }
     }
 }

@@ -63,11 +63,17 @@ struct MessageIDTable: Sendable {
         }
     }
 
-    /// Where `id` would go: a free slot, or nil when `id` is present. Call
-    /// `reserveOne()` first, then `fill(_:id:value:)` with the answer; split in two so that the
-    /// caller can read its records during the search while nothing is being mutated.
+    /// A free slot for an id, with the id's hash tag.
+    struct Vacancy {
+        fileprivate var slot: Int
+        fileprivate var tag: UInt64
+    }
+
+    /// Where `id` would go, nil when `id` is present. Call `reserveOne()` first, then
+    /// `fill(_:value:)` with the answer; split in two so that the caller can read its records
+    /// during the search while nothing is being mutated.
     @inline(__always)
-    func freeSlot(for id: MessageID, idAt: (Int) -> MessageID) -> Int? {
+    func vacancy(for id: MessageID, idAt: (Int) -> MessageID) -> Vacancy? {
         let tag = hash(id), bits = self.bits
         return slots.withUnsafeBufferPointer { p in
             let mask = p.count - 1
@@ -76,7 +82,7 @@ struct MessageIDTable: Sendable {
                 if p[i] >> 32 == tag && idAt(Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1) == id { return nil }
                 i = (i + 1) & mask
             }
-            return i
+            return Vacancy(slot: i, tag: tag)
         }
     }
 
@@ -86,12 +92,12 @@ struct MessageIDTable: Sendable {
         if (count + 1) * 2 > slots.count { resize(to: slots.count * 2) }
     }
 
-    /// Stores `id` → `value` in the slot `freeSlot(for:idAt:)` gave. `value` must be the
+    /// Stores the id `vacancy(for:idAt:)` was asked about → `value`. `value` must be the
     /// next live index, below 2^32 - 1.
     @inline(__always)
-    mutating func fill(_ slot: Int, id: MessageID, value: Int) {
+    mutating func fill(_ vacancy: Vacancy, value: Int) {
         precondition(value >= 0 && value < 0xFFFF_FFFF)
-        slots[slot] = hash(id) << 32 | UInt64(value + 1)
+        slots[vacancy.slot] = vacancy.tag << 32 | UInt64(value + 1)
         count += 1
     }
 

@@ -148,7 +148,7 @@ public struct Timeline: Sendable {
         return TimelineEntry(messageID: r.id, seq: r.flags.contains(.hasSeq) ? r.seq : nil,
                              serverTimeMs: r.flags.contains(.hasServerTime) ? r.serverTimeMs : nil,
                              senderUser: senders.user(r.sender), senderNode: senders.node(r.sender),
-                             clock: VectorClock(canonicalEntries: clocks.array(r.clock)), payload: payloads.array(r.payload))
+                             clock: storedClock(at: live), payload: payloads.array(r.payload))
     }
 
     /// The server's seq of the message at live index `live`; nil while it is a pending own message.
@@ -186,8 +186,12 @@ public struct Timeline: Sendable {
     /// The send frame of the message at live index `live`: its id, clock and payload.
     func sendFrame(at live: Int, conversation: String) -> Send {
         let r = records[live]
-        return Send(conversation: conversation, messageID: r.id,
-                    clock: VectorClock(canonicalEntries: clocks.array(r.clock)), payload: payloads.array(r.payload))
+        return Send(conversation: conversation, messageID: r.id, clock: storedClock(at: live), payload: payloads.array(r.payload))
+    }
+
+    /// The clock of the message at live index `live`, copied out of the store.
+    private func storedClock(at live: Int) -> VectorClock {
+        VectorClock(canonicalEntries: clocks.array(records[live].clock))
     }
 
     /// The live index of `id` (its position in arrival order), nil when not held.
@@ -224,8 +228,8 @@ public struct Timeline: Sendable {
                          clock: borrowing VectorClock, payload: UnsafeBufferPointer<UInt8>, ordering: Bool = true) -> Int? {
         let live = records.count
         ids.reserveOne()
-        guard let slot = ids.freeSlot(for: messageID, idAt: { records[$0].id }) else { return nil }
-        ids.fill(slot, id: messageID, value: live)
+        guard let vacancy = ids.vacancy(for: messageID, idAt: { records[$0].id }) else { return nil }
+        ids.fill(vacancy, value: live)
         let depth = clock.exactCausalDepth
         // Late: the sender had not seen everything shown before it. After the merge the
         // knowledge dominates the clock, so they are equal exactly when their depths are.
@@ -364,10 +368,6 @@ public struct Timeline: Sendable {
     }
 
     // MARK: Causal context
-
-    private func storedClock(at live: Int) -> VectorClock {
-        VectorClock(canonicalEntries: clocks.array(records[live].clock))
-    }
 
     /// The latest messages the sender of `id` had seen when sending it (the maximal
     /// entries among those held that happened before it), in history-key order, so a UI

@@ -7,9 +7,7 @@ import Glibc
 /// Swift frame -> protobuf-c structs in the codec's arena, validating as it goes.
 extension FrameCodec {
     func cFrame(_ frame: Frame) throws(WireError) -> UnsafeMutablePointer<Imrpb__Frame> {
-        let f = arena.new(Imrpb__Frame.self)
-        imrpb__frame__init(f)
-        f.pointee.version = Frame.wireVersion
+        let f = newFrame()
         switch frame {
         case let .hello(v):
             let m = arena.new(Imrpb__Hello.self); imrpb__hello__init(m)
@@ -153,10 +151,16 @@ extension FrameCodec {
     /// A send frame from its parts, read in place (a timeline's stored message, say).
     func cSendFrame(conversation: String, messageID: MessageID, clock: UnsafeBufferPointer<VectorClock.Entry>,
                     payload: UnsafeBufferPointer<UInt8>) throws(WireError) -> UnsafeMutablePointer<Imrpb__Frame> {
+        let f = newFrame()
+        try send(into: f, conversation: conversation, messageID: messageID, clock: clock, payload: payload)
+        return f
+    }
+
+    /// An empty frame of this wire version, in the arena.
+    private func newFrame() -> UnsafeMutablePointer<Imrpb__Frame> {
         let f = arena.new(Imrpb__Frame.self)
         imrpb__frame__init(f)
         f.pointee.version = Frame.wireVersion
-        try send(into: f, conversation: conversation, messageID: messageID, clock: clock, payload: payload)
         return f
     }
 

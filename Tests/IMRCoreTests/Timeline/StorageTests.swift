@@ -18,9 +18,6 @@ import Testing
         }
         #expect(paged.count == reference.count)
         #expect((0..<reference.count).allSatisfy { paged[$0] == reference[$0] })
-        var visited: [UInt64] = []
-        paged.forEach(in: 5..<2517) { visited.append($0) }
-        #expect(visited == Array(reference[5..<2517]))
         var copy = paged
         copy[0] = 99
         copy.append(7)

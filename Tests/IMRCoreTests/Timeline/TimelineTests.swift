@@ -315,10 +315,10 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
             let id = i % 7 == 3 && !held.isEmpty ? held.randomElement(using: &rng)!
                 : MessageID(high: i % 5 == 0 ? 42 : rng.next(), low: rng.next())
             table.reserveOne()
-            let slot = table.freeSlot(for: id) { held[$0] }
-            #expect((slot != nil) == (reference[id] == nil))
-            if let slot {
-                table.fill(slot, id: id, value: held.count)
+            let vacancy = table.vacancy(for: id) { held[$0] }
+            #expect((vacancy != nil) == (reference[id] == nil))
+            if let vacancy {
+                table.fill(vacancy, value: held.count)
                 reference[id] = held.count
                 held.append(id)
             }

@@ -124,9 +124,7 @@ extension ClientEngine {
             return
         }
         c.mergeClock(m.clock)
-        // The timeline takes the entry over; a copy is kept only for the store to write.
         let entry = TimelineEntry(m)
-        let toStore = store != nil ? entry : nil
         guard let live = c.timeline.insert(entry) else {
             // Already held under this id.
             if let held = c.timeline.liveIndex(of: m.messageID), c.timeline.seq(at: held) == nil {
@@ -145,9 +143,7 @@ extension ClientEngine {
             return
         }
         statistics.messagesReceived += 1
-        if let toStore {
-            persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, toStore) }
-        }
+        persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, entry) }
         emit(.messageReceived(conversation: c.name, seq: m.seq, id: m.messageID, senderUser: m.senderUser,
                               senderNode: m.senderNode, payload: m.payload, clock: m.clock, liveIndex: live))
     }

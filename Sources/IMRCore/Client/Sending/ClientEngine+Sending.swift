@@ -206,7 +206,6 @@ extension ClientEngine {
     func transmit(_ slot: UInt32, now: UInt64) {
         if outgoing[slot].attempts < .max { outgoing[slot].attempts += 1 }
         let attempts = Int(outgoing[slot].attempts)
-        let c = convs[Int(outgoing[slot].conversation)]
         txQueue.append(.message(conversation: outgoing[slot].conversation, live: outgoing[slot].live))
         statistics.transmissions += 1
         if attempts > 1 { statistics.retransmissions += 1 }

@@ -1,17 +1,18 @@
+/// The ids of outbox messages, read from their conversations' timelines.
+protocol OutboxMessageIDs {
+    func id(conversation: UInt32, live: UInt32) -> MessageID
+}
+
 /// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
 /// and the send-order queue the in-flight window admits from.
 ///
 /// Memory per message is one 40-byte slot in a page of slots (its id, payload and clock stay
 /// in the message's timeline record, which the slot names), four bytes of index (at most 3/4
 /// full) and eight bytes of queue. The id index reads ids from the timelines through
-/// `OutboxMessageIDs`; a message enters the outbox after its timeline. The queue holds every `sending` message in
-/// order; the first `admitted` of them that are still unacked are on the wire. Entries
-/// whose message was acked or failed out of order are skipped lazily and compacted away.
-/// The ids of outbox messages, read from their conversations' timelines.
-protocol OutboxMessageIDs {
-    func id(conversation: UInt32, live: UInt32) -> MessageID
-}
-
+/// `OutboxMessageIDs`; a message enters the outbox after its timeline. The queue holds
+/// every `sending` message in order; the first `admitted` of them that are still unacked
+/// are on the wire. Entries whose message was acked or failed out of order are skipped
+/// lazily and compacted away.
 struct Outbox {
     enum Phase: UInt8 {
         case free
