@@ -1,4 +1,5 @@
 @_spi(Benchmarks) import IMRCore
+import IMRBenchC
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +20,9 @@ struct ClientBench: BenchSuite {
         let fullLoop = try (0..<repeats).map { _ in try fullLoopSendAckCycles(cycles) }
         figures.append(BenchFigure(key: "client_send_ack_full_loop_per_s", value: median(fullLoop), unit: "cycles/s",
                                    label: "  the same with the server side's decode+encode in the loop"))
+        let sendAckFloor = try (0..<repeats).map { _ in try protobufCSendAckCycles(cycles) }
+        figures.append(BenchFigure(key: "client_send_ack_protobuf_c_only_per_s", value: median(sendAckFloor), unit: "cycles/s",
+                                   label: "  protobuf-c alone on the cycle's frames (C: pack the send, unpack the ack)"))
         let sendAckValues = try (0..<repeats).map { _ in try engineOnlySendAckCycles(cycles) }
         figures.append(BenchFigure(key: "client_send_ack_engine_only_per_s", value: median(sendAckValues), unit: "cycles/s",
                                    label: "client send->ack cycles (engine only: frames as values, no codec)"))
@@ -50,6 +54,9 @@ struct ClientBench: BenchSuite {
         let receive = try (0..<repeats).map { _ in try receivePerSecond(pushes) }
         figures.append(BenchFigure(key: "receive_per_s", value: median(receive), unit: "pushes/s",
                                    label: "pushes handled (decode+dedup+cursor+timeline)", goal: ">= 1,000,000"))
+        let receiveFloor = try (0..<repeats).map { _ in try protobufCPushes(pushes) }
+        figures.append(BenchFigure(key: "receive_protobuf_c_only_per_s", value: median(receiveFloor), unit: "pushes/s",
+                                   label: "  protobuf-c alone on the push frame (C: unpack)"))
         let conversations = quick ? 2_000 : 10_000
         let state = try (0..<repeats).map { _ in try receiveStateBytes(conversations) }
         figures.append(BenchFigure(key: "receive_state_bytes_per_conversation", value: median(state), unit: "B",
@@ -85,10 +92,23 @@ struct ClientBench: BenchSuite {
         _ = try fullLoopSendAckCycles(n) { sends.append($0); acks.append($1) }
 
         let engine = try liveEngine()
+        let start = monotonicSeconds()
+        let mismatches = try replaySendAck(engine, sends: sends, acks: acks)
+        let rate = Double(n) / (monotonicSeconds() - start)
+        guard mismatches == 0, engine.stats.acks == n, engine.outbox().isEmpty else {
+            fatalError("replayed acks did not match the engine's sends")
+        }
+        return rate
+    }
+
+    /// The timed loop of `clientSideSendAckCycles`, apart so that a sampling profiler's report
+    /// (`perf record -g`, then `perf report`) shows it on its own, not mixed with the recording run.
+    /// Returns how many send frames differed in size from the recorded ones.
+    @inline(never)
+    private func replaySendAck(_ engine: ClientEngine, sends: [[UInt8]], acks: [[UInt8]]) throws -> Int {
         let payload = [UInt8](repeating: 0x61, count: 32)
         var mismatches = 0
-        let start = monotonicSeconds()
-        for i in 0..<n {
+        for i in 0..<acks.count {
             let now = UInt64(i / 1_000)
             _ = try engine.send(conversation: "bench", payload: payload, now: now)
             guard let bytes = engine.pollTransmit() else { fatalError("no send") }
@@ -98,11 +118,7 @@ struct ClientBench: BenchSuite {
             while engine.pollEvent() != nil {}
             _ = engine.nextTimeout
         }
-        let rate = Double(n) / (monotonicSeconds() - start)
-        guard mismatches == 0, engine.stats.acks == n, engine.outbox().isEmpty else {
-            fatalError("replayed acks did not match the engine's sends")
-        }
-        return rate
+        return mismatches
     }
 
     /// send -> (client encodes) -> server decodes, encodes the ack -> client decodes and
@@ -127,6 +143,34 @@ struct ClientBench: BenchSuite {
             _ = engine.nextTimeout
         }
         return Double(n) / (monotonicSeconds() - start)
+    }
+
+    /// What protobuf-c alone costs per send->ack cycle, on the bench's own frames (one recorded
+    /// send and its ack): the bound no client cycle can beat while frames go through it.
+    private func protobufCSendAckCycles(_ n: Int) throws -> Double {
+        var recorded: ([UInt8], [UInt8])?
+        _ = try fullLoopSendAckCycles(1) { recorded = ($0, $1) }
+        guard let (send, ack) = recorded else { fatalError("no frames recorded") }
+        let start = monotonicSeconds()
+        let checksum = imrbench_protobuf_c_send_ack(send, send.count, ack, ack.count, UInt64(n))
+        let rate = Double(n) / (monotonicSeconds() - start)
+        guard checksum != 0 else { fatalError("protobuf-c did not take the bench's frames") }
+        return rate
+    }
+
+    /// What protobuf-c alone costs per push: one push of `receivePerSecond`'s shape, unpacked.
+    private func protobufCPushes(_ n: Int) throws -> Double {
+        var rng = SeededGenerator(seed: 11)
+        let clock = try VectorClock(entries: (0..<4).map { VectorClock.Entry(node: UInt64(100 + $0), counter: 1_000) })
+        let push = try FrameCodec().encode(.push(StoredMessage(
+            conversation: "room", seq: 4_000, serverTimeMs: 4_000, senderUser: "u1", senderNode: 101,
+            messageID: MessageID.uuidV7(unixMilliseconds: 4_000, using: &rng), clock: clock,
+            payload: [UInt8](repeating: 0x63, count: 32))))
+        let start = monotonicSeconds()
+        let checksum = imrbench_protobuf_c_push(push, push.count, UInt64(n))
+        let rate = Double(n) / (monotonicSeconds() - start)
+        guard checksum != 0 else { fatalError("protobuf-c did not take the bench's push") }
+        return rate
     }
 
     /// The engine alone: frames handed over as values, no codec.
@@ -242,13 +286,19 @@ struct ClientBench: BenchSuite {
             frames.append(try codec.encode(.push(m)))
         }
         let start = monotonicSeconds()
+        try handlePushes(engine, frames: frames)
+        let rate = Double(n) / (monotonicSeconds() - start)
+        guard engine.cursor("room") == UInt64(n) else { fatalError("receive bench lost messages") }
+        return rate
+    }
+
+    /// The timed loop of `receivePerSecond`, apart for a profiler's report, as `replaySendAck`.
+    @inline(never)
+    private func handlePushes(_ engine: ClientEngine, frames: [[UInt8]]) throws {
         for (i, f) in frames.enumerated() {
             try f.withUnsafeBytes { try engine.handle(frameBytes: $0, now: UInt64(i / 1_000)) }
             while engine.pollEvent() != nil {}
         }
-        let rate = Double(n) / (monotonicSeconds() - start)
-        guard engine.cursor("room") == UInt64(n) else { fatalError("receive bench lost messages") }
-        return rate
     }
 
     /// Heap bytes per conversation opened by a welcome (no messages).
