@@ -90,6 +90,26 @@ final class TemporaryDirectory {
         #expect(again.timeline("c")?.count == 4)
     }
 
+    /// `send` checks a known conversation's name once, when it becomes known: a name restored
+    /// from a file written under looser limits is still refused, on every send.
+    @Test func aRestoredConversationNameOverTheLimitsIsStillRefused() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("client.sqlite")
+        do {
+            let e = try ClientEngine(config: storeConfig(path))
+            _ = try e.send(conversation: "long-name", payload: [1], now: 0)
+            _ = try e.send(conversation: "ok", payload: [2], now: 0)
+        }
+        let e = try ClientEngine(config: storeConfig(path) { $0.limits = WireLimits(maxIdentifierBytes: 4) })
+        for _ in 0..<2 {
+            #expect(throws: ClientError.invalidConversation(.tooLong(9, limit: 4))) {
+                try e.send(conversation: "long-name", payload: [3], now: 1)
+            }
+        }
+        _ = try e.send(conversation: "ok", payload: [4], now: 1)
+        #expect(e.outbox().count == 3)
+    }
+
     @Test func aForeignOrCorruptFileIsAClearErrorAtOpen() throws {
         let dir = TemporaryDirectory()
         let foreign = dir.file("foreign.sqlite")

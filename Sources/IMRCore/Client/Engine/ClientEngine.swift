@@ -311,7 +311,8 @@ public final class ClientEngine {
 
     // MARK: shared internals
 
-    func emit(_ event: ClientEvent) { eventQueue.append(event) }
+    /// Consuming: the event moves into the queue (a copy would retain each of its strings and arrays).
+    func emit(_ event: consuming ClientEvent) { eventQueue.append(event) }
 
     /// Per-input prelude: keeps the timer wheel's notion of time near `now` while idle, and
     /// starts the age timers of restored messages at the first `now` seen.
@@ -387,14 +388,28 @@ public final class ClientEngine {
     }
 
     func conversation(named name: String) -> ConversationState {
+        knownConversation(name) ?? openConversation(name)
+    }
+
+    /// The conversation's state if it is known here.
+    func knownConversation(_ name: String) -> ConversationState? {
         // Consecutive inputs usually name the same conversation: skip the hash lookup.
         if let last = lastConversation, last.name == name { return last }
         if let i = convIndex[name] {
             lastConversation = convs[Int(i)]
             return convs[Int(i)]
         }
+        return nil
+    }
+
+    /// Starts keeping a conversation not known here.
+    func openConversation(_ name: String) -> ConversationState {
         let index = UInt32(convs.count)
         let c = ConversationState(name: name, index: index, order: config.historyOrder)
+        do {
+            try IdentifierRules.validate(name, field: "conversation", limits: config.limits)
+            c.nameIsValid = true
+        } catch {}
         c.timer = wheel.makeKey(owner: Self.ownerConversation | index)
         convs.append(c)
         convIndex[name] = index
@@ -412,7 +427,8 @@ public final class ClientEngine {
     /// A timeout for attempt `attempt` (1-based): `base * factor^(attempt-1)`, capped, with jitter.
     func backoff(base: UInt64, attempt: Int) -> UInt64 {
         let cap = Double(max(config.backoffCapMs, base))
-        let raw = min(cap, Double(base) * pow(config.backoffFactor, Double(max(0, attempt - 1))))
+        // A first attempt waits the base (factor^0): no pow on every first transmission.
+        let raw = attempt <= 1 ? min(cap, Double(base)) : min(cap, Double(base) * pow(config.backoffFactor, Double(attempt - 1)))
         var value = raw
         if config.jitter > 0 {
             let u = Double(rng.next() >> 11) / Double(1 << 53)

@@ -27,7 +27,8 @@ final class FIFO<Element> {
 
     var isEmpty: Bool { count == 0 }
 
-    func append(_ element: Element) {
+    /// Consuming: the element moves in, with no copy (and so no retain) of its contents.
+    func append(_ element: consuming Element) {
         if count == capacity { grow() }
         var tail = head + count
         if tail >= capacity { tail -= capacity }

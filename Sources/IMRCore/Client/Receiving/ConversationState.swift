@@ -2,6 +2,10 @@
 /// out-of-order buffer and gap, its sync state, and its timeline.
 final class ConversationState {
     let name: String
+    /// The name passed the engine's identifier rules when the conversation became known
+    /// (a name restored from a store kept under other limits may not), so `send` need not
+    /// check it again.
+    @exclusivity(unchecked) var nameIsValid = false
     let index: UInt32
 
     /// Entry-wise max of every clock sent or received here; own entry incremented per send.

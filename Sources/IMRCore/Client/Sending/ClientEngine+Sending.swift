@@ -14,11 +14,14 @@ extension ClientEngine {
     /// `send(conversation:payload:now:)` of bytes the caller keeps: they are copied into the
     /// timeline (the C ABI's path, which makes no array of them).
     public func send(conversation name: String, payload: UnsafeBufferPointer<UInt8>, now: UInt64) throws(ClientError) -> MessageID {
-        do {
-            try IdentifierRules.validate(name, field: "conversation", limits: config.limits)
-        } catch {
-            if case let .invalidIdentifier(_, problem) = error { throw .invalidConversation(problem) }
-            throw .wire(error)
+        let known = knownConversation(name)
+        if known?.nameIsValid != true {
+            do {
+                try IdentifierRules.validate(name, field: "conversation", limits: config.limits)
+            } catch {
+                if case let .invalidIdentifier(_, problem) = error { throw .invalidConversation(problem) }
+                throw .wire(error)
+            }
         }
         guard !payload.isEmpty else { throw .emptyPayload }
         guard payload.count <= config.limits.maxPayloadBytes else {
@@ -26,7 +29,7 @@ extension ClientEngine {
         }
         if let failure = storeFailure { throw .store(failure) }
         settle(now)
-        let c = conversation(named: name)
+        let c = known ?? openConversation(name)
         // The conversation's clock is stamped in place (no copy of it per message); a store
         // that refuses the message gets the previous clock back.
         let previousClock = store != nil ? c.clock : nil
