@@ -35,6 +35,22 @@ static int checks;
         }                                                                             \
     } while (0)
 
+/* A check the rest of the test depends on (a handle it uses, a pointer it reads): on failure
+ * the test returns at once rather than going on to dereference NULL. */
+#define REQUIRE(cond)                                                                 \
+    do {                                                                              \
+        int before_ = failures;                                                       \
+        CHECK(cond);                                                                  \
+        if (failures != before_) return;                                              \
+    } while (0)
+
+#define REQUIRE_EQ(actual, expected)                                                  \
+    do {                                                                              \
+        int before_ = failures;                                                       \
+        CHECK_EQ(actual, expected);                                                   \
+        if (failures != before_) return;                                              \
+    } while (0)
+
 /* A size_t above INT64_MAX: every size argument must reject it. */
 #define HUGE_SIZE ((size_t)INT64_MAX + 1u)
 
@@ -77,8 +93,8 @@ static void test_errors(void) {
 static void test_config(void) {
     imr_config *config = NULL;
     CHECK_EQ(imr_config_new(NULL), IMR_ERR_NULL);
-    CHECK_EQ(imr_config_new(&config), IMR_OK);
-    CHECK(config != NULL);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    REQUIRE(config != NULL);
     imr_config_free(NULL);
 
     /* u64 */
@@ -126,7 +142,7 @@ static void test_config(void) {
     {
         /* 4097 bytes and no terminator within the limit: rejected without reading past 4097. */
         char *big = malloc(4097);
-        CHECK(big != NULL);
+        REQUIRE(big != NULL);
         if (big) {
             memset(big, 'a', 4097);
             CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_TOKEN, big), IMR_ERR_TOO_LARGE);
@@ -201,8 +217,8 @@ static void test_splitter(void) {
     CHECK_EQ(imr_splitter_next(NULL, &out, &out_len), IMR_ERR_NULL);
     CHECK_EQ(imr_splitter_buffered(NULL), IMR_ERR_NULL);
 
-    CHECK_EQ(imr_splitter_new(0, &s), IMR_OK);
-    CHECK(s != NULL);
+    REQUIRE_EQ(imr_splitter_new(0, &s), IMR_OK);
+    REQUIRE(s != NULL);
     CHECK_EQ(imr_splitter_push(s, NULL, 5), IMR_ERR_NULL);
     CHECK_EQ(imr_splitter_push(s, (const uint8_t *)"x", HUGE_SIZE), IMR_ERR_INVALID_ARG);
     CHECK_EQ(imr_splitter_push(s, NULL, 0), IMR_OK);
@@ -225,7 +241,7 @@ static void test_splitter(void) {
         CHECK_EQ(imr_splitter_push(s, stream + i, 1), IMR_OK);
         int r;
         while ((r = imr_splitter_next(s, &out, &out_len)) == 1) {
-            CHECK(out != NULL);
+            REQUIRE(out != NULL);
             if (frames == 0) CHECK(out_len == sizeof frame && memcmp(out, frame, sizeof frame) == 0);
             if (frames == 1) CHECK_EQ(out_len, 0);
             if (frames == 2) CHECK(out_len == 3 && memcmp(out, "abc", 3) == 0);
@@ -249,7 +265,7 @@ static void test_splitter(void) {
 
     /* A length prefix over the limit is rejected before its bytes arrive; then the
      * splitter stays failed. */
-    CHECK_EQ(imr_splitter_new(100, &s), IMR_OK);
+    REQUIRE_EQ(imr_splitter_new(100, &s), IMR_OK);
     CHECK_EQ(imr_splitter_push(s, (const uint8_t *)"\x65", 1), IMR_OK); /* 101 */
     CHECK_EQ(imr_splitter_next(s, &out, &out_len), IMR_ERR_FRAME_TOO_LARGE);
     CHECK_EQ(imr_error_is_fatal(IMR_ERR_FRAME_TOO_LARGE), 1);
@@ -258,7 +274,7 @@ static void test_splitter(void) {
     imr_splitter_free(s);
 
     /* A varint longer than 10 bytes. */
-    CHECK_EQ(imr_splitter_new(0, &s), IMR_OK);
+    REQUIRE_EQ(imr_splitter_new(0, &s), IMR_OK);
     {
         uint8_t bad[11];
         memset(bad, 0xFF, sizeof bad);
@@ -268,7 +284,7 @@ static void test_splitter(void) {
         CHECK_EQ(imr_error_is_fatal(r), 1);
     }
     imr_splitter_free(s);
-    CHECK_EQ(imr_splitter_new(IMR_LIMIT_MAX_FRAME_BYTES, &s), IMR_OK);
+    REQUIRE_EQ(imr_splitter_new(IMR_LIMIT_MAX_FRAME_BYTES, &s), IMR_OK);
     {
         /* 10 bytes whose last carries more than the top bit of a 64-bit value. */
         static const uint8_t bad[10] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02};
@@ -279,7 +295,7 @@ static void test_splitter(void) {
     imr_splitter_free(s);
 
     /* A caller that pushes without taking frames out is stopped, not buffered without bound. */
-    CHECK_EQ(imr_splitter_new(100, &s), IMR_OK);
+    REQUIRE_EQ(imr_splitter_new(100, &s), IMR_OK);
     {
         uint8_t chunk[64];
         memset(chunk, 0, sizeof chunk);
@@ -317,8 +333,8 @@ static void test_clock(void) {
     uint64_t v = 0, node = 0;
 
     CHECK_EQ(imr_clock_new(NULL), IMR_ERR_NULL);
-    CHECK_EQ(imr_clock_new(&a), IMR_OK);
-    CHECK_EQ(imr_clock_new(&b), IMR_OK);
+    REQUIRE_EQ(imr_clock_new(&a), IMR_OK);
+    REQUIRE_EQ(imr_clock_new(&b), IMR_OK);
     imr_clock_free(NULL);
 
     CHECK_EQ(imr_clock_increment(NULL, 1, &v), IMR_ERR_NULL);
@@ -394,7 +410,7 @@ static void test_clock(void) {
 
     /* The empty clock encodes to nothing and decodes from nothing. */
     imr_clock *empty = NULL;
-    CHECK_EQ(imr_clock_new(&empty), IMR_OK);
+    REQUIRE_EQ(imr_clock_new(&empty), IMR_OK);
     CHECK_EQ(imr_clock_encode(empty, NULL, 0, &len), IMR_OK);
     CHECK_EQ(len, 0);
     CHECK_EQ(imr_clock_decode(NULL, 0, &d), IMR_OK);
@@ -445,7 +461,7 @@ static void test_clock(void) {
         const size_t max = IMR_CLOCK_MAX_ENTRIES;
         uint8_t *many = malloc((max + 1) * 16);
         size_t n = 0;
-        CHECK(many != NULL);
+        REQUIRE(many != NULL);
         if (many) {
             for (size_t i = 0; i <= max; i++) n += put_entry(many + n, 1000 + i, 1);
             CHECK_EQ(imr_clock_decode(many, n, &d), IMR_ERR_TOO_LARGE);
@@ -467,7 +483,7 @@ static void test_clock(void) {
         /* Input over the frame limit is refused before parsing. */
         size_t n = (size_t)IMR_DEFAULT_MAX_FRAME_BYTES + 1;
         uint8_t *big = calloc(1, n);
-        CHECK(big != NULL);
+        REQUIRE(big != NULL);
         if (big) {
             CHECK_EQ(imr_clock_decode(big, n, &d), IMR_ERR_TOO_LARGE);
             free(big);
@@ -587,7 +603,7 @@ static int find_event(imr_server *server, int kind, imr_event *out) {
 static void test_server_arguments(void) {
     imr_config *config = NULL;
     imr_server *server = NULL;
-    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
     CHECK_EQ(imr_server_new(NULL, &server), IMR_ERR_NULL);
     CHECK_EQ(imr_server_new(config, NULL), IMR_ERR_NULL);
     imr_server_free(NULL);
@@ -600,7 +616,7 @@ static void test_server_arguments(void) {
     imr_config_free(config);
 
     /* A store that cannot be opened, and a file that is not a store. */
-    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
     CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, "/nonexistent-dir/imr/server.sqlite"), IMR_OK);
     CHECK_EQ(imr_server_new(config, &server), IMR_ERR_STORE);
     char path[] = "/tmp/imr-test-garbage-XXXXXX";
@@ -627,7 +643,7 @@ static void test_server_arguments(void) {
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_STORE_DURABILITY, IMR_DURABILITY_PROCESS_CRASH), IMR_OK);
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SERVER_MAX_SYNC_PAGE, 0), IMR_ERR_INVALID_ARG);
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_TOKEN_BYTES, 64), IMR_OK);
-    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    REQUIRE_EQ(imr_server_new(config, &server), IMR_OK);
     imr_config_free(config); /* the server keeps no pointer to it */
 
     /* Tokens. */
@@ -755,9 +771,9 @@ static void test_server_exchange(const char *store_path) {
     const char *members[] = {"alice", "bob"};
     uint64_t session = 0;
 
-    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
     if (store_path) CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, store_path), IMR_OK);
-    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    REQUIRE_EQ(imr_server_new(config, &server), IMR_OK);
     imr_config_free(config);
     if (!server) return;
     CHECK_EQ(imr_server_set_wall_clock(server, 1700000000000ull, 0), IMR_OK);
@@ -827,9 +843,9 @@ static void test_server_durable(void) {
     imr_config *config = NULL;
     imr_server *server = NULL;
     const char *members[] = {"alice"};
-    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
     CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, path), IMR_OK);
-    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    REQUIRE_EQ(imr_server_new(config, &server), IMR_OK);
     imr_config_free(config);
     CHECK_EQ(imr_server_create_conversation(server, "general", members, 1), IMR_ERR_EXISTS);
     imr_server_free(server);
@@ -921,7 +937,7 @@ static int count_events(imr_client *client, int kind, imr_event *last) {
 static void test_client_arguments(void) {
     imr_config *config = NULL;
     imr_client *client = NULL;
-    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
     CHECK_EQ(imr_client_new(NULL, &client), IMR_ERR_NULL);
     CHECK_EQ(imr_client_new(config, NULL), IMR_ERR_NULL);
     CHECK_EQ(imr_client_new(config, &client), IMR_ERR_INVALID_ARG); /* no node id */
@@ -938,7 +954,7 @@ static void test_client_arguments(void) {
     CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_USER_ID, "alice"), IMR_OK);
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_SENT_RETENTION, 16), IMR_OK);
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_BUFFERED, 64), IMR_OK);
-    CHECK_EQ(imr_client_new(config, &client), IMR_OK);
+    REQUIRE_EQ(imr_client_new(config, &client), IMR_OK);
     imr_config_free(config);
     imr_client_free(NULL);
 
@@ -1071,8 +1087,8 @@ static void test_client_server(const char *store_dir) {
     imr_config *config = NULL;
     imr_server *server = NULL;
     const char *members[] = {"alice", "bob"};
-    CHECK_EQ(imr_config_new(&config), IMR_OK);
-    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    REQUIRE_EQ(imr_server_new(config, &server), IMR_OK);
     imr_config_free(config);
     if (!server) return;
     CHECK_EQ(imr_server_add_token(server, "alice-token", "alice", 0), IMR_OK);
@@ -1202,7 +1218,7 @@ static void test_client_durable(void) {
         fclose(f);
         imr_config *config = NULL;
         imr_client *client = NULL;
-        CHECK_EQ(imr_config_new(&config), IMR_OK);
+        REQUIRE_EQ(imr_config_new(&config), IMR_OK);
         CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_NODE_ID, 9), IMR_OK);
         CHECK_EQ(imr_config_set_string(config, IMR_CONFIG_STORE_PATH, file), IMR_OK);
         CHECK_EQ(imr_client_new(config, &client), IMR_ERR_STORE);
@@ -1220,7 +1236,7 @@ static void test_time_limits(void) {
     const uint64_t too_late = IMR_MAX_TIME_MS + 1, max = IMR_MAX_TIME_MS;
     imr_config *config = NULL;
     imr_server *server = NULL;
-    CHECK_EQ(imr_config_new(&config), IMR_OK);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_ACK_TIMEOUT_MS, too_late), IMR_ERR_INVALID_ARG);
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_HELLO_TIMEOUT_MS, too_late), IMR_ERR_INVALID_ARG);
     static const int time_keys[] = {
@@ -1232,7 +1248,7 @@ static void test_time_limits(void) {
     for (size_t i = 0; i < sizeof time_keys / sizeof time_keys[0]; i++) {
         CHECK_EQ(imr_config_set_u64(config, time_keys[i], max), IMR_OK);
     }
-    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    REQUIRE_EQ(imr_server_new(config, &server), IMR_OK);
     imr_config_free(config);
     imr_client *client = new_client(5, "tok", NULL);
     if (!server || !client) return;
