@@ -53,7 +53,7 @@ struct PagedArray<Element>: @unchecked Sendable {
         }
     }
 
-    /// Elements per page (a page of 80-byte records is 80 KB).
+    /// Elements per page (a page of 64-byte timeline records is 64 KiB).
     private static var pageShift: Int { 10 }
     private static var pageSize: Int { 1 << pageShift }
     private static var pageMask: Int { pageSize - 1 }

@@ -1,3 +1,8 @@
+/// The keys of the messages a `HistoryIndex` holds, by live index.
+protocol HistoryKeys {
+    func key(_ live: Int) -> HistoryKey
+}
+
 /// The history order of a timeline: its messages' live indices sorted by `HistoryKey`, in an
 /// order-statistic B+ tree (every inner node knows how many items each child holds).
 ///
@@ -15,11 +20,6 @@
 /// Inserts split full nodes on the way down (one pass, no path to remember); a leaf that
 /// overflows at its end (keys arriving in order) leaves the full leaf full. Removal (rare: a
 /// confirm that changes a seq) never merges nodes; an emptied node is unlinked and reused.
-/// The keys of the messages a `HistoryIndex` holds, by live index.
-protocol HistoryKeys {
-    func key(_ live: Int) -> HistoryKey
-}
-
 struct HistoryIndex: Sendable {
     struct Item: Sendable {
         var key: HistoryKey

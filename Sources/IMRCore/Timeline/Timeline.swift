@@ -267,11 +267,12 @@ public struct Timeline: Sendable {
         guard bulk else { return newEntries.map { insert($0) } }
         let first = records.count
         let indices = newEntries.map { insert($0, ordering: false) }
-        var added = (first..<records.count).map { HistoryIndex.Item(key: key(at: $0), live: $0) }
+        let keys = recordKeys
+        var added = (first..<records.count).map { HistoryIndex.Item(key: keys.key($0), live: $0) }
         added.sort { $0.key < $1.key }
         var held: [HistoryIndex.Item] = []
         held.reserveCapacity(ordered.count)
-        ordered.forEach { held.append(HistoryIndex.Item(key: key(at: $0), live: $0)) }
+        ordered.forEach { held.append(HistoryIndex.Item(key: keys.key($0), live: $0)) }
         var all: [HistoryIndex.Item] = []
         all.reserveCapacity(held.count + added.count)
         var i = 0, j = 0

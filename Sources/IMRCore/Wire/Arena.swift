@@ -95,10 +95,6 @@ final class Arena {
         allocate(MemoryLayout<T>.stride * max(count, 1)).bindMemory(to: T.self, capacity: max(count, 1))
     }
 
-    func binary(_ bytes: [UInt8]) -> ProtobufCBinaryData {
-        bytes.withUnsafeBufferPointer { binary($0) }
-    }
-
     func binary(_ bytes: UnsafeBufferPointer<UInt8>) -> ProtobufCBinaryData {
         let n = bytes.count
         if n == 0 { return ProtobufCBinaryData(len: 0, data: nil) }

@@ -162,10 +162,7 @@ struct ClientBench: BenchSuite {
     private func protobufCPushes(_ n: Int) throws -> Double {
         var rng = SeededGenerator(seed: 11)
         let clock = try VectorClock(entries: (0..<4).map { VectorClock.Entry(node: UInt64(100 + $0), counter: 1_000) })
-        let push = try FrameCodec().encode(.push(StoredMessage(
-            conversation: "room", seq: 4_000, serverTimeMs: 4_000, senderUser: "u1", senderNode: 101,
-            messageID: MessageID.uuidV7(unixMilliseconds: 4_000, using: &rng), clock: clock,
-            payload: [UInt8](repeating: 0x63, count: 32))))
+        let push = try FrameCodec().encode(.push(roomMessage(seq: 4_000, sender: 1, clock: clock, rng: &rng)))
         let start = monotonicSeconds()
         let checksum = imrbench_protobuf_c_push(push, push.count, UInt64(n))
         let rate = Double(n) / (monotonicSeconds() - start)
@@ -280,16 +277,21 @@ struct ClientBench: BenchSuite {
             clocks[sender].merge(shared)
             clocks[sender].increment(UInt64(100 + sender))
             shared = clocks[sender]
-            let m = StoredMessage(conversation: "room", seq: seq, serverTimeMs: seq, senderUser: "u\(sender)",
-                                  senderNode: UInt64(100 + sender), messageID: MessageID.uuidV7(unixMilliseconds: seq, using: &rng),
-                                  clock: clocks[sender], payload: [UInt8](repeating: 0x63, count: 32))
-            frames.append(try codec.encode(.push(m)))
+            frames.append(try codec.encode(.push(roomMessage(seq: seq, sender: sender, clock: clocks[sender], rng: &rng))))
         }
         let start = monotonicSeconds()
         try handlePushes(engine, frames: frames)
         let rate = Double(n) / (monotonicSeconds() - start)
         guard engine.cursor("room") == UInt64(n) else { fatalError("receive bench lost messages") }
         return rate
+    }
+
+    /// A message of the receive bench: seq `seq` of conversation "room" from sender `sender`
+    /// (user "u<sender>", node 100 + sender), a 32-byte payload.
+    private func roomMessage(seq: UInt64, sender: Int, clock: VectorClock, rng: inout SeededGenerator) -> StoredMessage {
+        StoredMessage(conversation: "room", seq: seq, serverTimeMs: seq, senderUser: "u\(sender)", senderNode: UInt64(100 + sender),
+                      messageID: MessageID.uuidV7(unixMilliseconds: seq, using: &rng), clock: clock,
+                      payload: [UInt8](repeating: 0x63, count: 32))
     }
 
     /// The timed loop of `receivePerSecond`, apart for a profiler's report, as `replaySendAck`.
