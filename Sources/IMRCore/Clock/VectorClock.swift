@@ -26,7 +26,7 @@ public enum CausalOrder: Sendable, Equatable {
 /// `count` (or `validate(maxEntries:)`) after merging. Counters saturate at `UInt64.max`
 /// rather than wrap, so a clock never goes backwards.
 public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
-    public struct Entry: Hashable, Sendable {
+    public struct Entry: Hashable, Sendable, BitwiseCopyable {
         public var node: UInt64
         public var counter: UInt64
         public init(node: UInt64, counter: UInt64) {

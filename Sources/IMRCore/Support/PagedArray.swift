@@ -85,6 +85,26 @@ struct PagedArray<Element>: @unchecked Sendable {
         pages.count = i + 1
     }
 
+    /// A read-only view of the elements that holds no reference: valid only while this array
+    /// is neither mutated nor destroyed (build one per call that reads, as the timeline's
+    /// history keys do), and it costs no reference count to make, where a copy of the
+    /// array retains its pages.
+    struct View {
+        fileprivate let table: UnsafeMutablePointer<UnsafeMutablePointer<Element>>
+        let count: Int
+
+        subscript(index: Int) -> Element {
+            @inline(__always) get {
+                precondition(index >= 0 && index < count, "index out of range")
+                return table[index &>> PagedArray.pageShift][index & PagedArray.pageMask]
+            }
+        }
+    }
+
+    var view: View {
+        @inline(__always) get { View(table: pages.table, count: pages.count) }
+    }
+
     @inline(__always)
     private mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&pages) { pages = pages.copy() }

@@ -110,22 +110,27 @@ public struct Timeline: Sendable {
     }
 
     @inline(__always)
-    private func key(at live: Int) -> HistoryKey { recordKeys.key(live) }
+    private func key(at live: Int) -> HistoryKey { Self.key(records[live], live: live, wideDepths: wideDepths) }
+
+    @inline(__always)
+    private static func key(_ r: Record, live: Int, wideDepths: [Int: UInt64]) -> HistoryKey {
+        let high = r.flags.contains(.wideDepth) ? wideDepths[live] ?? 0 : 0
+        return HistoryKey(depth: CausalDepth(high: high, low: r.depthLow), seq: r.seq, messageID: r.id)
+    }
 
     /// The history keys of the records, for the history index (which holds live indices only).
+    /// It reads the records through a view that holds no reference, so making one per index
+    /// call costs no reference count; the records are not mutated while the index reads them.
     private struct RecordKeys: HistoryKeys {
-        let records: PagedArray<Record>
+        let records: PagedArray<Record>.View
+        /// Nearly always empty (see `wideDepths`): only a record flagged `wideDepth` reads it.
         let wideDepths: [Int: UInt64]
 
         @inline(__always)
-        func key(_ live: Int) -> HistoryKey {
-            let r = records[live]
-            let high = r.flags.contains(.wideDepth) ? wideDepths[live] ?? 0 : 0
-            return HistoryKey(depth: CausalDepth(high: high, low: r.depthLow), seq: r.seq, messageID: r.id)
-        }
+        func key(_ live: Int) -> HistoryKey { Timeline.key(records[live], live: live, wideDepths: wideDepths) }
     }
 
-    private var recordKeys: RecordKeys { RecordKeys(records: records, wideDepths: wideDepths) }
+    private var recordKeys: RecordKeys { RecordKeys(records: records.view, wideDepths: wideDepths) }
 
     public init(order: HistoryOrder = .causal) {
         self.order = order
@@ -139,6 +144,12 @@ public struct Timeline: Sendable {
     }
 
     public func contains(_ id: MessageID) -> Bool { liveIndexOf(id) != nil }
+
+    /// A hint that `id` is about to be looked up or inserted: its id-table slot starts
+    /// loading into cache. Call it as early as the id is known; it changes nothing.
+    /// (Mutating in name only, as `encodedSend`: a timeline held by a class is reached in place.)
+    @inline(__always)
+    public mutating func prefetch(_ id: MessageID) { ids.prefetch(id) }
 
     public func entry(_ id: MessageID) -> TimelineEntry? { liveIndexOf(id).map { entry(at: $0) } }
 

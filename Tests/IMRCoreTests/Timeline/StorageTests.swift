@@ -112,4 +112,27 @@ import Testing
         let lengths = runs.map { r in store.withRun(r.0) { $0.count } }
         #expect(lengths == runs.map(\.1.count))
     }
+
+    @Test func aCopiedSpanStoreKeepsItsRunsWhileTheOriginalGrows() {
+        var store = SpanStore<UInt8>(chunkCapacity: 64)
+        let first = [UInt8](repeating: 1, count: 10)
+        let firstSpan = first.withUnsafeBufferPointer { store.append($0) }
+        let copy = store
+        // Appends to the original land in the chunk the copy shares (same chunk, next offset),
+        // and in new chunks: the copy must see neither.
+        let second = [UInt8](repeating: 2, count: 10)
+        let secondSpan = second.withUnsafeBufferPointer { store.append($0) }
+        for i in 0..<20 { _ = [UInt8](repeating: UInt8(3 + i), count: 15).withUnsafeBufferPointer { store.append($0) } }
+        #expect(secondSpan.chunk == firstSpan.chunk)
+        #expect(copy.array(firstSpan) == first)
+        #expect(store.array(firstSpan) == first)
+        #expect(store.array(secondSpan) == second)
+        // The copy appends on its own: the original's run at that place is untouched.
+        var grown = copy
+        let other = [UInt8](repeating: 9, count: 10)
+        let otherSpan = other.withUnsafeBufferPointer { grown.append($0) }
+        #expect(otherSpan.chunk == secondSpan.chunk && otherSpan.offset == secondSpan.offset)
+        #expect(grown.array(otherSpan) == other)
+        #expect(store.array(secondSpan) == second)
+    }
 }

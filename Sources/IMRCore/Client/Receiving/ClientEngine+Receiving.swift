@@ -10,7 +10,10 @@ extension ClientEngine {
             throw .invalidSeq(conversation: m.conversation, seq: m.seq)
         }
         // A push for an unknown conversation opens it (the server knows we are a member).
-        receive(conversation(named: m.conversation), m, now: now)
+        let c = conversation(named: m.conversation)
+        // The timeline looks the id up after the cursor and clock checks: start loading its slot now.
+        c.timeline.prefetch(m.messageID)
+        receive(c, m, now: now)
     }
 
     func handleSyncResponse(_ r: SyncResponse, now: UInt64) throws(ClientError) {
@@ -124,8 +127,13 @@ extension ClientEngine {
             return
         }
         c.mergeClock(m.clock)
-        let entry = TimelineEntry(m)
-        guard let live = c.timeline.insert(entry) else {
+        // Inserted from the message's parts: a TimelineEntry would retain its payload, clock and
+        // sender only to be dropped again (the store builds one for its row).
+        let inserted = m.payload.withUnsafeBufferPointer { payload in
+            c.timeline.insert(messageID: m.messageID, seq: m.seq, serverTimeMs: m.serverTimeMs, senderUser: m.senderUser,
+                              senderNode: m.senderNode, clock: m.clock, payload: payload)
+        }
+        guard let live = inserted else {
             // Already held under this id.
             if let held = c.timeline.liveIndex(of: m.messageID), c.timeline.seq(at: held) == nil {
                 // An own message restored without its outbox row: confirm it now.
@@ -143,7 +151,7 @@ extension ClientEngine {
             return
         }
         statistics.messagesReceived += 1
-        persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, entry) }
+        persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, TimelineEntry(m)) }
         emit(.messageReceived(conversation: c.name, seq: m.seq, id: m.messageID, senderUser: m.senderUser,
                               senderNode: m.senderNode, payload: m.payload, clock: m.clock, liveIndex: live))
     }

@@ -38,6 +38,7 @@ extension ClientEngine {
         var live: Int
         while true {
             id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
+            c.timeline.prefetch(id)
             // An id already in use can only come from a repeated seed; draw again.
             if outgoing.find(id, messageIDs) != nil || (store != nil && c.timeline.contains(id)) { continue }
             if let store {
