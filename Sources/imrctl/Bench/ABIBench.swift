@@ -77,7 +77,7 @@ struct ABIBench: BenchSuite {
                 moved = true
             }
         }
-        while client.pollEvent() != nil {}
-        while server.pollEvent() != nil {}
+        while let _ = client.pollEvent() {}
+        while let _ = server.pollEvent() {}
     }
 }

@@ -74,7 +74,7 @@ struct ClientBench: BenchSuite {
         while engine.pollTransmit() != nil {}
         try engine.handle(.welcome(Welcome(user: "bench", serverTimeMs: 0, limits: ServerLimits(maxInflight: 0))), now: 0)
         while engine.pollTransmit() != nil {}
-        while engine.pollEvent() != nil {}
+        while let _ = engine.pollEvent() {}
         return engine
     }
 
@@ -85,10 +85,8 @@ struct ClientBench: BenchSuite {
     /// identical engine (same seed, so the same ids) and replayed to the timed one, and the
     /// timed run checks every send frame against the recorded one.
     private func clientSideSendAckCycles(_ n: Int) throws -> Double {
-        var sends: [[UInt8]] = []
-        var acks: [[UInt8]] = []
-        sends.reserveCapacity(n)
-        acks.reserveCapacity(n)
+        var sends = RecordedFrames()
+        var acks = RecordedFrames()
         _ = try fullLoopSendAckCycles(n) { sends.append($0); acks.append($1) }
 
         let engine = try liveEngine()
@@ -105,18 +103,20 @@ struct ClientBench: BenchSuite {
     /// (`perf record -g`, then `perf report`) shows it on its own, not mixed with the recording run.
     /// Returns how many send frames differed in size from the recorded ones.
     @inline(never)
-    private func replaySendAck(_ engine: ClientEngine, sends: [[UInt8]], acks: [[UInt8]]) throws -> Int {
+    private func replaySendAck(_ engine: ClientEngine, sends: RecordedFrames, acks: RecordedFrames) throws -> Int {
         let payload = [UInt8](repeating: 0x61, count: 32)
         var mismatches = 0
-        for i in 0..<acks.count {
-            let now = UInt64(i / 1_000)
-            _ = try engine.send(conversation: "bench", payload: payload, now: now)
-            guard let bytes = engine.pollTransmit() else { fatalError("no send") }
-            if bytes.count != sends[i].count { mismatches += 1 }
-            try acks[i].withUnsafeBytes { try engine.handle(frameBytes: $0, now: now) }
-            while engine.pollTransmit() != nil {}
-            while engine.pollEvent() != nil {}
-            _ = engine.nextTimeout
+        try acks.withFrames { ack in
+            for i in 0..<acks.count {
+                let now = UInt64(i / 1_000)
+                _ = try engine.send(conversation: "bench", payload: payload, now: now)
+                guard let bytes = engine.pollTransmit() else { fatalError("no send") }
+                if bytes.count != sends.size(i) { mismatches += 1 }
+                try engine.handle(frameBytes: ack(i), now: now)
+                while engine.pollTransmit() != nil {}
+                while let _ = engine.pollEvent() {}
+                _ = engine.nextTimeout
+            }
         }
         return mismatches
     }
@@ -139,7 +139,7 @@ struct ClientBench: BenchSuite {
             record(bytes, ack)
             try ack.withUnsafeBytes { try engine.handle(frameBytes: $0, now: now) }
             while engine.pollTransmit() != nil {}
-            while engine.pollEvent() != nil {}
+            while let _ = engine.pollEvent() {}
             _ = engine.nextTimeout
         }
         return Double(n) / (monotonicSeconds() - start)
@@ -183,7 +183,7 @@ struct ClientBench: BenchSuite {
             _ = engine.pollTransmitFrame()
             try engine.handle(.sendAck(SendAck(messageID: id, conversation: "bench", seq: seq, serverTimeMs: now)), now: now)
             while engine.pollTransmit() != nil {}
-            while engine.pollEvent() != nil {}
+            while let _ = engine.pollEvent() {}
             _ = engine.nextTimeout
         }
         return Double(n) / (monotonicSeconds() - start)
@@ -203,7 +203,7 @@ struct ClientBench: BenchSuite {
         let payload = [UInt8](repeating: 0x62, count: 16)
         for _ in 0..<inflight { _ = try engine.send(conversation: "r", payload: payload, now: 0) }
         while engine.pollTransmit() != nil {}
-        while engine.pollEvent() != nil {}
+        while let _ = engine.pollEvent() {}
         var now: UInt64 = 0
         var retransmitted = 0
         var elapsed = 0.0
@@ -238,12 +238,12 @@ struct ClientBench: BenchSuite {
         let engine = try liveEngine(window: n)
         _ = try engine.send(conversation: "m", payload: [1], now: 0)   // conversation created outside the measurement
         while engine.pollTransmit() != nil {}
-        while engine.pollEvent() != nil {}
+        while let _ = engine.pollEvent() {}
         let before = heapBytes()
         let p = [UInt8](repeating: 0x33, count: payloadSize)
         for _ in 0..<n { _ = try engine.send(conversation: "m", payload: p, now: 1) }
         while engine.pollTransmit() != nil {}
-        while engine.pollEvent() != nil {}
+        while let _ = engine.pollEvent() {}
         let total = Double(heapBytes() - before) / Double(n) - Double(payloadSize)
         withExtendedLifetime(engine) {}
 
@@ -268,8 +268,7 @@ struct ClientBench: BenchSuite {
         let engine = try liveEngine()
         let codec = FrameCodec()
         var clocks = [VectorClock](repeating: VectorClock(), count: 4)
-        var frames: [[UInt8]] = []
-        frames.reserveCapacity(n)
+        var frames = RecordedFrames()
         var rng = SeededGenerator(seed: 11)
         var shared = VectorClock()
         for seq in 1...UInt64(n) {
@@ -296,10 +295,12 @@ struct ClientBench: BenchSuite {
 
     /// The timed loop of `receivePerSecond`, apart for a profiler's report, as `replaySendAck`.
     @inline(never)
-    private func handlePushes(_ engine: ClientEngine, frames: [[UInt8]]) throws {
-        for (i, f) in frames.enumerated() {
-            try f.withUnsafeBytes { try engine.handle(frameBytes: $0, now: UInt64(i / 1_000)) }
-            while engine.pollEvent() != nil {}
+    private func handlePushes(_ engine: ClientEngine, frames: RecordedFrames) throws {
+        try frames.withFrames { frame in
+            for i in 0..<frames.count {
+                try engine.handle(frameBytes: frame(i), now: UInt64(i / 1_000))
+                while let _ = engine.pollEvent() {}
+            }
         }
     }
 
@@ -314,7 +315,7 @@ struct ClientBench: BenchSuite {
         // Decoded inside the measurement: the conversation names the state keeps are counted.
         try welcome.withUnsafeBytes { try engine.handle(frameBytes: $0, now: 0) }
         while engine.pollTransmit() != nil {}
-        while engine.pollEvent() != nil {}
+        while let _ = engine.pollEvent() {}
         let bytes = Double(heapBytes() - before) / Double(k)
         withExtendedLifetime(engine) {}
         return bytes
@@ -344,5 +345,32 @@ struct ClientBench: BenchSuite {
             fclose(f)
         }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// Frames recorded for a timed replay, back to back in one buffer as a host's stream buffer
+/// holds them (one array per frame would add a cold allocation and a reference count per
+/// frame to what is timed).
+private struct RecordedFrames {
+    private var bytes: [UInt8] = []
+    /// Where each frame ends in `bytes`.
+    private var ends: [Int] = []
+
+    var count: Int { ends.count }
+
+    mutating func append(_ frame: [UInt8]) {
+        bytes += frame
+        ends.append(bytes.count)
+    }
+
+    func size(_ i: Int) -> Int { ends[i] - (i == 0 ? 0 : ends[i - 1]) }
+
+    /// Calls `body` with a function giving frame i's bytes in place.
+    func withFrames<R>(_ body: ((Int) -> UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { all in
+            try ends.withUnsafeBufferPointer { ends in
+                try body { i in UnsafeRawBufferPointer(rebasing: all[(i == 0 ? 0 : ends[i - 1])..<ends[i]]) }
+            }
+        }
     }
 }
