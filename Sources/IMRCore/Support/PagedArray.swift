@@ -65,10 +65,7 @@ struct PagedArray<Element>: @unchecked Sendable {
     var count: Int { pages.count }
 
     subscript(index: Int) -> Element {
-        @inline(__always) get {
-            precondition(index >= 0 && index < pages.count, "index out of range")
-            return pages.table[index &>> Self.pageShift][index & Self.pageMask]
-        }
+        @inline(__always) get { view[index] }
         @inline(__always) _modify {
             precondition(index >= 0 && index < pages.count, "index out of range")
             makeUnique()

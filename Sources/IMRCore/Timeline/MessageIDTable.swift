@@ -53,7 +53,7 @@ struct MessageIDTable: Sendable {
         let tag = hash(id)
         return slots.withUnsafeBufferPointer { p in
             let mask = p.count - 1
-            var i = Int(truncatingIfNeeded: tag >> (32 - bits))
+            var i = Self.home(tag, bits: bits)
             while p[i] != 0 {
                 if p[i] >> 32 == tag {
                     let value = Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1
@@ -65,12 +65,16 @@ struct MessageIDTable: Sendable {
         }
     }
 
+    /// The slot where the probe for a hash tag starts: the tag's top `bits` bits.
+    @inline(__always)
+    private static func home(_ tag: UInt64, bits: UInt64) -> Int { Int(truncatingIfNeeded: tag >> (32 - bits)) }
+
     /// Starts loading the slot where a lookup of `id` begins, so that a lookup issued a few
     /// hundred instructions later finds it in cache (a large table's probe is otherwise a
     /// cache miss). Changes nothing.
     @inline(__always)
     func prefetch(_ id: MessageID) {
-        let start = Int(truncatingIfNeeded: hash(id) >> (32 - bits))
+        let start = Self.home(hash(id), bits: bits)
         slots.withUnsafeBufferPointer { imr_prefetch_for_read($0.baseAddress! + start) }
     }
 
@@ -88,7 +92,7 @@ struct MessageIDTable: Sendable {
         let tag = hash(id), bits = self.bits
         return slots.withUnsafeBufferPointer { p in
             let mask = p.count - 1
-            var i = Int(truncatingIfNeeded: tag >> (32 - bits))
+            var i = Self.home(tag, bits: bits)
             while p[i] != 0 {
                 if p[i] >> 32 == tag && idAt(Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1) == id { return nil }
                 i = (i + 1) & mask
@@ -128,7 +132,7 @@ struct MessageIDTable: Sendable {
         slots.withUnsafeMutableBufferPointer { p in
             let mask = p.count - 1
             for s in old where s != 0 {
-                var i = Int(truncatingIfNeeded: (s >> 32) >> (32 - bits))
+                var i = Self.home(s >> 32, bits: bits)
                 while p[i] != 0 { i = (i + 1) & mask }
                 p[i] = s
             }

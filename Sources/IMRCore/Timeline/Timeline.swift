@@ -149,7 +149,7 @@ public struct Timeline: Sendable {
     /// loading into cache. Call it as early as the id is known; it changes nothing.
     /// (Mutating in name only, as `encodedSend`: a timeline held by a class is reached in place.)
     @inline(__always)
-    public mutating func prefetch(_ id: MessageID) { ids.prefetch(id) }
+    mutating func prefetch(_ id: MessageID) { ids.prefetch(id) }
 
     public func entry(_ id: MessageID) -> TimelineEntry? { liveIndexOf(id).map { entry(at: $0) } }
 

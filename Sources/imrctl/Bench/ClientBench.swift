@@ -353,23 +353,23 @@ struct ClientBench: BenchSuite {
 /// frame to what is timed).
 private struct RecordedFrames {
     private var bytes: [UInt8] = []
-    /// Where each frame ends in `bytes`.
-    private var ends: [Int] = []
+    /// Frame i is `bytes[bounds[i] ..< bounds[i + 1]]`.
+    private var bounds = [0]
 
-    var count: Int { ends.count }
+    var count: Int { bounds.count - 1 }
 
     mutating func append(_ frame: [UInt8]) {
         bytes += frame
-        ends.append(bytes.count)
+        bounds.append(bytes.count)
     }
 
-    func size(_ i: Int) -> Int { ends[i] - (i == 0 ? 0 : ends[i - 1]) }
+    func size(_ i: Int) -> Int { bounds[i + 1] - bounds[i] }
 
     /// Calls `body` with a function giving frame i's bytes in place.
     func withFrames<R>(_ body: ((Int) -> UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try bytes.withUnsafeBytes { all in
-            try ends.withUnsafeBufferPointer { ends in
-                try body { i in UnsafeRawBufferPointer(rebasing: all[(i == 0 ? 0 : ends[i - 1])..<ends[i]]) }
+            try bounds.withUnsafeBufferPointer { b in
+                try body { i in UnsafeRawBufferPointer(rebasing: all[b[i] ..< b[i + 1]]) }
             }
         }
     }
