@@ -161,8 +161,8 @@ public func imr_client_poll_transmit(_ client: OpaquePointer?, _ outFrame: Unsaf
                                      _ outLen: UnsafeMutablePointer<Int>?) -> Int32 {
     guard let client, let outFrame, let outLen else { return IMR_ERR_NULL }
     let box = object(client, as: ClientBox.self)
-    guard let bytes = box.engine.pollTransmit() else { return 0 }
-    box.frame.set(bytes)
+    // Copied once, from the engine's scratch space into the frame the caller borrows.
+    guard box.engine.pollTransmit({ box.frame.set($0) }) != nil else { return 0 }
     outFrame.pointee = box.frame.bytePointer
     outLen.pointee = box.frame.count
     return 1

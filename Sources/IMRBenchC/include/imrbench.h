@@ -27,14 +27,15 @@ size_t imrbench_pack_send(const imrbench_send *send, uint8_t *out, size_t capaci
  * Returns a checksum of what was read (so the work cannot be optimised away), 0 on failure. */
 uint64_t imrbench_protobuf_c_roundtrips(const imrbench_send *send, uint64_t iterations);
 
-/* The protobuf-c share of one client send->ack cycle, alone: the send frame (given encoded; it
- * is unpacked once into C structs) is packed into a reused buffer and the ack frame unpacked
- * (into a bump allocator reset per frame, as FrameCodec's arena), iterations times. Returns a
- * checksum, 0 on failure. */
+/* The protobuf-c share of one client send->ack cycle, alone: the send frame's body (given
+ * encoded; it is unpacked once into C structs) is packed into a reused buffer and the ack
+ * frame's body unpacked (into a bump allocator reset per frame, as FrameCodec's arena),
+ * iterations times. Bodies only: FrameCodec writes and reads the envelope (version, body tag
+ * and length) itself. Returns a checksum, 0 on failure. */
 uint64_t imrbench_protobuf_c_send_ack(const uint8_t *send, size_t send_len, const uint8_t *ack, size_t ack_len,
                                       uint64_t iterations);
 
-/* The protobuf-c share of handling one push, alone: the push frame unpacked into a bump
+/* The protobuf-c share of handling one push, alone: the push frame's body unpacked into a bump
  * allocator reset per frame, iterations times. Returns a checksum, 0 on failure. */
 uint64_t imrbench_protobuf_c_push(const uint8_t *push, size_t push_len, uint64_t iterations);
 

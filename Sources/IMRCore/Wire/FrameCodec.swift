@@ -7,6 +7,7 @@ import IMRWireC
 public final class FrameCodec {
     public let limits: WireLimits
     let arena = Arena()
+    let envelope = FrameEnvelope()
     /// Unchecked: a codec is used by one thread at a time, and a dynamic exclusivity check
     /// here cost a thread-local lookup per decoded identifier.
     @exclusivity(unchecked) var recentIdentifiers = RecentIdentifiers()
@@ -18,18 +19,26 @@ public final class FrameCodec {
     /// The encoded frame (not length-delimited).
     public func encode(_ frame: Frame) throws(WireError) -> [UInt8] {
         defer { arena.reset() }
-        let message = try cFrame(frame)
         // Packed in the arena and copied out: Array(UnsafeBufferPointer) is the cheapest way to
         // make an array (Array(unsafeUninitializedCapacity:) costs a runtime metadata lookup).
-        return Array(try pack(message))
+        return Array(try encodeInScratch(frame))
     }
 
-    /// The encoded send frame of a message whose clock and payload are read in place.
-    func encodeSend(conversation: String, messageID: MessageID, clock: UnsafeBufferPointer<VectorClock.Entry>,
-                    payload: UnsafeBufferPointer<UInt8>) throws(WireError) -> [UInt8] {
-        defer { arena.reset() }
-        return Array(try pack(try cSendFrame(conversation: conversation, messageID: messageID, clock: clock, payload: payload)))
+    /// The encoded frame, in the codec's scratch space: valid until `releaseScratch()` or the
+    /// codec's next use. The caller releases the scratch after this returns or throws.
+    func encodeInScratch(_ frame: Frame) throws(WireError) -> UnsafeBufferPointer<UInt8> {
+        try pack(try cFrame(frame))
     }
+
+    /// The encoded send frame of a message whose clock and payload are read in place, in the
+    /// codec's scratch space (as `encodeInScratch`).
+    func encodeSendInScratch(conversation: String, messageID: MessageID, clock: UnsafeBufferPointer<VectorClock.Entry>,
+                             payload: UnsafeBufferPointer<UInt8>) throws(WireError) -> UnsafeBufferPointer<UInt8> {
+        try pack(try cSendFrame(conversation: conversation, messageID: messageID, clock: clock, payload: payload))
+    }
+
+    /// Ends the use of bytes handed out by `encodeInScratch` or `encodeSendInScratch`.
+    func releaseScratch() { arena.reset() }
 
     /// Appends the frame with its varint length prefix (the stream form) to `buffer`.
     public func encodeDelimited(_ frame: Frame, appendingTo buffer: inout [UInt8]) throws(WireError) {
@@ -61,10 +70,19 @@ public final class FrameCodec {
             size = imrpb__frame__get_packed_size(message)
             guard size <= limits.maxFrameBytes else { throw .frameTooLarge(size, limit: limits.maxFrameBytes) }
         }
-        let out = arena.allocate(max(size, 1)).assumingMemoryBound(to: UInt8.self)
-        let n = imrpb__frame__pack(message, out)
-        guard n <= limits.maxFrameBytes else { throw .frameTooLarge(n, limit: limits.maxFrameBytes) }
-        return UnsafeBufferPointer(start: out, count: n)
+        let out = arena.allocate(size + FrameEnvelope.headerRoom).assumingMemoryBound(to: UInt8.self)
+        let packed = envelope.pack(message, into: out)
+        guard packed.count <= limits.maxFrameBytes else { throw .frameTooLarge(packed.count, limit: limits.maxFrameBytes) }
+        return packed
+    }
+
+    /// `pack` through protobuf-c's packing of the whole frame, envelope included (for tests:
+    /// the envelope's own packing must give the same bytes).
+    func packWhole(_ frame: Frame) throws(WireError) -> [UInt8] {
+        defer { arena.reset() }
+        let message = try cFrame(frame)
+        let out = arena.allocate(imrpb__frame__get_packed_size(message) + 1).assumingMemoryBound(to: UInt8.self)
+        return Array(UnsafeBufferPointer(start: out, count: imrpb__frame__pack(message, out)))
     }
 
     /// An upper bound of the packed size of the message built in the arena (see `pack`).
@@ -87,6 +105,21 @@ public final class FrameCodec {
 
     /// Decodes one frame; any bytes give a frame or a `WireError`, never a trap.
     public func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Frame {
+        defer { arena.reset() }
+        let message = try unpack(bytes) { (allocator, count, data) in
+            // The envelope's own parse when it has the usual shape, else protobuf-c's (which decides).
+            envelope.unpack(UnsafeRawBufferPointer(start: data, count: count), allocator: allocator) {
+                let f = arena.new(Imrpb__Frame.self)
+                imrpb__frame__init(f)
+                return f
+            } ?? imrpb__frame__unpack(allocator, count, data)
+        }
+        return try swiftFrame(message.pointee)
+    }
+
+    /// `decode` through protobuf-c's parse of the whole frame, envelope included (for tests:
+    /// the envelope's own parse must accept the same bytes and give the same frame).
+    func decodeWhole(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Frame {
         defer { arena.reset() }
         let message = try unpack(bytes) { imrpb__frame__unpack($0, $1, $2) }
         return try swiftFrame(message.pointee)

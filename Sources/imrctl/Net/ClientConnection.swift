@@ -158,12 +158,15 @@ final class ClientConnection: @unchecked Sendable {
     private func flush() {
         if case let .connected(channel) = state {
             var wrote = false
-            while let frame = engine.pollTransmit() {
-                var buffer = channel.allocator.buffer(capacity: frame.count + 5)
+            // Each frame is written from the engine's scratch space straight into the channel's buffer.
+            while let buffer = engine.pollTransmit({ frame -> ByteBuffer in
                 var prefix: [UInt8] = []
                 Varint.append(UInt64(frame.count), to: &prefix)
+                var buffer = channel.allocator.buffer(capacity: prefix.count + frame.count)
                 buffer.writeBytes(prefix)
                 buffer.writeBytes(frame)
+                return buffer
+            }) {
                 channel.write(buffer, promise: nil)
                 wrote = true
             }

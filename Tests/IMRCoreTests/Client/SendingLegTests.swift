@@ -346,4 +346,32 @@ import Testing
         try ack.withUnsafeBytes { try e.handle(frameBytes: $0, now: 2) }
         #expect(e.state(of: id) == .sent(seq: 1, serverTimeMs: 3))
     }
+
+    /// `pollTransmit(_:)` hands out the frames `pollTransmit()` would, in place, one per call.
+    @Test func frameBytesLentInPlaceAreTheFramesPollTransmitReturns() throws {
+        let copying = try ClientEngine(config: testConfig())
+        let lending = try ClientEngine(config: testConfig())
+        let welcome = try FrameCodec().encode(.welcome(Welcome(user: "me", serverTimeMs: 0)))
+        var copied: [[UInt8]] = []
+        var lent: [[UInt8]] = []
+        for (engine, isLending) in [(copying, false), (lending, true)] {
+            engine.connected(now: 0)
+            func drain() {
+                if isLending {
+                    while let frame = engine.pollTransmit({ [UInt8]($0) }) { lent.append(frame) }
+                } else {
+                    while let frame = engine.pollTransmit() { copied.append(frame) }
+                }
+            }
+            drain()
+            try welcome.withUnsafeBytes { try engine.handle(frameBytes: $0, now: 0) }
+            for i in 0..<5 { _ = try engine.send(conversation: "c\(i % 2)", payload: [UInt8](repeating: UInt8(i), count: 40 * i + 1), now: 1) }
+            drain()
+            engine.handleTimeout(now: 60_000)
+            drain()
+        }
+        #expect(copied.count >= 11)
+        #expect(lent == copied)
+        #expect(lending.pollTransmit { _ in Issue.record("a frame after the queue drained") } == nil)
+    }
 }

@@ -23,7 +23,8 @@
 /// let engine = try ClientEngine(config: config)
 /// engine.connected(now: clock())                 // on TCP connect
 /// func pump() {
-///     while let bytes = engine.pollTransmit() { socket.write(delimited(bytes)) }
+///     while let bytes = engine.pollTransmit() { socket.write(delimited(bytes)) }   // or, without a copy:
+///     // while engine.pollTransmit({ socketBuffer.writeDelimited($0) }) != nil {}
 ///     while let event = engine.pollEvent() { ui.apply(event) }
 ///     timer.schedule(at: engine.nextTimeout)
 /// }
@@ -231,18 +232,31 @@ public final class ClientEngine {
 
     /// The next encoded frame to transmit (not length-delimited), nil when none.
     public func pollTransmit() -> [UInt8]? {
+        pollTransmit { Array($0.assumingMemoryBound(to: UInt8.self)) }
+    }
+
+    /// Encodes the next frame to transmit (not length-delimited) and calls `body` with its
+    /// bytes; nil when none. The zero-copy form of `pollTransmit()`: the bytes live in the
+    /// engine's scratch space, valid only during the call, so `body` writes or copies them
+    /// (to a socket's buffer, say) and must not call into the engine.
+    public func pollTransmit<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
         while let next = txQueue.popFirst() {
+            let bytes: UnsafeBufferPointer<UInt8>
             do {
                 switch next {
                 case let .frame(frame):
-                    return try codec.encode(frame)
+                    bytes = try codec.encodeInScratch(frame)
                 case let .message(conversation, live):
                     let c = convs[Int(conversation)]
-                    return try c.timeline.encodedSend(at: Int(live), conversation: c.name, codec: codec)
+                    bytes = try c.timeline.encodedSend(at: Int(live), conversation: c.name, codec: codec)
                 }
             } catch {
+                codec.releaseScratch()
                 emit(.error(.wire(error)))
+                continue
             }
+            defer { codec.releaseScratch() }
+            return try body(UnsafeRawBufferPointer(bytes))
         }
         return nil
     }
