@@ -19,8 +19,9 @@ struct RecentIdentifiers {
         (count &+ Int(p[0]) &* 31 &+ Int(p[count - 1]) &* 7) & (slotCount - 1)
     }
 
-    /// The remembered String with exactly these `count` (> 0) bytes, if any.
-    func lookup(_ p: UnsafePointer<UInt8>, count: Int) -> String? {
+    /// The remembered String with exactly these `count` (> 0) bytes, if any. (Mutating in
+    /// name only: held by a class, the table is then read in place, not copied and retained.)
+    mutating func lookup(_ p: UnsafePointer<UInt8>, count: Int) -> String? {
         guard let held = slots[Self.slot(p, count)], held.utf8.count == count else { return nil }
         let equal = held.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, p, count) == 0 }
         return equal == true ? held : nil
