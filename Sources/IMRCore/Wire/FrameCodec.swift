@@ -108,11 +108,8 @@ public final class FrameCodec {
         defer { arena.reset() }
         let message = try unpack(bytes) { (allocator, count, data) in
             // The envelope's own parse when it has the usual shape, else protobuf-c's (which decides).
-            envelope.unpack(UnsafeRawBufferPointer(start: data, count: count), allocator: allocator) {
-                let f = arena.new(Imrpb__Frame.self)
-                imrpb__frame__init(f)
-                return f
-            } ?? imrpb__frame__unpack(allocator, count, data)
+            envelope.unpack(UnsafeRawBufferPointer(start: data, count: count), allocator: allocator, arena: arena)
+                ?? imrpb__frame__unpack(allocator, count, data)
         }
         return try swiftFrame(message.pointee)
     }

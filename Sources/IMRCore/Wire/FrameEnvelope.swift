@@ -97,10 +97,11 @@ struct FrameEnvelope {
     // MARK: parsing
 
     /// Parses `bytes` when they are exactly `08 <version>` and one body field running to the
-    /// end, into structs drawn from `allocator`; nil for any other shape, or when protobuf-c
-    /// refuses the body (the caller then parses the whole frame, which decides).
+    /// end, into structs in `arena` (the body through `allocator`, protobuf-c's hook into it);
+    /// nil for any other shape, or when protobuf-c refuses the body (the caller then parses
+    /// the whole frame, which decides).
     func unpack(_ bytes: UnsafeRawBufferPointer, allocator: UnsafeMutablePointer<ProtobufCAllocator>,
-                newFrame: () -> UnsafeMutablePointer<Imrpb__Frame>) -> UnsafeMutablePointer<Imrpb__Frame>? {
+                arena: Arena) -> UnsafeMutablePointer<Imrpb__Frame>? {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count >= 4 else { return nil }
         let end = bytes.count
         // The version: one byte (any version a peer sends today).
@@ -129,7 +130,8 @@ struct FrameEnvelope {
         }
         guard length == end - at,
               let body = protobuf_c_message_unpack(field.descriptor, allocator, length, base + at) else { return nil }
-        let frame = newFrame()
+        let frame = arena.new(Imrpb__Frame.self)
+        imrpb__frame__init(frame)
         frame.pointee.version = version
         let raw = UnsafeMutableRawPointer(frame)
         raw.storeBytes(of: tag >> 3, toByteOffset: field.caseOffset, as: UInt32.self)

@@ -64,11 +64,7 @@ import Testing
         defer { codec.arena.reset() }
         var allocator = codec.arena.protobufAllocator
         return input.withUnsafeBytes { bytes in
-            codec.envelope.unpack(bytes, allocator: &allocator) {
-                let f = codec.arena.new(Imrpb__Frame.self)
-                imrpb__frame__init(f)
-                return f
-            } != nil
+            codec.envelope.unpack(bytes, allocator: &allocator, arena: codec.arena) != nil
         }
     }
 

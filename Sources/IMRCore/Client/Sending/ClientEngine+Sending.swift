@@ -65,9 +65,8 @@ extension ClientEngine {
                 break
             }
         }
-        let slot = outgoing.add(conversation: c.index, live: UInt32(live), ageStart: now, ids: messageIDs) { slot in
-            wheel.makeKey(owner: Self.ownerMessage | slot)
-        }
+        let slot = outgoing.add(conversation: c.index, live: UInt32(live), ageStart: now, ids: messageIDs,
+                                wheel: &wheel, timerOwner: Self.ownerMessage)
         statistics.messagesSent += 1
         if phase == .live { pump(now: now) } else { armAgeTimer(slot) }
         try finish(now: now)

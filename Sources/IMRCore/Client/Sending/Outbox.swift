@@ -111,9 +111,11 @@ struct Outbox {
     }
 
     /// Adds a message, already in its timeline, in phase `waiting` (or `failed`, when
-    /// restored) and returns its slot.
+    /// restored) and returns its slot. A new slot gets its timer key from `wheel`, owned by
+    /// `timerOwner | slot`. (The wheel is passed, not reached through a closure: a closure
+    /// capturing the engine retained and released it on every send.)
     mutating func add(conversation: UInt32, live: UInt32, ageStart: UInt64, attempts: UInt16 = 0,
-                      ids: some OutboxMessageIDs, timer: (UInt32) -> TimerWheel.Key) -> UInt32 {
+                      ids: some OutboxMessageIDs, wheel: inout TimerWheel, timerOwner: UInt32) -> UInt32 {
         let slot: UInt32
         if let reused = freeSlots.popLast() {
             slot = reused
@@ -125,7 +127,7 @@ struct Outbox {
         } else {
             slot = UInt32(slots.count)
             slots.append(Slot(order: 0, ageStart: ageStart, conversation: conversation, live: live,
-                              timer: timer(slot), attempts: attempts, phase: .free, failure: nil))
+                              timer: wheel.makeKey(owner: timerOwner | slot), attempts: attempts, phase: .free, failure: nil))
         }
         count += 1
         if (count + 1) * 4 > table.count * 3 { grow(ids) }

@@ -30,9 +30,8 @@ extension ClientEngine {
                 continue
             }
             let slot = outgoing.add(conversation: ci, live: UInt32(live), ageStart: row.ageStart,
-                                    attempts: UInt16(clamping: row.attempts), ids: messageIDs) { slot in
-                wheel.makeKey(owner: Self.ownerMessage | slot)
-            }
+                                    attempts: UInt16(clamping: row.attempts), ids: messageIDs,
+                                    wheel: &wheel, timerOwner: Self.ownerMessage)
             if let failure = row.failure { outgoing.markFailed(slot, failure) }
             restoredPending = true
         }
