@@ -102,6 +102,32 @@ struct PagedArray<Element>: @unchecked Sendable {
         @inline(__always) get { View(table: pages.table, count: pages.count) }
     }
 
+    /// A view that writes in place, made unique once: valid only while this array is neither
+    /// otherwise mutated nor destroyed (make one per mutating call). Each write through the
+    /// array's own subscript checks that its pages are not shared; a run of writes through
+    /// this view checks once.
+    struct MutableView {
+        fileprivate let table: UnsafeMutablePointer<UnsafeMutablePointer<Element>>
+        let count: Int
+
+        subscript(index: Int) -> Element {
+            @inline(__always) get {
+                precondition(index >= 0 && index < count, "index out of range")
+                return table[index &>> PagedArray.pageShift][index & PagedArray.pageMask]
+            }
+            @inline(__always) nonmutating _modify {
+                precondition(index >= 0 && index < count, "index out of range")
+                yield &table[index &>> PagedArray.pageShift][index & PagedArray.pageMask]
+            }
+        }
+    }
+
+    @inline(__always)
+    mutating func mutableView() -> MutableView {
+        makeUnique()
+        return MutableView(table: pages.table, count: pages.count)
+    }
+
     @inline(__always)
     private mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&pages) { pages = pages.copy() }

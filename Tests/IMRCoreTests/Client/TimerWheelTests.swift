@@ -73,4 +73,23 @@ import Testing
         wheel.expire(upTo: 100, into: &fired)
         #expect(fired == [2])
     }
+
+    /// A wheel is a value: a copy keeps its timers while the original arms, cancels and fires
+    /// (its tables and records are shared until one of them changes).
+    @Test func aCopyKeepsItsTimersWhileTheOriginalChanges() {
+        var wheel = TimerWheel()
+        let keys = (0..<4).map { wheel.makeKey(owner: UInt32($0)) }
+        for (i, k) in keys.enumerated() { wheel.arm(k, at: UInt64(10 * (i + 1))) }
+        var copy = wheel
+        wheel.cancel(keys[0])
+        wheel.arm(keys[1], at: 500)
+        var firedOriginal: [UInt32] = []
+        wheel.expire(upTo: 45, into: &firedOriginal)
+        #expect(firedOriginal == [2, 3])
+        var firedCopy: [UInt32] = []
+        copy.expire(upTo: 45, into: &firedCopy)
+        #expect(firedCopy == [0, 1, 2, 3])
+        #expect(copy.armedCount == 0 && wheel.armedCount == 1)
+        #expect(wheel.nextDeadline() == 500 && copy.nextDeadline() == nil)
+    }
 }

@@ -21,6 +21,7 @@ struct TimerWheel {
     private static let slotsPerLevel = 256
     private static let levelCount = 8
     private static let wordsPerLevel = 4
+    private static let slotCount = levelCount * slotsPerLevel
     private static let unarmed: UInt16 = .max
 
     private struct Record {
@@ -31,17 +32,56 @@ struct TimerWheel {
         var position: UInt16 = TimerWheel.unarmed
     }
 
+    /// The wheel's fixed-size tables, in raw memory behind one object: an arm or cancel
+    /// writes several of them, and separate arrays checked their uniqueness on every write
+    /// (copy on write: a copied wheel copies them at its first change).
+    private final class Tables {
+        /// Per slot: its list's first and last key.
+        let heads: UnsafeMutablePointer<Key>
+        let tails: UnsafeMutablePointer<Key>
+        /// Per slot, the smallest deadline linked since it was last empty (a lower bound).
+        let slotMin: UnsafeMutablePointer<UInt64>
+        /// Per slot, one bit: occupied.
+        let bitmap: UnsafeMutablePointer<UInt64>
+        /// Timers linked on each level, to skip empty levels.
+        let levelCounts: UnsafeMutablePointer<Int>
+
+        init() {
+            heads = .allocate(capacity: TimerWheel.slotCount)
+            heads.initialize(repeating: TimerWheel.noKey, count: TimerWheel.slotCount)
+            tails = .allocate(capacity: TimerWheel.slotCount)
+            tails.initialize(repeating: TimerWheel.noKey, count: TimerWheel.slotCount)
+            slotMin = .allocate(capacity: TimerWheel.slotCount)
+            slotMin.initialize(repeating: .max, count: TimerWheel.slotCount)
+            bitmap = .allocate(capacity: TimerWheel.levelCount * TimerWheel.wordsPerLevel)
+            bitmap.initialize(repeating: 0, count: TimerWheel.levelCount * TimerWheel.wordsPerLevel)
+            levelCounts = .allocate(capacity: TimerWheel.levelCount)
+            levelCounts.initialize(repeating: 0, count: TimerWheel.levelCount)
+        }
+
+        deinit {
+            heads.deallocate()
+            tails.deallocate()
+            slotMin.deallocate()
+            bitmap.deallocate()
+            levelCounts.deallocate()
+        }
+
+        func copy() -> Tables {
+            let new = Tables()
+            new.heads.update(from: heads, count: TimerWheel.slotCount)
+            new.tails.update(from: tails, count: TimerWheel.slotCount)
+            new.slotMin.update(from: slotMin, count: TimerWheel.slotCount)
+            new.bitmap.update(from: bitmap, count: TimerWheel.levelCount * TimerWheel.wordsPerLevel)
+            new.levelCounts.update(from: levelCounts, count: TimerWheel.levelCount)
+            return new
+        }
+    }
+
     /// In pages: growing never copies the records or reserves more than a page ahead.
     private var records = PagedArray<Record>()
     private var freeKeys: [Key] = []
-    private var heads: [Key]
-    private var tails: [Key]
-    private var bitmap: [UInt64]
-    /// Per slot, the smallest deadline linked since it was last empty (a lower bound).
-    private var slotMin: [UInt64]
-    /// Timers linked on each level, to skip empty levels.
-    private var levelCounts: [Int]
-
+    private var tables = Tables()
     /// Every timer with a deadline before `current` has fired.
     private(set) var current: UInt64 = 0
     /// Timers armed now.
@@ -49,12 +89,18 @@ struct TimerWheel {
     /// `earliest()` memoised until the next arm, cancel or expiry.
     private var cachedEarliest: (position: Int, start: UInt64)??
 
-    init() {
-        heads = Array(repeating: Self.noKey, count: Self.levelCount * Self.slotsPerLevel)
-        tails = heads
-        slotMin = Array(repeating: .max, count: Self.levelCount * Self.slotsPerLevel)
-        bitmap = Array(repeating: 0, count: Self.levelCount * Self.wordsPerLevel)
-        levelCounts = Array(repeating: 0, count: Self.levelCount)
+    init() {}
+
+    /// What a change writes: the tables and records, made unique once for the whole change.
+    private struct Writer {
+        let t: Tables
+        let records: PagedArray<Record>.MutableView
+    }
+
+    @inline(__always)
+    private mutating func writer() -> Writer {
+        if !isKnownUniquelyReferenced(&tables) { tables = tables.copy() }
+        return Writer(t: tables, records: records.mutableView())
     }
 
     // MARK: keys
@@ -87,16 +133,18 @@ struct TimerWheel {
     /// Arms (or re-arms) `key` to fire at `deadline` (a deadline in the past fires at the next expiry).
     mutating func arm(_ key: Key, at deadline: UInt64) {
         cachedEarliest = nil
-        if records[Int(key)].position != Self.unarmed { unlink(key) } else { armedCount += 1 }
+        let w = writer()
+        if w.records[Int(key)].position != Self.unarmed { Self.unlink(key, w) } else { armedCount += 1 }
         let d = Swift.max(deadline, current)
-        records[Int(key)].deadline = d
-        link(key, at: position(of: d))
+        w.records[Int(key)].deadline = d
+        Self.link(key, at: position(of: d), w)
     }
 
     mutating func cancel(_ key: Key) {
         guard records[Int(key)].position != Self.unarmed else { return }
         cachedEarliest = nil
-        unlink(key)
+        let w = writer()
+        Self.unlink(key, w)
         armedCount -= 1
     }
 
@@ -114,26 +162,28 @@ struct TimerWheel {
     /// deadline order (FIFO among equal deadlines).
     mutating func expire(upTo now: UInt64, into fired: inout [UInt32]) {
         cachedEarliest = nil
+        let w = writer()
+        let t = w.t
         while let (pos, start) = earliest(), start <= now {
             current = Swift.max(current, start)
             let level = Int(pos) / Self.slotsPerLevel
-            var key = heads[Int(pos)]
-            heads[Int(pos)] = Self.noKey
-            tails[Int(pos)] = Self.noKey
-            slotMin[Int(pos)] = .max
-            clearBit(Int(pos))
+            var key = t.heads[pos]
+            t.heads[pos] = Self.noKey
+            t.tails[pos] = Self.noKey
+            t.slotMin[pos] = .max
+            Self.clearBit(pos, t)
             while key != Self.noKey {
-                let next = records[Int(key)].next
-                levelCounts[level] -= 1
+                let next = w.records[Int(key)].next
+                t.levelCounts[level] -= 1
                 if level == 0 {
-                    records[Int(key)].position = Self.unarmed
-                    records[Int(key)].next = Self.noKey
-                    records[Int(key)].prev = Self.noKey
+                    w.records[Int(key)].position = Self.unarmed
+                    w.records[Int(key)].next = Self.noKey
+                    w.records[Int(key)].prev = Self.noKey
                     armedCount -= 1
-                    fired.append(records[Int(key)].owner)
+                    fired.append(w.records[Int(key)].owner)
                 } else {
                     // Cascade: `current` is inside this slot's block, so the timer lands lower.
-                    link(key, at: position(of: Swift.max(records[Int(key)].deadline, current)))
+                    Self.link(key, at: position(of: Swift.max(w.records[Int(key)].deadline, current)), w)
                 }
                 key = next
             }
@@ -153,14 +203,15 @@ struct TimerWheel {
     /// The earliest occupied slot and the earliest time one of its timers can be due.
     private func earliest() -> (position: Int, start: UInt64)? {
         guard armedCount > 0 else { return nil }
+        let t = tables
         var best: (Int, UInt64)?
-        for level in 0..<Self.levelCount where levelCounts[level] > 0 {
+        for level in 0..<Self.levelCount where t.levelCounts[level] > 0 {
             let shift = UInt64(level) * Self.levelBits
             let from = Int((current >> shift) & 0xFF)
-            guard let slot = firstSetBit(level: level, from: from) else { continue }
+            guard let slot = Self.firstSetBit(level: level, from: from, t) else { continue }
             let blockMask: UInt64 = level == Self.levelCount - 1 ? .max : (1 << (shift + Self.levelBits)) - 1
             let slotStart = (current & ~blockMask) | (UInt64(slot) << shift)
-            let start = Swift.max(slotStart, slotMin[level * Self.slotsPerLevel + slot], current)
+            let start = Swift.max(slotStart, t.slotMin[level * Self.slotsPerLevel + slot], current)
             if best == nil || start < best!.1 { best = (level * Self.slotsPerLevel + slot, start) }
             // A lower level's candidate lies within the current block of every higher level,
             // so once a level has a candidate only an un-cascaded slot at `current` can beat it.
@@ -169,50 +220,55 @@ struct TimerWheel {
         return best
     }
 
-    private func firstSetBit(level: Int, from: Int) -> Int? {
+    private static func firstSetBit(level: Int, from: Int, _ t: Tables) -> Int? {
         var word = from >> 6
-        var bits = bitmap[level * Self.wordsPerLevel + word] & (~0 << UInt64(from & 63))
+        var bits = t.bitmap[level * wordsPerLevel + word] & (~0 << UInt64(from & 63))
         while true {
             if bits != 0 { return word << 6 | bits.trailingZeroBitCount }
             word += 1
-            if word == Self.wordsPerLevel { return nil }
-            bits = bitmap[level * Self.wordsPerLevel + word]
+            if word == wordsPerLevel { return nil }
+            bits = t.bitmap[level * wordsPerLevel + word]
         }
     }
 
-    private mutating func link(_ key: Key, at pos: Int) {
-        let tail = tails[pos]
-        records[Int(key)].position = UInt16(pos)
-        levelCounts[pos >> 8] += 1
-        if records[Int(key)].deadline < slotMin[pos] { slotMin[pos] = records[Int(key)].deadline }
-        records[Int(key)].prev = tail
-        records[Int(key)].next = Self.noKey
+    // link and unlink are static: they write through the writer only (a method on the wheel
+    // would read a copy of it, sharing the tables the writer just made unique).
+    private static func link(_ key: Key, at pos: Int, _ w: Writer) {
+        let t = w.t
+        let tail = t.tails[pos]
+        w.records[Int(key)].position = UInt16(pos)
+        t.levelCounts[pos >> 8] += 1
+        let deadline = w.records[Int(key)].deadline
+        if deadline < t.slotMin[pos] { t.slotMin[pos] = deadline }
+        w.records[Int(key)].prev = tail
+        w.records[Int(key)].next = Self.noKey
         if tail == Self.noKey {
-            heads[pos] = key
-            bitmap[pos >> 6] |= 1 << UInt64(pos & 63)
+            t.heads[pos] = key
+            t.bitmap[pos >> 6] |= 1 << UInt64(pos & 63)
         } else {
-            records[Int(tail)].next = key
+            w.records[Int(tail)].next = key
         }
-        tails[pos] = key
+        t.tails[pos] = key
     }
 
-    private mutating func unlink(_ key: Key) {
-        let r = records[Int(key)]
+    private static func unlink(_ key: Key, _ w: Writer) {
+        let t = w.t
+        let r = w.records[Int(key)]
         let pos = Int(r.position)
-        levelCounts[pos >> 8] -= 1
-        if r.prev == Self.noKey { heads[pos] = r.next } else { records[Int(r.prev)].next = r.next }
-        if r.next == Self.noKey { tails[pos] = r.prev } else { records[Int(r.next)].prev = r.prev }
-        if heads[pos] == Self.noKey {
-            clearBit(pos)
-            slotMin[pos] = .max
+        t.levelCounts[pos >> 8] -= 1
+        if r.prev == Self.noKey { t.heads[pos] = r.next } else { w.records[Int(r.prev)].next = r.next }
+        if r.next == Self.noKey { t.tails[pos] = r.prev } else { w.records[Int(r.next)].prev = r.prev }
+        if t.heads[pos] == Self.noKey {
+            Self.clearBit(pos, t)
+            t.slotMin[pos] = .max
         }
-        records[Int(key)].position = Self.unarmed
-        records[Int(key)].next = Self.noKey
-        records[Int(key)].prev = Self.noKey
+        w.records[Int(key)].position = Self.unarmed
+        w.records[Int(key)].next = Self.noKey
+        w.records[Int(key)].prev = Self.noKey
     }
 
-    private mutating func clearBit(_ pos: Int) {
-        bitmap[pos >> 6] &= ~(1 << UInt64(pos & 63))
+    private static func clearBit(_ pos: Int, _ t: Tables) {
+        t.bitmap[pos >> 6] &= ~(1 << UInt64(pos & 63))
     }
 }
 
