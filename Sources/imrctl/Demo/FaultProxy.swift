@@ -108,7 +108,7 @@ private final class ProxyPair: @unchecked Sendable {
     func forward(_ frame: ByteBuffer, from side: Side, loop: any EventLoop) {
         let fate = proxy.fate()
         for delay in fate.delays {
-            let deliver = {
+            let deliver: @Sendable () -> Void = {
                 guard !self.closed, let target = side == .client ? self.upstream : self.client else { return }
                 target.writeAndFlush(frame, promise: nil)
             }
