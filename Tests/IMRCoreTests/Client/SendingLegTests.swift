@@ -347,6 +347,30 @@ import Testing
         #expect(e.state(of: id) == .sent(seq: 1, serverTimeMs: 3))
     }
 
+    /// The outbox lists the last `sentRetention` acked messages (oldest first, wrapping around
+    /// its ring) before the unacked ones, each with its conversation, seq and attempts.
+    @Test func outboxKeepsTheLastSentMessagesInAckOrder() throws {
+        let e = try ClientEngine(config: testConfig { $0.sentRetention = 3 })
+        try e.goLive(now: 0)
+        var ids: [MessageID] = []
+        for i in 0..<6 { ids.append(try e.send(conversation: i % 2 == 0 ? "even" : "odd", payload: [UInt8(i)], now: 1)) }
+        _ = e.drainFrames()
+        e.handleTimeout(now: 150)   // every message retransmitted once: 2 attempts each
+        _ = e.drainFrames()
+        // Acked out of send order; the last one stays unacked.
+        for (n, i) in [1, 0, 3, 2, 4].enumerated() {
+            let name = i % 2 == 0 ? "even" : "odd"
+            try e.handle(.sendAck(SendAck(messageID: ids[i], conversation: name, seq: UInt64(10 + n), serverTimeMs: 50 + UInt64(n))), now: 200)
+        }
+        let listed = e.outbox()
+        #expect(listed.map(\.id) == [ids[3], ids[2], ids[4], ids[5]])
+        #expect(listed.map(\.conversation) == ["odd", "even", "even", "odd"])
+        #expect(listed.map(\.state) == [.sent(seq: 12, serverTimeMs: 52), .sent(seq: 13, serverTimeMs: 53),
+                                         .sent(seq: 14, serverTimeMs: 54), .sending])
+        #expect(listed.map(\.seq) == [12, 13, 14, nil])
+        #expect(listed.map(\.attempts) == [2, 2, 2, 2])
+    }
+
     /// `pollTransmit(_:)` hands out the frames `pollTransmit()` would, in place, one per call.
     @Test func frameBytesLentInPlaceAreTheFramesPollTransmitReturns() throws {
         let copying = try ClientEngine(config: testConfig())

@@ -70,7 +70,7 @@ public final class ClientEngine {
     /// The server's page limit from the welcome (0: none announced).
     @exclusivity(unchecked) var serverMaxSyncPage: UInt32 = 0
     /// Recently sent messages, for `outbox()`: a ring of `config.sentRetention`.
-    @exclusivity(unchecked) var recentSent: [OutboxEntry] = []
+    @exclusivity(unchecked) var recentSent: [SentRecord] = []
     @exclusivity(unchecked) var recentSentNext = 0
     /// Restored messages whose age timers wait for the first `now`.
     @exclusivity(unchecked) var restoredPending = false
@@ -285,11 +285,11 @@ public final class ClientEngine {
     /// send order, then failed ones.
     public func outbox() -> [OutboxEntry] {
         var out: [OutboxEntry] = []
-        if recentSent.count == config.sentRetention && config.sentRetention > 0 {
-            out += recentSent[recentSentNext...]
-            out += recentSent[..<recentSentNext]
-        } else {
-            out += recentSent
+        let sent = recentSent.count == config.sentRetention && config.sentRetention > 0
+            ? Array(recentSent[recentSentNext...] + recentSent[..<recentSentNext]) : recentSent
+        for r in sent {
+            out.append(OutboxEntry(id: r.id, conversation: convs[Int(r.conversation)].name,
+                                   state: .sent(seq: r.seq, serverTimeMs: r.serverTimeMs), attempts: Int(r.attempts), seq: r.seq))
         }
         for slot in outgoing.allSlots() {
             let s = outgoing[slot]

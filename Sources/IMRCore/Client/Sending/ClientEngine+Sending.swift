@@ -171,8 +171,7 @@ extension ClientEngine {
             }
         }
         if config.sentRetention > 0 {
-            rememberSent(OutboxEntry(id: id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs),
-                                     attempts: Int(attempts), seq: seq))
+            rememberSent(SentRecord(id: id, conversation: c.index, attempts: attempts, seq: seq, serverTimeMs: serverTimeMs))
         }
         emit(.stateChanged(id: id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs)))
         emit(.ownMessageConfirmed(conversation: c.name, id: id, seq: seq, serverTimeMs: serverTimeMs, liveIndex: live))
@@ -257,12 +256,12 @@ extension ClientEngine {
         for slot in outgoing.waitingSlots() { armAgeTimer(slot) }
     }
 
-    private func rememberSent(_ entry: OutboxEntry) {
+    private func rememberSent(_ record: SentRecord) {
         guard config.sentRetention > 0 else { return }
         if recentSent.count < config.sentRetention {
-            recentSent.append(entry)
+            recentSent.append(record)
         } else {
-            recentSent[recentSentNext] = entry
+            recentSent[recentSentNext] = record
             recentSentNext = (recentSentNext + 1) % config.sentRetention
         }
     }

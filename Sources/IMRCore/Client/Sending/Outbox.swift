@@ -3,6 +3,16 @@ protocol OutboxMessageIDs {
     func id(conversation: UInt32, live: UInt32) -> MessageID
 }
 
+/// A message acked lately, as `ClientEngine.outbox()` lists it: plain values, so keeping one
+/// per ack (a ring of `sentRetention`) counts no reference (its conversation is an index).
+struct SentRecord {
+    var id: MessageID
+    var conversation: UInt32
+    var attempts: UInt16
+    var seq: UInt64
+    var serverTimeMs: UInt64
+}
+
 /// The device's unacknowledged (and failed) own messages: a slab of slots, an id index,
 /// and the send-order queue the in-flight window admits from.
 ///
