@@ -67,9 +67,8 @@ struct PagedArray<Element>: @unchecked Sendable {
     subscript(index: Int) -> Element {
         @inline(__always) get { view[index] }
         @inline(__always) _modify {
-            precondition(index >= 0 && index < pages.count, "index out of range")
             makeUnique()
-            yield &pages.table[index &>> Self.pageShift][index & Self.pageMask]
+            yield &Self.address(of: index, in: pages.table, count: pages.count).pointee
         }
     }
 
@@ -91,10 +90,7 @@ struct PagedArray<Element>: @unchecked Sendable {
         let count: Int
 
         subscript(index: Int) -> Element {
-            @inline(__always) get {
-                precondition(index >= 0 && index < count, "index out of range")
-                return table[index &>> PagedArray.pageShift][index & PagedArray.pageMask]
-            }
+            @inline(__always) get { PagedArray.address(of: index, in: table, count: count).pointee }
         }
     }
 
@@ -111,15 +107,17 @@ struct PagedArray<Element>: @unchecked Sendable {
         let count: Int
 
         subscript(index: Int) -> Element {
-            @inline(__always) get {
-                precondition(index >= 0 && index < count, "index out of range")
-                return table[index &>> PagedArray.pageShift][index & PagedArray.pageMask]
-            }
-            @inline(__always) nonmutating _modify {
-                precondition(index >= 0 && index < count, "index out of range")
-                yield &table[index &>> PagedArray.pageShift][index & PagedArray.pageMask]
-            }
+            @inline(__always) get { PagedArray.address(of: index, in: table, count: count).pointee }
+            @inline(__always) nonmutating _modify { yield &PagedArray.address(of: index, in: table, count: count).pointee }
         }
+    }
+
+    /// Where element `index` lives (the one indexing rule of the array and its views).
+    @inline(__always)
+    private static func address(of index: Int, in table: UnsafeMutablePointer<UnsafeMutablePointer<Element>>,
+                                count: Int) -> UnsafeMutablePointer<Element> {
+        precondition(index >= 0 && index < count, "index out of range")
+        return table[index &>> pageShift] + (index & pageMask)
     }
 
     @inline(__always)
