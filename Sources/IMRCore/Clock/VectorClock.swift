@@ -230,7 +230,8 @@ public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    private static func compare(_ a: UnsafeBufferPointer<Entry>, _ b: UnsafeBufferPointer<Entry>) -> CausalOrder {
+    /// `compare(_:)` of two clocks' entries in canonical order (read in place from a store).
+    static func compare(_ a: UnsafeBufferPointer<Entry>, _ b: UnsafeBufferPointer<Entry>) -> CausalOrder {
         let n = a.count, m = b.count
         // A clock naming a node the other lacks is greater there (the other is 0). With more
         // entries, a clock names at least one node the other lacks.

@@ -73,6 +73,19 @@ struct SenderMessages: Sendable {
         }
     }
 
+    /// The held message with the greatest counter (the last inserted of equal ones); nil when none.
+    var latest: (counter: UInt64, live: Int)? {
+        switch storage {
+        case .dense(let base, let lives):
+            // The last element is never a hole: holes are only opened below a held counter.
+            guard let last = lives.last else { return nil }
+            return (base + UInt64(lives.count - 1), Int(last))
+        case .sparse(let pairs):
+            guard let last = pairs.last else { return nil }
+            return (last.counter, Int(last.live))
+        }
+    }
+
     /// Calls `body` with the held messages whose counter is at most `bound`, greatest counter
     /// first, until it returns false.
     func forEachDescending(atMost bound: UInt64, _ body: (_ counter: UInt64, _ live: Int) -> Bool) {

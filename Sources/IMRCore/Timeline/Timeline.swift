@@ -213,6 +213,24 @@ public struct Timeline: Sendable {
     /// in the number of nodes (built on demand).
     public var mergedClock: VectorClock { nodes.clock }
 
+    /// Whether a message `id` from `node` with `clock` agrees with that sender's messages held
+    /// here, as a sender's clock only grows from message to message: the clock names its
+    /// sender, a newer counter comes with a clock after the latest message's, an older one
+    /// (arriving late) with a clock before it, and the latest counter again only as the same id.
+    /// Checked against the held record and clock in place, so it costs no copy and remembers
+    /// across a restart. (Mutating in name only, as `encodedSend`.)
+    mutating func admits(_ clock: borrowing VectorClock, from node: UInt64, id: MessageID) -> Bool {
+        let counter = clock[node]
+        guard counter > 0 else { return false }
+        guard let list = nodes.list(of: node), list < sent.count, let latest = sent[list].latest else { return true }
+        let held = records[latest.live]
+        if counter == latest.counter { return held.id == id }
+        let order = clock.entries.withUnsafeBufferPointer { new in
+            clocks.withRun(held.clock) { old in VectorClock.compare(old, new) }
+        }
+        return order == (counter > latest.counter ? .before : .after)
+    }
+
     // MARK: Insert and confirm
 
     /// Makes room in the id index for `capacity` messages in total, so that loading a known

@@ -92,6 +92,29 @@ final class TemporaryDirectory {
 
     /// `send` checks a known conversation's name once, when it becomes known: a name restored
     /// from a file written under looser limits is still refused, on every send.
+    @Test func aSendersClockIsCheckedAgainstItsMessagesHeldBeforeARestart() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("client.sqlite")
+        do {
+            let e = try ClientEngine(config: storeConfig(path))
+            try e.goLive(now: 0)
+            try e.handle(.push(message("c", seq: 1, node: 5, counter: 2, clock: [.init(node: 6, counter: 4)])), now: 1)
+        }
+        let e = try ClientEngine(config: storeConfig(path))
+        try e.goLive(now: 2, heads: [ConversationHead(conversation: "c", headSeq: 1)])
+        _ = e.drainEvents()
+        // Node 5's next message claims to have seen less of node 6 than its message held
+        // from before the restart; reusing its counter for another id is refused as well.
+        try e.handle(.push(message("c", seq: 2, node: 5, counter: 3, clock: [.init(node: 6, counter: 1)])), now: 3)
+        try e.handle(.push(message("c", seq: 3, node: 5, counter: 2, id: 77, clock: [.init(node: 6, counter: 4)])), now: 3)
+        try e.handle(.push(message("c", seq: 4, node: 5, counter: 3, clock: [.init(node: 6, counter: 5)])), now: 3)
+        let refused = e.drainEvents().filter { if case .error(.clockWentBackwards(_, node: 5, _)) = $0 { true } else { false } }
+        #expect(refused.count == 2)
+        #expect(e.stats.invalidMessages == 2)
+        #expect(e.cursor("c") == 4)
+        #expect(e.timeline("c")?.live.map { $0.clock[5] } == [2, 3])
+    }
+
     @Test func aRestoredConversationNameOverTheLimitsIsStillRefused() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("client.sqlite")

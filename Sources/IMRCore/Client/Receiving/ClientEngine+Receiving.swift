@@ -121,7 +121,7 @@ extension ClientEngine {
             markSent(slot, seq: m.seq, serverTimeMs: m.serverTimeMs, now: now)
             return
         }
-        guard c.admitClock(m.clock, node: m.senderNode, id: m.messageID) else {
+        guard c.timeline.admits(m.clock, from: m.senderNode, id: m.messageID) else {
             statistics.invalidMessages += 1
             emit(.error(.clockWentBackwards(conversation: c.name, node: m.senderNode, id: m.messageID)))
             return

@@ -51,15 +51,6 @@ final class ConversationState {
     /// Cursor or clock changed since the store last wrote them.
     @exclusivity(unchecked) var storeDirty = false
 
-    /// Per sender node: the counter, clock and id of its latest message seen here, to refuse
-    /// a clock that contradicts it (a sender's clock only grows from message to message).
-    struct SenderMark {
-        var counter: UInt64
-        var clock: VectorClock
-        var id: MessageID
-    }
-    @exclusivity(unchecked) var senders: [UInt64: SenderMark] = [:]
-
     init(name: String, index: UInt32, order: HistoryOrder) {
         self.name = name
         self.index = index
@@ -76,25 +67,5 @@ final class ConversationState {
         case .after, .equal: break
         case .concurrent: clock.merge(other)
         }
-    }
-
-    /// Checks `clock` of a message `id` from `node` against the sender's latest message and
-    /// records it. False when the clock contradicts what the sender sent before.
-    func admitClock(_ clock: VectorClock, node: UInt64, id: MessageID) -> Bool {
-        let counter = clock[node]
-        guard counter > 0 else { return false }
-        // One hash per message: the mark is read and replaced through its index.
-        guard let i = senders.index(forKey: node) else {
-            senders[node] = SenderMark(counter: counter, clock: clock, id: id)
-            return true
-        }
-        let mark = senders.values[i]
-        if counter == mark.counter { return mark.id == id }
-        if counter > mark.counter {
-            guard mark.clock.compare(clock) == .before else { return false }
-            senders.values[i] = SenderMark(counter: counter, clock: clock, id: id)
-            return true
-        }
-        return clock.compare(mark.clock) == .before
     }
 }
