@@ -58,8 +58,8 @@ struct EventBuilder {
     /// The encoded clock (left empty in the impossible case that it exceeds the codec's
     /// limits: the engine only holds clocks that passed them).
     mutating func clock(_ clock: VectorClock, codec: FrameCodec) {
-        let bytes = (try? codec.encode(clock)) ?? []
-        storage.clock.set(bytes)
+        let target = storage.clock
+        if (try? codec.withEncoded(clock, { target.set(UnsafeRawBufferPointer($0)) })) == nil { target.set([]) }
         event.clock = storage.clock.bytePointer
         event.clock_len = storage.clock.count
     }
