@@ -11,6 +11,9 @@ public final class FrameCodec {
     /// Unchecked: a codec is used by one thread at a time, and a dynamic exclusivity check
     /// here cost a thread-local lookup per decoded identifier.
     @exclusivity(unchecked) var recentIdentifiers = RecentIdentifiers()
+    /// A push's payload and clock entries, refilled in place frame after frame (see `RecycledArray`).
+    @exclusivity(unchecked) var recycledPayload = RecycledArray<UInt8>()
+    @exclusivity(unchecked) var recycledClock = RecycledArray<VectorClock.Entry>()
 
     public init(limits: WireLimits = .default) {
         self.limits = limits

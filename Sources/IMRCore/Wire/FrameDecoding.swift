@@ -54,7 +54,8 @@ extension FrameCodec {
                 retryAfterMs: m.retry_case == IMRPB__SEND_REJECT__RETRY_RETRY_AFTER_MS ? m.retry_after_ms : nil,
                 detail: lenientText(m.detail)))
         case IMRPB__FRAME__BODY_PUSH:
-            return .push(try stored(try required(f.push, "push").pointee))
+            // One message per frame: its arrays are recycled (a sync page's are its own).
+            return .push(try stored(try required(f.push, "push").pointee, recycling: true))
         case IMRPB__FRAME__BODY_DELIVERED:
             let m = try required(f.delivered, "delivered").pointee
             var marks: [Watermark] = []
@@ -118,11 +119,11 @@ extension FrameCodec {
         }
     }
 
-    private func stored(_ m: Imrpb__Message) throws(WireError) -> StoredMessage {
+    private func stored(_ m: Imrpb__Message, recycling: Bool = false) throws(WireError) -> StoredMessage {
         StoredMessage(conversation: try identifier(m.conversation, "conversation"), seq: m.seq,
                       serverTimeMs: m.server_time_ms, senderUser: try identifier(m.sender_user, "sender_user"),
                       senderNode: m.sender_node, messageID: try messageID(m.message_id),
-                      clock: try clock(m.clock), payload: try payload(m.payload))
+                      clock: try clock(m.clock, recycling: recycling), payload: try payload(m.payload, recycling: recycling))
     }
 
     private func required<T>(_ p: UnsafeMutablePointer<T>?, _ field: String) throws(WireError) -> UnsafeMutablePointer<T> {
@@ -137,13 +138,14 @@ extension FrameCodec {
                          low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
     }
 
-    private func payload(_ b: ProtobufCBinaryData) throws(WireError) -> [UInt8] {
+    private func payload(_ b: ProtobufCBinaryData, recycling: Bool = false) throws(WireError) -> [UInt8] {
         guard b.len <= limits.maxPayloadBytes else { throw .payloadTooLarge(b.len, limit: limits.maxPayloadBytes) }
         guard b.len > 0, let data = b.data else { return [] }
-        return Array(UnsafeBufferPointer(start: data, count: b.len))
+        let bytes = UnsafeBufferPointer(start: data, count: b.len)
+        return recycling ? recycledPayload.copy(of: bytes) : Array(bytes)
     }
 
-    func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?) throws(WireError) -> VectorClock {
+    func clock(_ c: UnsafeMutablePointer<Imrpb__VectorClock>?, recycling: Bool = false) throws(WireError) -> VectorClock {
         guard let c = c?.pointee else { return VectorClock() }
         // Field 1 (reserved) held the earlier form: refuse it rather than read an empty clock.
         if c.base.n_unknown_fields > 0, let unknown = c.base.unknown_fields,
@@ -159,7 +161,8 @@ extension FrameCodec {
         guard let nodes = c.nodes, let counters = c.counters else { throw .missingField("clock.nodes") }
         // One pass: gather the entries in the arena and see whether the wire form is already
         // canonical (nodes strictly increasing, no zero counters), as conforming encoders
-        // write it; then one copy into the array (Array(UnsafeBufferPointer) is the cheapest).
+        // write it; then one copy into the array (a recycled one for a push;
+        // else Array(UnsafeBufferPointer), the cheapest new one).
         var canonical = true
         let scratch = arena.array(VectorClock.Entry.self, count: n)
         var previous: UInt64 = 0
@@ -169,7 +172,8 @@ extension FrameCodec {
             previous = node
             (scratch + i).initialize(to: VectorClock.Entry(node: node, counter: counter))
         }
-        let entries = Array(UnsafeBufferPointer(start: scratch, count: n))
+        let gathered = UnsafeBufferPointer(start: scratch, count: n)
+        let entries = recycling ? recycledClock.copy(of: gathered) : Array(gathered)
         if canonical { return VectorClock(canonicalEntries: entries) }
         return try VectorClock(entries: entries, maxEntries: limits.maxClockEntries)
     }

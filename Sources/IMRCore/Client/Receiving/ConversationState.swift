@@ -59,13 +59,9 @@ final class ConversationState {
 
     var isSyncing: Bool { cyclePages != nil }
 
-    /// Merges a received clock. The common case, a message that saw everything we saw, takes
-    /// its clock as is (shared storage, no allocation); one we already cover changes nothing.
+    /// Merges a received clock, in place: the conversation's clock keeps its own storage, so
+    /// the message's clock (a decoded push's, recycled by the codec) is not held here.
     func mergeClock(_ other: VectorClock) {
-        switch clock.compare(other) {
-        case .before: clock = other
-        case .after, .equal: break
-        case .concurrent: clock.merge(other)
-        }
+        clock.merge(other)
     }
 }
