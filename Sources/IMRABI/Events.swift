@@ -14,7 +14,9 @@ final class EventStorage {
 /// Builds one imr_event: every field zero until set.
 struct EventBuilder {
     var event = imr_event()
-    private let storage: EventStorage
+    /// Unowned: a builder lives within one call on the handle that owns the storage (a
+    /// strong reference was a retain and a release per event).
+    private unowned(unsafe) let storage: EventStorage
 
     init(kind: Int32, storage: EventStorage) {
         self.storage = storage
@@ -58,8 +60,10 @@ struct EventBuilder {
     /// The encoded clock (left empty in the impossible case that it exceeds the codec's
     /// limits: the engine only holds clocks that passed them).
     mutating func clock(_ clock: VectorClock, codec: FrameCodec) {
-        let target = storage.clock
-        if (try? codec.withEncoded(clock, { target.set(UnsafeRawBufferPointer($0)) })) == nil { target.set([]) }
+        unowned(unsafe) let target = storage.clock
+        if (try? codec.withEncoded(clock, { [unowned(unsafe) target] in target.set(UnsafeRawBufferPointer($0)) })) == nil {
+            target.set([])
+        }
         event.clock = storage.clock.bytePointer
         event.clock_len = storage.clock.count
     }
