@@ -191,6 +191,30 @@ import Testing
         #expect(e.cursor("c") == 2)
     }
 
+    @Test func aSendCarriesEveryClockReceivedBeforeItAndNoRefusedOne() throws {
+        let e = try ClientEngine(config: testConfig(node: 1))
+        try e.goLive(now: 0)
+        _ = e.drainFrames()
+        // Two concurrent senders, then a refused message claiming more of node 7 than node 6 saw.
+        try e.handle(.push(message("c", seq: 1, node: 5, counter: 3, clock: [.init(node: 7, counter: 2)])), now: 1)
+        try e.handle(.push(message("c", seq: 2, node: 6, counter: 4, clock: [.init(node: 7, counter: 1)])), now: 1)
+        try e.handle(.push(message("c", seq: 3, node: 6, counter: 5, clock: [.init(node: 5, counter: 1), .init(node: 7, counter: 1)])),
+                     now: 1)
+        try e.handle(.push(message("c", seq: 4, node: 5, counter: 2, id: 42, clock: [.init(node: 7, counter: 8)])), now: 1)
+        #expect(e.stats.invalidMessages == 1)
+        let expected: [VectorClock.Entry] = [.init(node: 1, counter: 1), .init(node: 5, counter: 3), .init(node: 6, counter: 5),
+                                             .init(node: 7, counter: 2)]
+        _ = try e.send(conversation: "c", payload: [1], now: 2)
+        #expect(e.drainFrames().compactMap(\.send).map(\.clock.entries) == [expected])
+        #expect(e.clock("c").entries == expected)
+        // Received after the send: the next one carries it too, its own entry one higher.
+        try e.handle(.push(message("c", seq: 5, node: 8, counter: 1, clock: [.init(node: 1, counter: 1)])), now: 3)
+        #expect(e.clock("c")[8] == 1 && e.clock("c")[1] == 1)
+        _ = try e.send(conversation: "c", payload: [2], now: 4)
+        let second = e.drainFrames().compactMap(\.send).map(\.clock)
+        #expect(second.count == 1 && second.first?[8] == 1 && second.first?[1] == 2 && second.first?[6] == 5)
+    }
+
     @Test func messagesFromTheSameUsersOtherDeviceAppearLikeAnyOther() throws {
         let e = try ClientEngine(config: testConfig(node: 7))
         try e.goLive(now: 0, user: "me")

@@ -117,7 +117,6 @@ extension ClientEngine {
         if let slot = outgoing.find(m.messageID, messageIDs), outgoing[slot].conversation == c.index {
             // Our own message came back before its ack (or after it failed): sent, never shown twice.
             statistics.ownEchoesMerged += 1
-            c.mergeClock(m.clock)
             markSent(slot, seq: m.seq, serverTimeMs: m.serverTimeMs, now: now)
             return
         }
@@ -126,7 +125,6 @@ extension ClientEngine {
             emit(.error(.clockWentBackwards(conversation: c.name, node: m.senderNode, id: m.messageID)))
             return
         }
-        c.mergeClock(m.clock)
         // Inserted from the message's parts: a TimelineEntry would retain its payload, clock and
         // sender only to be dropped again (the store builds one for its row).
         let inserted = m.payload.withUnsafeBufferPointer { payload in
@@ -151,6 +149,7 @@ extension ClientEngine {
             return
         }
         statistics.messagesReceived += 1
+        c.clockMayHaveGrown()
         persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, TimelineEntry(m)) }
         emit(.messageReceived(conversation: c.name, seq: m.seq, id: m.messageID, senderUser: m.senderUser,
                               senderNode: m.senderNode, payload: m.payload, clock: m.clock, liveIndex: live))

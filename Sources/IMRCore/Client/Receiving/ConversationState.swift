@@ -9,7 +9,22 @@ final class ConversationState {
     let index: UInt32
 
     /// Entry-wise max of every clock sent or received here; own entry incremented per send.
-    @exclusivity(unchecked) var clock = VectorClock()
+    /// A received clock reaches it through the timeline, which merges every clock it takes
+    /// into its knowledge anyway: it is folded in when the clock is next read (at a send, a
+    /// store flush or a query), once for all messages received since, not once per message.
+    var clock: VectorClock {
+        get {
+            foldReceived()
+            return foldedClock
+        }
+        set {
+            foldedClock = newValue
+            receivedSinceFold = false
+        }
+    }
+    @exclusivity(unchecked) private var foldedClock = VectorClock()
+    /// Messages entered the timeline since `foldedClock` was last brought up to date.
+    @exclusivity(unchecked) private var receivedSinceFold = false
     @exclusivity(unchecked) var timeline: Timeline
 
     // MARK: receive cursor
@@ -59,9 +74,20 @@ final class ConversationState {
 
     var isSyncing: Bool { cyclePages != nil }
 
-    /// Merges a received clock, in place: the conversation's clock keeps its own storage, so
-    /// the message's clock (a decoded push's, recycled by the codec) is not held here.
-    func mergeClock(_ other: VectorClock) {
-        clock.merge(other)
+    /// Received messages entered the timeline: their clocks are folded in at the next read.
+    func clockMayHaveGrown() {
+        receivedSinceFold = true
+    }
+
+    /// Increments this device's entry, in place (no copy of the clock per message).
+    func incrementClock(_ node: UInt64) {
+        foldReceived()
+        foldedClock.increment(node)
+    }
+
+    private func foldReceived() {
+        guard receivedSinceFold else { return }
+        receivedSinceFold = false
+        foldedClock.merge(timeline.mergedClock)
     }
 }

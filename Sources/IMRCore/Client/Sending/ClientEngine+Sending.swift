@@ -33,7 +33,7 @@ extension ClientEngine {
         // The conversation's clock is stamped in place (no copy of it per message); a store
         // that refuses the message gets the previous clock back.
         let previousClock = store != nil ? c.clock : nil
-        c.clock.increment(config.nodeID)
+        c.incrementClock(config.nodeID)
         var id: MessageID
         var live: Int
         while true {

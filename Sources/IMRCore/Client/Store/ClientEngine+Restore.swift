@@ -14,11 +14,9 @@ extension ClientEngine {
         storeDirty.removeAll()
         for (name, entries) in snapshot.messages.sorted(by: { $0.key < $1.key }) {
             let c = conversation(named: name)
-            for e in entries {
-                c.timeline.insert(e)
-                // A clock row older than its messages (not expected) is repaired by merging.
-                c.clock.merge(e.clock)
-            }
+            for e in entries { c.timeline.insert(e) }
+            // A clock row older than its messages (not expected) is repaired by merging.
+            c.clockMayHaveGrown()
         }
         outgoing.noteRestoredOrder(snapshot.outbox.map(\.order).max() ?? 0)
         for row in snapshot.outbox {
