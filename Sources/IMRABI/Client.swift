@@ -174,7 +174,7 @@ public func imr_client_poll_event(_ client: OpaquePointer?, _ outEvent: UnsafeMu
     let box = object(client, as: ClientBox.self)
     guard let event = box.engine.pollEvent() else { return 0 }
     var e: EventBuilder
-    switch event {
+    switch consume event {
     case .connectionReady:
         e = EventBuilder(kind: IMR_EVENT_CONNECTION_READY, storage: box.events)
     case let .stateChanged(id, conversation, state):
