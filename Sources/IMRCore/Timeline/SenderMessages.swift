@@ -43,7 +43,10 @@ struct SenderMessages: Sendable {
                     }
                 } else if offset - UInt64(lives.count) <= slack {
                     storage = .sparse([])
-                    lives.append(contentsOf: repeatElement(Self.hole, count: Int(offset) - lives.count))
+                    // The next counter (nearly always): no holes to open.
+                    if offset > UInt64(lives.count) {
+                        lives.append(contentsOf: repeatElement(Self.hole, count: Int(offset) - lives.count))
+                    }
                     lives.append(live)
                     storage = .dense(base: base, lives: lives)
                     return
