@@ -114,7 +114,7 @@ extension ClientEngine {
     /// refuses a clock that goes backwards (the seq is still consumed), otherwise appends it
     /// to the timeline.
     private func apply(_ c: ConversationState, _ m: StoredMessage, now: UInt64) {
-        if let slot = outgoing.find(m.messageID, messageIDs), outgoing[slot].conversation == c.index {
+        if let slot = outboxSlot(of: m.messageID), outgoing[slot].conversation == c.index {
             // Our own message came back before its ack (or after it failed): sent, never shown twice.
             statistics.ownEchoesMerged += 1
             markSent(slot, seq: m.seq, serverTimeMs: m.serverTimeMs, now: now)

@@ -40,7 +40,7 @@ extension ClientEngine {
             id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
             c.timeline.prefetch(id)
             // An id already in use can only come from a repeated seed; draw again.
-            if outgoing.find(id, messageIDs) != nil || (store != nil && c.timeline.contains(id)) { continue }
+            if outboxSlot(of: id) != nil || (store != nil && c.timeline.contains(id)) { continue }
             if let store {
                 // Durable first: if the commit fails, nothing changed.
                 let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
@@ -76,7 +76,7 @@ extension ClientEngine {
     /// Sends a `failed` message again with the same id (and clock), with a fresh attempt
     /// budget, behind the messages already waiting.
     public func retry(_ id: MessageID, now: UInt64) throws(ClientError) {
-        guard let slot = outgoing.find(id, messageIDs) else { throw .unknownMessage(id) }
+        guard let slot = outboxSlot(of: id) else { throw .unknownMessage(id) }
         guard outgoing[slot].phase == .failed else { throw .notFailed(id) }
         if let failure = storeFailure { throw .store(failure) }
         settle(now)
@@ -102,7 +102,7 @@ extension ClientEngine {
     // MARK: frames
 
     func handleAck(_ ack: SendAck, now: UInt64) throws(ClientError) {
-        guard let slot = outgoing.find(ack.messageID, messageIDs) else {
+        guard let slot = outboxSlot(of: ack.messageID) else {
             // Already sent (an answer to a retransmission) or never ours.
             if let ci = convIndex[ack.conversation], case let t = convs[Int(ci)].timeline,
                let live = t.liveIndex(of: ack.messageID), t.senderNode(at: live) == config.nodeID, t.seq(at: live) != nil {
@@ -128,7 +128,7 @@ extension ClientEngine {
     }
 
     func handleReject(_ reject: SendReject, now: UInt64) throws(ClientError) {
-        guard let slot = outgoing.find(reject.messageID, messageIDs) else {
+        guard let slot = outboxSlot(of: reject.messageID) else {
             statistics.unknownAcks += 1
             return
         }

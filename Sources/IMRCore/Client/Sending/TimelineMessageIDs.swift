@@ -11,4 +11,11 @@ struct TimelineMessageIDs: OutboxMessageIDs {
 
 extension ClientEngine {
     var messageIDs: TimelineMessageIDs { TimelineMessageIDs(convs: convs) }
+
+    /// The outbox slot of message `id`, nil when the outbox does not hold it. An empty outbox
+    /// (a device that only receives, or between a send's ack and the next send) answers
+    /// without building the id view, which retains the conversation list.
+    func outboxSlot(of id: MessageID) -> UInt32? {
+        outgoing.count == 0 ? nil : outgoing.find(id, messageIDs)
+    }
 }
