@@ -64,8 +64,8 @@ struct EventBuilder {
         if (try? codec.withEncoded(clock, { [unowned(unsafe) target] in target.set(UnsafeRawBufferPointer($0)) })) == nil {
             target.set([])
         }
-        event.clock = storage.clock.bytePointer
-        event.clock_len = storage.clock.count
+        event.clock = target.bytePointer
+        event.clock_len = target.count
     }
 
     mutating func messageID(_ id: MessageID) {

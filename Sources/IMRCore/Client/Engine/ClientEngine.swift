@@ -241,6 +241,8 @@ public final class ClientEngine {
     /// (to a socket's buffer, say) and must not call into the engine.
     public func pollTransmit<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
         while let next = txQueue.popFirst() {
+            // The scratch holds the frame until `body` returns (or the encoding failed).
+            defer { codec.releaseScratch() }
             let bytes: UnsafeBufferPointer<UInt8>
             do {
                 switch next {
@@ -251,11 +253,9 @@ public final class ClientEngine {
                     bytes = try c.timeline.encodedSend(at: Int(live), conversation: c.name, codec: codec)
                 }
             } catch {
-                codec.releaseScratch()
                 emit(.error(.wire(error)))
                 continue
             }
-            defer { codec.releaseScratch() }
             return try body(UnsafeRawBufferPointer(bytes))
         }
         return nil
