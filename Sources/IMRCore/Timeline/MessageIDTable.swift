@@ -46,20 +46,31 @@ struct MessageIDTable: Sendable {
         hash = Hash(a0: s[0], a1: s[1], a2: s[2], a3: s[3], a4: s[4])
     }
 
-    /// The value of `id`, nil when absent. `idAt` gives the id stored under a value (the
-    /// timeline's record at that live index).
+    /// A lookup or insert of one id in progress: the caller walks the candidates (values
+    /// whose hash tag matches) and compares each one's id itself, so no closure captures
+    /// its records (a capture made the caller copy this table, a retain per lookup).
+    struct Probe {
+        fileprivate var slot: Int
+        fileprivate let tag: UInt64
+    }
+
+    /// A probe for `id`, starting at its home slot.
     @inline(__always)
-    func value(for id: MessageID, idAt: (Int) -> MessageID) -> Int? {
+    func probe(_ id: MessageID) -> Probe {
         let tag = hash(id)
-        return slots.withUnsafeBufferPointer { p in
+        return Probe(slot: Self.home(tag, bits: bits), tag: tag)
+    }
+
+    /// The next value along the probe whose tag matches, nil at the first empty slot (where
+    /// the probe then stays: the vacancy for `fill(_:value:)`).
+    @inline(__always)
+    func nextCandidate(_ probe: inout Probe) -> Int? {
+        slots.withUnsafeBufferPointer { p in
             let mask = p.count - 1
-            var i = Self.home(tag, bits: bits)
-            while p[i] != 0 {
-                if p[i] >> 32 == tag {
-                    let value = Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1
-                    if idAt(value) == id { return value }
-                }
-                i = (i + 1) & mask
+            while p[probe.slot] != 0 {
+                let s = p[probe.slot]
+                probe.slot = (probe.slot + 1) & mask
+                if s >> 32 == probe.tag { return Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1 }
             }
             return nil
         }
@@ -78,41 +89,19 @@ struct MessageIDTable: Sendable {
         slots.withUnsafeBufferPointer { imr_prefetch_for_read($0.baseAddress! + start) }
     }
 
-    /// A free slot for an id, with the id's hash tag.
-    struct Vacancy {
-        fileprivate var slot: Int
-        fileprivate var tag: UInt64
-    }
-
-    /// Where `id` would go, nil when `id` is present. Call `reserveOne()` first, then
-    /// `fill(_:value:)` with the answer; split in two so that the caller can read its records
-    /// during the search while nothing is being mutated.
-    @inline(__always)
-    func vacancy(for id: MessageID, idAt: (Int) -> MessageID) -> Vacancy? {
-        let tag = hash(id), bits = self.bits
-        return slots.withUnsafeBufferPointer { p in
-            let mask = p.count - 1
-            var i = Self.home(tag, bits: bits)
-            while p[i] != 0 {
-                if p[i] >> 32 == tag && idAt(Int(truncatingIfNeeded: p[i] & 0xFFFF_FFFF) - 1) == id { return nil }
-                i = (i + 1) & mask
-            }
-            return Vacancy(slot: i, tag: tag)
-        }
-    }
-
     /// Grows the table when one more id would load it past one half.
     @inline(__always)
     mutating func reserveOne() {
         if (count + 1) * 2 > slots.count { resize(to: slots.count * 2) }
     }
 
-    /// Stores the id `vacancy(for:idAt:)` was asked about → `value`. `value` must be the
-    /// next live index, below 2^32 - 1.
+    /// Stores the id of a probe that ran out of candidates → `value`, at the probe's empty
+    /// slot. Call `reserveOne()` before the probe starts. `value` must be the next live
+    /// index, below 2^32 - 1.
     @inline(__always)
-    mutating func fill(_ vacancy: Vacancy, value: Int) {
+    mutating func fill(_ probe: Probe, value: Int) {
         precondition(value >= 0 && value < 0xFFFF_FFFF)
-        slots[vacancy.slot] = vacancy.tag << 32 | UInt64(value + 1)
+        slots[probe.slot] = probe.tag << 32 | UInt64(value + 1)
         count += 1
     }
 

@@ -140,7 +140,11 @@ public struct Timeline: Sendable {
 
     @inline(__always)
     private func liveIndexOf(_ id: MessageID) -> Int? {
-        ids.value(for: id) { records[$0].id }
+        var probe = ids.probe(id)
+        while let candidate = ids.nextCandidate(&probe) {
+            if records[candidate].id == id { return candidate }
+        }
+        return nil
     }
 
     public func contains(_ id: MessageID) -> Bool { liveIndexOf(id) != nil }
@@ -213,6 +217,10 @@ public struct Timeline: Sendable {
     /// in the number of nodes (built on demand).
     public var mergedClock: VectorClock { nodes.clock }
 
+    /// Merges `mergedClock` into `clock`. (Mutating in name only, as `encodedSend`: read through
+    /// the conversation that holds the timeline, the getter copied the whole timeline first.)
+    mutating func mergeKnowledge(into clock: inout VectorClock) { clock.merge(nodes.clock) }
+
     /// Whether a message `id` from `node` with `clock` agrees with that sender's messages held
     /// here, as a sender's clock only grows from message to message: the clock names its
     /// sender, a newer counter comes with a clock after the latest message's, an older one
@@ -258,8 +266,11 @@ public struct Timeline: Sendable {
                          clock: borrowing VectorClock, payload: UnsafeBufferPointer<UInt8>, ordering: Bool = true) -> Int? {
         let live = records.count
         ids.reserveOne()
-        guard let vacancy = ids.vacancy(for: messageID, idAt: { records[$0].id }) else { return nil }
-        ids.fill(vacancy, value: live)
+        var probe = ids.probe(messageID)
+        while let candidate = ids.nextCandidate(&probe) {
+            if records[candidate].id == messageID { return nil }
+        }
+        ids.fill(probe, value: live)
         let depth = clock.exactCausalDepth
         // Late: the sender had not seen everything shown before it. After the merge the
         // knowledge dominates the clock, so they are equal exactly when their depths are.

@@ -310,23 +310,31 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         var table = MessageIDTable()
         var reference: [MessageID: Int] = [:]
         var held: [MessageID] = []
+        /// The probe run to its end: the value held for `id`, or the vacancy where it would go.
+        func find(_ id: MessageID) -> (value: Int?, probe: MessageIDTable.Probe) {
+            var probe = table.probe(id)
+            while let candidate = table.nextCandidate(&probe) {
+                if held[candidate] == id { return (candidate, probe) }
+            }
+            return (nil, probe)
+        }
         for i in 0..<5000 {
             // Some ids share their high word (same millisecond), some repeat.
             let id = i % 7 == 3 && !held.isEmpty ? held.randomElement(using: &rng)!
                 : MessageID(high: i % 5 == 0 ? 42 : rng.next(), low: rng.next())
             table.reserveOne()
-            let vacancy = table.vacancy(for: id) { held[$0] }
-            #expect((vacancy != nil) == (reference[id] == nil))
-            if let vacancy {
-                table.fill(vacancy, value: held.count)
+            let (value, probe) = find(id)
+            #expect(value == reference[id])
+            if value == nil {
+                table.fill(probe, value: held.count)
                 reference[id] = held.count
                 held.append(id)
             }
             if i == 2500 { table.reserveCapacity(20_000) }
         }
         #expect(table.count == reference.count)
-        for (id, value) in reference { #expect(table.value(for: id) { held[$0] } == value) }
-        #expect(table.value(for: MessageID(high: 1, low: 2)) { held[$0] } == nil)
+        for (id, value) in reference { #expect(find(id).value == value) }
+        #expect(find(MessageID(high: 1, low: 2)).value == nil)
     }
 
     @Test func nodeTableMergesLikeAVectorClock() {

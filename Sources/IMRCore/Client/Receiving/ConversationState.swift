@@ -88,6 +88,6 @@ final class ConversationState {
     private func foldReceived() {
         guard receivedSinceFold else { return }
         receivedSinceFold = false
-        foldedClock.merge(timeline.mergedClock)
+        timeline.mergeKnowledge(into: &foldedClock)
     }
 }
