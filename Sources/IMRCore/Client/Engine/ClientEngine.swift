@@ -239,27 +239,42 @@ public final class ClientEngine {
     /// bytes; nil when none. The zero-copy form of `pollTransmit()`: the bytes live in the
     /// engine's scratch space, valid only during the call, so `body` writes or copies them
     /// (to a socket's buffer, say) and must not call into the engine.
+    ///
+    /// Inlined into the caller, so that it is specialized for `R` there (generic across the
+    /// module boundary, each call went through `R`'s value witnesses); the work is in
+    /// `encodeNextFrame()`.
+    @inlinable
     public func pollTransmit<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+        guard let bytes = encodeNextFrame() else { return nil }
+        defer { releaseEncodedFrame() }
+        return try body(bytes)
+    }
+
+    /// The next queued frame, encoded into the codec's scratch space (valid until
+    /// `releaseEncodedFrame()`); nil when nothing is queued. A frame that fails to encode is
+    /// reported as an error event and skipped.
+    @usableFromInline
+    func encodeNextFrame() -> UnsafeRawBufferPointer? {
         while let next = txQueue.popFirst() {
-            // The scratch holds the frame until `body` returns (or the encoding failed).
-            defer { codec.releaseScratch() }
-            let bytes: UnsafeBufferPointer<UInt8>
             do {
                 switch next {
                 case let .frame(frame):
-                    bytes = try codec.encodeInScratch(frame)
+                    return UnsafeRawBufferPointer(try codec.encodeInScratch(frame))
                 case let .message(conversation, live):
                     let c = convs[Int(conversation)]
-                    bytes = try c.timeline.encodedSend(at: Int(live), conversation: c.name, codec: codec)
+                    return UnsafeRawBufferPointer(try c.timeline.encodedSend(at: Int(live), conversation: c.name, codec: codec))
                 }
             } catch {
+                codec.releaseScratch()
                 emit(.error(.wire(error)))
-                continue
             }
-            return try body(UnsafeRawBufferPointer(bytes))
         }
         return nil
     }
+
+    /// Gives the scratch space of `encodeNextFrame()`'s frame back.
+    @usableFromInline
+    func releaseEncodedFrame() { codec.releaseScratch() }
 
     /// The next frame to transmit as a value (simulations and benchmarks skip the codec with it).
     @_spi(Benchmarks)
