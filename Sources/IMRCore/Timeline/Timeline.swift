@@ -288,7 +288,7 @@ public struct Timeline: Sendable {
         let clockSpan = clock.entries.withUnsafeBufferPointer { clocks.append($0) }
         records.append(Record(id: messageID, seq: seq ?? .max, serverTimeMs: serverTimeMs ?? 0, depthLow: depth.low,
                               payload: payloads.append(payload), clock: clockSpan,
-                              sender: senders.index(user: senderUser, node: senderNode), flags: flags))
+                              sender: senders.index(user: senderUser, node: senderNode, nodeNumber: list), flags: flags))
         if list == sent.count { sent.append(SenderMessages()) }
         sent[list].insert(counter: own, live: live)
         if ordering && order == .causal {

@@ -337,6 +337,42 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
         #expect(find(MessageID(high: 1, low: 2)).value == nil)
     }
 
+    /// Every (user, node) pair gets one index, whichever way it is asked for: through the
+    /// recent few, the per-node hint or the dictionary. A node that changes user (a peer's odd
+    /// frames) must not inherit the hint's user.
+    @Test func senderTableGivesEachPairOneIndexWithOrWithoutNodeNumbers() {
+        var rng = SeededGenerator(seed: 5)
+        var table = SenderTable()
+        var reference: [String: UInt32] = [:]
+        let nodes: [UInt64] = (0..<300).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
+        for i in 0..<20_000 {
+            let n = Int(rng.next() % UInt64(nodes.count))
+            // Mostly the node's own user; now and then another one on the same node.
+            let user = rng.next() % 50 == 0 ? "other\(rng.next() % 3)" : "user\(n)"
+            let number: Int? = i % 3 == 0 ? nil : n
+            let index = table.index(user: user, node: nodes[n], nodeNumber: number)
+            let key = "\(user)/\(n)"
+            if let known = reference[key] {
+                #expect(index == known)
+            } else {
+                #expect(!reference.values.contains(index))
+                reference[key] = index
+            }
+            #expect(table.user(index) == user && table.node(index) == nodes[n])
+        }
+        #expect(reference.count > nodes.count)      // some nodes did change user
+    }
+
+    @Test func aNodeThatChangesUserKeepsEachMessagesOwnSender() throws {
+        var t = Timeline()
+        for (i, user) in ["alice", "alice", "mallory", "alice", "mallory"].enumerated() {
+            let clock = try VectorClock(entries: [VectorClock.Entry(node: 7, counter: UInt64(i + 1))])
+            t.insert(TimelineEntry(messageID: MessageID(high: UInt64(i), low: 1), seq: UInt64(i + 1), serverTimeMs: 0,
+                                   senderUser: user, senderNode: 7, clock: clock, payload: []))
+        }
+        #expect(t.live.map(\.senderUser) == ["alice", "alice", "mallory", "alice", "mallory"])
+    }
+
     @Test func nodeTableMergesLikeAVectorClock() {
         for seed in 0..<200 as Range<UInt64> {
             let h = CausalHistory(seed: seed, nodes: 1 + Int(seed % 9), messages: 40)
