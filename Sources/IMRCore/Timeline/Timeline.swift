@@ -113,8 +113,8 @@ public struct Timeline: Sendable {
     private func key(at live: Int) -> HistoryKey { Self.key(records[live], live: live, wideDepths: wideDepths) }
 
     @inline(__always)
-    private static func key(_ r: Record, live: Int, wideDepths: [Int: UInt64]) -> HistoryKey {
-        let high = r.flags.contains(.wideDepth) ? wideDepths[live] ?? 0 : 0
+    private static func key(_ r: Record, live: Int, wideDepths: [Int: UInt64]?) -> HistoryKey {
+        let high = r.flags.contains(.wideDepth) ? wideDepths?[live] ?? 0 : 0
         return HistoryKey(depth: CausalDepth(high: high, low: r.depthLow), seq: r.seq, messageID: r.id)
     }
 
@@ -123,14 +123,15 @@ public struct Timeline: Sendable {
     /// call costs no reference count; the records are not mutated while the index reads them.
     private struct RecordKeys: HistoryKeys {
         let records: PagedArray<Record>.View
-        /// Nearly always empty (see `wideDepths`): only a record flagged `wideDepth` reads it.
-        let wideDepths: [Int: UInt64]
+        /// `wideDepths`, or nil while it is empty (nearly always): the view then holds no
+        /// reference at all, so making one per index call costs no retain and release.
+        let wideDepths: [Int: UInt64]?
 
         @inline(__always)
         func key(_ live: Int) -> HistoryKey { Timeline.key(records[live], live: live, wideDepths: wideDepths) }
     }
 
-    private var recordKeys: RecordKeys { RecordKeys(records: records.view, wideDepths: wideDepths) }
+    private var recordKeys: RecordKeys { RecordKeys(records: records.view, wideDepths: wideDepths.isEmpty ? nil : wideDepths) }
 
     public init(order: HistoryOrder = .causal) {
         self.order = order
