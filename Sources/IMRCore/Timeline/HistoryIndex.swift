@@ -45,6 +45,10 @@ struct HistoryIndex: Sendable {
     private var root = -1
     /// 0: the root is a leaf; otherwise the number of inner levels above the leaves.
     private var height = 0
+    /// The last leaf, or -1 when unknown: found again after any insert off the append path
+    /// or any removal (either may split, free or replace it); appends and confirms of the
+    /// latest message, the usual case, then skip the walk down the right spine to find it.
+    private var knownLastLeaf = -1
 
     private static let placeholderKey = HistoryKey(depth: .zero, seq: 0, messageID: MessageID(high: 0, low: 0))
 
@@ -199,6 +203,7 @@ struct HistoryIndex: Sendable {
     mutating func insert(_ key: HistoryKey, live: Int, keys: some HistoryKeys) {
         precondition(live >= 0 && live < Int(UInt32.max), "history index full")
         if append(key, live: live, keys) { return }
+        knownLastLeaf = -1
         count += 1
         if root < 0 {
             root = newLeaf()
@@ -261,12 +266,14 @@ struct HistoryIndex: Sendable {
 
     /// The last leaf (it holds the greatest keys). The tree is not empty.
     @inline(__always)
-    private func lastLeaf() -> Int {
+    private mutating func lastLeaf() -> Int {
+        if knownLastLeaf >= 0 { return knownLastLeaf }
         var node = root, level = height
         while level > 0 {
             node = innerChild[node * innerCapacity + innerSize[node] - 1]
             level -= 1
         }
+        knownLastLeaf = node
         return node
     }
 
@@ -429,6 +436,7 @@ struct HistoryIndex: Sendable {
     /// Removes `key`; returns false when it is not held.
     @discardableResult
     mutating func remove(_ key: HistoryKey, keys: some HistoryKeys) -> Bool {
+        knownLastLeaf = -1
         guard root >= 0, let emptied = remove(key, from: root, level: height, keys) else { return false }
         count -= 1
         if emptied {
