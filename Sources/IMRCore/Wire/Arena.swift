@@ -3,17 +3,10 @@ import CProtobufC
 /// A bump allocator reset once per encode or decode, so building and parsing a frame
 /// through protobuf-c costs no per-field malloc. Not thread-safe: one codec, one arena.
 final class Arena {
-    /// The bump state, behind a stable pointer so protobuf-c's allocator hook (a C function)
-    /// can bump it directly, without a call into the class or a retain.
-    struct State {
-        var block: UnsafeMutableRawPointer
-        var offset: Int
-        var capacity: Int
-        /// The arena, unretained (it owns this state), for the slow path.
-        var owner: Unmanaged<Arena>?
-    }
-
-    private let state: UnsafeMutablePointer<State>
+    /// The bump state (a C struct, `arena.h`), behind a stable pointer so protobuf-c's
+    /// allocator hooks (C functions) bump it directly, without a call into the class or a
+    /// retain. Its `owner` is this arena, unretained (it owns the state), for the slow path.
+    private let state: UnsafeMutablePointer<imr_arena_state>
     /// Extra blocks taken when the current one ran out; folded into one on reset. Unchecked
     /// (one thread per arena): the dynamic exclusivity check cost a thread-local lookup per reset.
     @exclusivity(unchecked) private var overflow: [UnsafeMutableRawPointer] = []
@@ -22,15 +15,19 @@ final class Arena {
     private static let initialCapacity = 16 << 10
     /// Largest block kept across resets; bigger frames borrow temporarily.
     private static let retainedLimit = 4 << 20
-    /// Size of the header `allocateRecordingSize` puts before each block (keeps 16-byte alignment).
+    /// Size of the header protobuf-c's hook puts before each block (`IMR_ARENA_SIZE_HEADER`).
     private static let sizeHeader = 16
 
     init() {
-        state = UnsafeMutablePointer<State>.allocate(capacity: 1)
-        state.initialize(to: State(
+        state = UnsafeMutablePointer<imr_arena_state>.allocate(capacity: 1)
+        state.initialize(to: imr_arena_state(
             block: UnsafeMutableRawPointer.allocate(byteCount: Self.initialCapacity, alignment: 16),
-            offset: 0, capacity: Self.initialCapacity, owner: nil))
-        state.pointee.owner = Unmanaged.passUnretained(self)
+            offset: 0, capacity: Self.initialCapacity,
+            overflow: { owner, size in
+                Unmanaged<Arena>.fromOpaque(owner!)._withUnsafeGuaranteedRef { $0.allocateOverflow(size) }
+            },
+            owner: nil))
+        state.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
     }
 
     deinit {
@@ -42,11 +39,11 @@ final class Arena {
 
     /// Bumps `s` by `size` bytes (16-byte aligned), or nil when the block is full.
     @inline(__always)
-    private static func bump(_ s: UnsafeMutablePointer<State>, _ size: Int) -> UnsafeMutableRawPointer? {
+    private static func bump(_ s: UnsafeMutablePointer<imr_arena_state>, _ size: Int) -> UnsafeMutableRawPointer? {
         let aligned = (s.pointee.offset + 15) & ~15
         guard size >= 0, aligned <= s.pointee.capacity, size <= s.pointee.capacity - aligned else { return nil }
         s.pointee.offset = aligned + size
-        return s.pointee.block + aligned
+        return s.pointee.block! + aligned
     }
 
     @inline(__always)
@@ -62,19 +59,10 @@ final class Arena {
         return extra
     }
 
-    /// An allocation whose requested size is recorded just before it, for `recordedSize(of:)`.
-    @inline(__always)
-    private static func allocateRecordingSize(_ s: UnsafeMutablePointer<State>, _ size: Int) -> UnsafeMutableRawPointer {
-        let total = size + sizeHeader
-        let p = bump(s, total) ?? s.pointee.owner!._withUnsafeGuaranteedRef { $0.allocateOverflow(total) }
-        p.storeBytes(of: size, as: Int.self)
-        return p + sizeHeader
-    }
-
     /// The size requested for `p`, if `p` came from the protobuf-c allocator since the last
     /// reset; nil for memory that is not this arena's (protobuf-c's static empty string, say).
     func recordedSize(of p: UnsafeRawPointer) -> Int? {
-        let block = UnsafeRawPointer(state.pointee.block)
+        let block = UnsafeRawPointer(state.pointee.block!)
         if p >= block + Self.sizeHeader && p < block + state.pointee.offset {
             return p.load(fromByteOffset: -Self.sizeHeader, as: Int.self)
         }
@@ -115,7 +103,7 @@ final class Arena {
             overflow.removeAll(keepingCapacity: true)
             let wanted = min(Self.retainedLimit, state.pointee.capacity + overflowBytes)
             if wanted > state.pointee.capacity {
-                state.pointee.block.deallocate()
+                state.pointee.block!.deallocate()
                 state.pointee.capacity = wanted
                 state.pointee.block = UnsafeMutableRawPointer.allocate(byteCount: wanted, alignment: 16)
             }
@@ -124,17 +112,11 @@ final class Arena {
         state.pointee.offset = 0
     }
 
-    /// A protobuf-c allocator drawing from this arena; frees are no-ops until `reset`. Each
-    /// block's size is recorded (`recordedSize(of:)`): protobuf-c allocates a string field of n
-    /// bytes as exactly n + 1 (it adds the NUL), so the decoder learns the string's real length,
-    /// NULs inside included, which the NUL-terminated string alone would hide.
+    /// A protobuf-c allocator drawing from this arena (`imr_arena_alloc`); frees are no-ops
+    /// until `reset`. Each block's size is recorded (`recordedSize(of:)`): protobuf-c allocates
+    /// a string field of n bytes as exactly n + 1 (it adds the NUL), so the decoder learns the
+    /// string's real length, NULs inside included, which the NUL-terminated string alone would hide.
     var protobufAllocator: ProtobufCAllocator {
-        ProtobufCAllocator(
-            alloc: { data, size in
-                Arena.allocateRecordingSize(data!.assumingMemoryBound(to: State.self), size)
-            },
-            free: { _, _ in },
-            allocator_data: UnsafeMutableRawPointer(state)
-        )
+        ProtobufCAllocator(alloc: imr_arena_alloc, free: imr_arena_free, allocator_data: UnsafeMutableRawPointer(state))
     }
 }

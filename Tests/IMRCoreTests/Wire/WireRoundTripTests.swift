@@ -100,6 +100,40 @@ import Testing
         #expect(throws: WireError.invalidClock(.tooManyEntries(3, limit: 2))) { try tight.decode(try codec.encode(send("a", clock: three))) }
     }
 
+    /// A frame whose fields outgrow the decoder's scratch block (16 KiB at first) decodes
+    /// whole, its later fields in blocks taken on the way, and a NUL hidden in a string there
+    /// is still found (the length comes from the allocation, not from strlen). The block then
+    /// grows, and the same frame decodes again from it alone.
+    @Test func framesLargerThanTheDecodersScratchDecodeWhole() throws {
+        let clock = try VectorClock(entries: (1...40).map { .init(node: UInt64($0), counter: UInt64($0) * 3) })
+        let messages = (1...64 as ClosedRange<UInt64>).map { seq in
+            StoredMessage(conversation: "big", seq: seq, serverTimeMs: seq, senderUser: seq == 64 ? "abXd" : "u\(seq % 5)",
+                          senderNode: seq, messageID: MessageID(high: seq, low: ~seq), clock: clock,
+                          payload: [UInt8](repeating: UInt8(truncatingIfNeeded: seq), count: 1_000))
+        }
+        let frame = Frame.syncResponse(SyncResponse(conversation: "big", messages: messages, headSeq: 64, hasMore: false, afterSeq: 0))
+        let bytes = try codec.encode(frame)
+        #expect(bytes.count > 64_000)
+        // The last sender's "abXd" becomes "ab\0d" (same length, so the frame stays well formed).
+        var hidden = bytes
+        let at = try #require((0..<(hidden.count - 3)).last { hidden[$0..<($0 + 4)].elementsEqual(Array("abXd".utf8)) })
+        hidden[at + 2] = 0
+        // A fresh decoder meets each frame first in its small block, then in the grown one.
+        for firstHidden in [true, false] {
+            let fresh = FrameCodec()
+            for _ in 0..<2 {
+                if firstHidden {
+                    #expect(throws: WireError.invalidIdentifier(field: "sender_user", .containsNUL)) { try fresh.decode(hidden) }
+                }
+                let same = try fresh.decode(bytes) == frame      // (a failure would print 64 KB)
+                #expect(same)
+                if !firstHidden {
+                    #expect(throws: WireError.invalidIdentifier(field: "sender_user", .containsNUL)) { try fresh.decode(hidden) }
+                }
+            }
+        }
+    }
+
     /// Fields this schema does not know (a newer peer's) are skipped, at the top and nested.
     @Test func unknownFieldsAreIgnored() throws {
         let frame = send("general", payload: [1, 2, 3])
