@@ -194,9 +194,11 @@ public struct Timeline: Sendable {
     /// in the codec's scratch space (see `FrameCodec.encodeInScratch`).
     /// (Mutating in name only: a timeline held by a class is then reached in place, where a
     /// plain call copies the whole struct first.)
-    mutating func encodedSend(at live: Int, conversation: String, codec: FrameCodec) throws(WireError) -> UnsafeBufferPointer<UInt8> {
+    mutating func encodedSend(at live: Int, conversation: String, checkedName: UnsafeMutablePointer<CChar>?,
+                              codec: FrameCodec) throws(WireError) -> UnsafeBufferPointer<UInt8> {
         try withMessage(at: live) { (id, clock, payload) throws(WireError) in
-            try codec.encodeSendInScratch(conversation: conversation, messageID: id, clock: clock, payload: payload)
+            try codec.encodeSendInScratch(conversation: conversation, checkedName: checkedName, messageID: id,
+                                          clock: clock, payload: payload)
         }
     }
 

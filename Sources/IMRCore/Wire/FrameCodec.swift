@@ -34,10 +34,13 @@ public final class FrameCodec {
     }
 
     /// The encoded send frame of a message whose clock and payload are read in place, in the
-    /// codec's scratch space (as `encodeInScratch`).
-    func encodeSendInScratch(conversation: String, messageID: MessageID, clock: UnsafeBufferPointer<VectorClock.Entry>,
+    /// codec's scratch space (as `encodeInScratch`). `checkedName`, when given, is
+    /// `conversation` NUL-terminated and already checked against this codec's limits: the
+    /// frame points at it (it must stay valid until the scratch is released).
+    func encodeSendInScratch(conversation: String, checkedName: UnsafeMutablePointer<CChar>? = nil, messageID: MessageID,
+                             clock: UnsafeBufferPointer<VectorClock.Entry>,
                              payload: UnsafeBufferPointer<UInt8>) throws(WireError) -> UnsafeBufferPointer<UInt8> {
-        try pack(try cSendFrame(conversation: conversation, messageID: messageID, clock: clock, payload: payload))
+        try pack(try cSendFrame(conversation: conversation, checkedName: checkedName, messageID: messageID, clock: clock, payload: payload))
     }
 
     /// Ends the use of bytes handed out by `encodeInScratch` or `encodeSendInScratch`.

@@ -149,10 +149,11 @@ extension FrameCodec {
     }
 
     /// A send frame from its parts, read in place (a timeline's stored message, say).
-    func cSendFrame(conversation: String, messageID: MessageID, clock: UnsafeBufferPointer<VectorClock.Entry>,
+    func cSendFrame(conversation: String, checkedName: UnsafeMutablePointer<CChar>?, messageID: MessageID,
+                    clock: UnsafeBufferPointer<VectorClock.Entry>,
                     payload: UnsafeBufferPointer<UInt8>) throws(WireError) -> UnsafeMutablePointer<Imrpb__Frame> {
         let f = newFrame()
-        try send(into: f, conversation: conversation, messageID: messageID, clock: clock, payload: payload)
+        try send(into: f, conversation: conversation, checkedName: checkedName, messageID: messageID, clock: clock, payload: payload)
         return f
     }
 
@@ -164,10 +165,15 @@ extension FrameCodec {
         return f
     }
 
-    private func send(into f: UnsafeMutablePointer<Imrpb__Frame>, conversation: String, messageID: MessageID,
-                      clock entries: UnsafeBufferPointer<VectorClock.Entry>, payload bytes: UnsafeBufferPointer<UInt8>) throws(WireError) {
+    private func send(into f: UnsafeMutablePointer<Imrpb__Frame>, conversation: String, checkedName: UnsafeMutablePointer<CChar>? = nil,
+                      messageID: MessageID, clock entries: UnsafeBufferPointer<VectorClock.Entry>,
+                      payload bytes: UnsafeBufferPointer<UInt8>) throws(WireError) {
         let m = arena.new(Imrpb__Send.self); imrpb__send__init(m)
-        m.pointee.conversation = try identifier(conversation, "conversation")
+        if let checkedName {
+            m.pointee.conversation = checkedName
+        } else {
+            m.pointee.conversation = try identifier(conversation, "conversation")
+        }
         m.pointee.message_id = arena.binary(messageID)
         m.pointee.clock = try clock(entries)
         m.pointee.payload = try payload(bytes)

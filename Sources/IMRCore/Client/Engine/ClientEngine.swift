@@ -262,7 +262,8 @@ public final class ClientEngine {
                     return UnsafeRawBufferPointer(try codec.encodeInScratch(frame))
                 case let .message(conversation, live):
                     let c = convs[Int(conversation)]
-                    return UnsafeRawBufferPointer(try c.timeline.encodedSend(at: Int(live), conversation: c.name, codec: codec))
+                    return UnsafeRawBufferPointer(try c.timeline.encodedSend(at: Int(live), conversation: c.name,
+                                                                            checkedName: c.checkedName, codec: codec))
                 }
             } catch {
                 codec.releaseScratch()
@@ -437,7 +438,7 @@ public final class ClientEngine {
         let c = ConversationState(name: name, index: index, order: config.historyOrder)
         do {
             try IdentifierRules.validate(name, field: "conversation", limits: config.limits)
-            c.nameIsValid = true
+            c.nameChecked()
         } catch {}
         c.timer = wheel.makeKey(owner: Self.ownerConversation | index)
         convs.append(c)

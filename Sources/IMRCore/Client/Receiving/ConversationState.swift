@@ -2,10 +2,11 @@
 /// out-of-order buffer and gap, its sync state, and its timeline.
 final class ConversationState {
     let name: String
-    /// The name passed the engine's identifier rules when the conversation became known
-    /// (a name restored from a store kept under other limits may not), so `send` need not
-    /// check it again.
-    @exclusivity(unchecked) var nameIsValid = false
+    /// `name`, NUL-terminated, once it passed the engine's identifier rules (a name restored
+    /// from a store kept under other limits may not): `send` need not check it again, and
+    /// each send frame's encoding points protobuf-c at it instead of copying and checking it.
+    private(set) var checkedName: UnsafeMutablePointer<CChar>?
+    var nameIsValid: Bool { checkedName != nil }
     let index: UInt32
 
     /// Entry-wise max of every clock sent or received here; own entry incremented per send.
@@ -70,6 +71,20 @@ final class ConversationState {
         self.name = name
         self.index = index
         self.timeline = Timeline(order: order)
+    }
+
+    deinit { checkedName?.deallocate() }
+
+    /// Records that `name` passed the identifier rules the codec applies.
+    func nameChecked() {
+        guard checkedName == nil else { return }
+        var name = name
+        checkedName = name.withUTF8 { utf8 in
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
+            UnsafeMutableRawPointer(p).copyMemory(from: utf8.baseAddress!, byteCount: utf8.count)
+            p[utf8.count] = 0
+            return p
+        }
     }
 
     var isSyncing: Bool { cyclePages != nil }
