@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 @testable import IMRCore
 
 @Suite struct WireRoundTripTests {
@@ -98,6 +99,33 @@ import Testing
         #expect(encodeError(send("a", clock: three), tight) == "invalidClock(tooManyEntries(3, limit: 2))")
         // Decode applies the same limits to bytes another encoder produced.
         #expect(throws: WireError.invalidClock(.tooManyEntries(3, limit: 2))) { try tight.decode(try codec.encode(send("a", clock: three))) }
+    }
+
+    /// A send frame encoded from the conversation's kept C string is the frame encoded from
+    /// its String, byte for byte (and the String path still checks what the other trusts).
+    @Test func aSendFromACheckedNameEncodesAsFromItsString() throws {
+        let clock = try VectorClock(entries: [.init(node: 3, counter: 9), .init(node: 70, counter: 1)])
+        let payload: [UInt8] = [1, 2, 3, 0, 5]
+        let id = MessageID(high: 0x0192_0000_0000_7000, low: 42)
+        for name in ["general", "é", String(repeating: "x", count: 128)] {
+            let checked = strdup(name)!
+            defer { free(checked) }
+            let fromString = try clock.entries.withUnsafeBufferPointer { entries in
+                try payload.withUnsafeBufferPointer { bytes in
+                    defer { codec.releaseScratch() }
+                    return Array(try codec.encodeSendInScratch(conversation: name, messageID: id, clock: entries, payload: bytes))
+                }
+            }
+            let fromChecked = try clock.entries.withUnsafeBufferPointer { entries in
+                try payload.withUnsafeBufferPointer { bytes in
+                    defer { codec.releaseScratch() }
+                    return Array(try codec.encodeSendInScratch(conversation: name, checkedName: checked, messageID: id,
+                                                               clock: entries, payload: bytes))
+                }
+            }
+            #expect(fromChecked == fromString)
+            #expect(try codec.decode(fromChecked) == .send(Send(conversation: name, messageID: id, clock: clock, payload: payload)))
+        }
     }
 
     /// A frame whose fields outgrow the decoder's scratch block (16 KiB at first) decodes
