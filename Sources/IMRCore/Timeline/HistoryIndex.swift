@@ -20,6 +20,11 @@ protocol HistoryKeys {
 /// Inserts split full nodes on the way down (one pass, no path to remember); a leaf that
 /// overflows at its end (keys arriving in order) leaves the full leaf full. Removal (rare: a
 /// confirm that changes a seq) never merges nodes; an emptied node is unlinked and reused.
+///
+/// Keys above every held one (arrival in order, the usual case) first wait in a short tail
+/// outside the tree: appending one touches no inner node, and confirming the latest message
+/// (its key drops from pending to its seq) is checked against its neighbours in the tail.
+/// The tail joins the tree a leaf's worth at a time, or before any other change.
 struct HistoryIndex: Sendable {
     struct Item: Sendable {
         var key: HistoryKey
@@ -49,6 +54,9 @@ struct HistoryIndex: Sendable {
     /// or any removal (either may split, free or replace it); appends and confirms of the
     /// latest message, the usual case, then skip the walk down the right spine to find it.
     private var knownLastLeaf = -1
+    /// Live indices whose keys are above every key in the tree, in order (at most
+    /// `leafCapacity`); counted in `count`, not in the tree.
+    private var tail: [UInt32] = []
 
     private static let placeholderKey = HistoryKey(depth: .zero, seq: 0, messageID: MessageID(high: 0, low: 0))
 
@@ -150,6 +158,11 @@ struct HistoryIndex: Sendable {
 
     /// The position of `key` in history order, or nil when it is not held.
     func rank(of key: HistoryKey, keys: some HistoryKeys) -> Int? {
+        if let first = tail.first, !(key < keys.key(Int(first))) {
+            let at = tailPosition(of: key, keys)
+            guard at < tail.count, keys.key(Int(tail[at])) == key else { return nil }
+            return count - tail.count + at
+        }
         guard root >= 0 else { return nil }
         var node = root, level = height, rank = 0
         while level > 0 {
@@ -168,6 +181,8 @@ struct HistoryIndex: Sendable {
     /// The live index of the message at history position `rank`.
     func live(at rank: Int) -> Int {
         precondition(rank >= 0 && rank < count, "history index out of range")
+        let inTree = count - tail.count
+        if rank >= inTree { return Int(tail[rank - inTree]) }
         var node = root, level = height, remaining = rank
         while level > 0 {
             let base = node * innerCapacity
@@ -184,8 +199,8 @@ struct HistoryIndex: Sendable {
 
     /// Every live index, in history order.
     func forEach(_ body: (Int) -> Void) {
-        guard root >= 0 else { return }
-        visit(root, level: height, body)
+        if root >= 0 { visit(root, level: height, body) }
+        for live in tail { body(Int(live)) }
     }
 
     private func visit(_ node: Int, level: Int, _ body: (Int) -> Void) {
@@ -202,7 +217,65 @@ struct HistoryIndex: Sendable {
 
     mutating func insert(_ key: HistoryKey, live: Int, keys: some HistoryKeys) {
         precondition(live >= 0 && live < Int(UInt32.max), "history index full")
-        if append(key, live: live, keys) { return }
+        if isAboveAll(key, keys) {
+            if tail.count == leafCapacity { flushTail(keys) }
+            tail.append(UInt32(live))
+            count += 1
+            return
+        }
+        flushTail(keys)
+        insertIntoTree(key, live: live, keys)
+    }
+
+    /// Whether `key` is above every held key (true when nothing is held).
+    @inline(__always)
+    private func isAboveAll(_ key: HistoryKey, _ keys: some HistoryKeys) -> Bool {
+        if let last = tail.last { return keys.key(Int(last)) < key }
+        guard let greatest = treeGreatest(keys) else { return true }
+        return greatest < key
+    }
+
+    /// The greatest key in the tree; nil when the tree is empty.
+    private func treeGreatest(_ keys: some HistoryKeys) -> HistoryKey? {
+        guard root >= 0 else { return nil }
+        if height > 0 { return innerMax[root * innerCapacity + innerSize[root] - 1] }
+        let size = leafSize[root]
+        return size > 0 ? leafKey(root, size - 1, keys) : nil
+    }
+
+    /// In the tail, the first position whose key is >= `key`.
+    private func tailPosition(of key: HistoryKey, _ keys: some HistoryKeys) -> Int {
+        var lo = 0, hi = tail.count
+        while lo < hi {
+            let mid = (lo + hi) &>> 1
+            if keys.key(Int(tail[mid])) < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Moves the tail into the tree: into the last leaf while it has room (one walk down the
+    /// right spine per batch), through the general insert when the leaf is full (which starts a
+    /// new last leaf).
+    private mutating func flushTail(_ keys: some HistoryKeys) {
+        let n = tail.count
+        guard n > 0 else { return }
+        count -= n
+        var i = 0
+        while i < n {
+            let added = appendToLastLeaf(from: i, keys)
+            if added > 0 {
+                i += added
+            } else {
+                let live = Int(tail[i])
+                insertIntoTree(keys.key(live), live: live, keys)
+                i += 1
+            }
+        }
+        tail.removeAll(keepingCapacity: true)
+    }
+
+    /// The general insert (the tree only; `key` is not above every key, or the tail is being moved in).
+    private mutating func insertIntoTree(_ key: HistoryKey, live: Int, _ keys: some HistoryKeys) {
         knownLastLeaf = -1
         count += 1
         if root < 0 {
@@ -246,22 +319,20 @@ struct HistoryIndex: Sendable {
         leafSize[node] = size + 1
     }
 
-    /// A key above every held one (arrival in order, the usual case) goes to the end of the
-    /// last leaf when it has room: one walk down the right spine, no searching or shifting.
-    /// Returns false, changing nothing, otherwise.
-    private mutating func append(_ key: HistoryKey, live: Int, _ keys: some HistoryKeys) -> Bool {
-        guard root >= 0 else { return false }
+    /// Tail items from `start` on (above every key in the tree, in order) go to the end of the
+    /// last leaf while it has room: one walk down the right spine for all of them. Returns
+    /// how many went (0 when the tree is empty or the last leaf full).
+    private mutating func appendToLastLeaf(from start: Int, _ keys: some HistoryKeys) -> Int {
+        guard root >= 0 else { return 0 }
         let leaf = lastLeaf()
         let size = leafSize[leaf], base = leaf * leafCapacity
-        guard size > 0, size < leafCapacity else { return false }
-        // The greatest key held: the root's last maximum (or the leaf's last key when it is the root).
-        let greatest = height > 0 ? innerMax[root * innerCapacity + innerSize[root] - 1] : leafKey(leaf, size - 1, keys)
-        guard greatest < key else { return false }
-        updateRightSpine(max: key, adding: 1)
-        leafItems[base + size] = UInt32(live)
-        leafSize[leaf] = size + 1
-        count += 1
-        return true
+        guard size > 0, size < leafCapacity else { return 0 }
+        let n = min(leafCapacity - size, tail.count - start)
+        for j in 0..<n { leafItems[base + size + j] = tail[start + j] }
+        leafSize[leaf] = size + n
+        updateRightSpine(max: keys.key(Int(tail[start + n - 1])), adding: n)
+        count += n
+        return n
     }
 
     /// The last leaf (it holds the greatest keys). The tree is not empty.
@@ -384,9 +455,29 @@ struct HistoryIndex: Sendable {
     /// message is nearly always still after its predecessor: this is its O(log n) path.
     /// `keys` still gives `old` for the item (the caller changes its message afterwards).
     mutating func replaceInPlace(_ old: HistoryKey, with new: HistoryKey, keys: some HistoryKeys) -> Bool {
+        if let first = tail.first {
+            if !(old < keys.key(Int(first))) { return replaceInTail(old, with: new, keys) }
+            flushTail(keys)       // `old` is in the tree, whose last key now has a successor
+        }
         guard root >= 0 else { return false }
         if replaceLast(old, with: new, keys) { return true }
         return replace(old, with: new, below: root, level: height, leftmost: true, rightmost: true, keys)
+    }
+
+    /// `replaceInPlace` of a key in the tail: it stays between its neighbours there (the first
+    /// one's predecessor is the tree's greatest key).
+    private func replaceInTail(_ old: HistoryKey, with new: HistoryKey, _ keys: some HistoryKeys) -> Bool {
+        // The latest message is the usual one: try the end before searching.
+        let last = tail.count - 1
+        let at = keys.key(Int(tail[last])) == old ? last : tailPosition(of: old, keys)
+        guard at < tail.count, keys.key(Int(tail[at])) == old else { return false }
+        if at > 0 {
+            guard keys.key(Int(tail[at - 1])) < new else { return false }
+        } else if let greatest = treeGreatest(keys), !(greatest < new) {
+            return false
+        }
+        if at < tail.count - 1 { guard new < keys.key(Int(tail[at + 1])) else { return false } }
+        return true
     }
 
     /// `replaceInPlace` of the greatest key when its predecessor is in the same leaf (a
@@ -436,6 +527,7 @@ struct HistoryIndex: Sendable {
     /// Removes `key`; returns false when it is not held.
     @discardableResult
     mutating func remove(_ key: HistoryKey, keys: some HistoryKeys) -> Bool {
+        flushTail(keys)
         knownLastLeaf = -1
         guard root >= 0, let emptied = remove(key, from: root, level: height, keys) else { return false }
         count -= 1

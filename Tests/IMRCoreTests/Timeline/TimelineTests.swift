@@ -229,6 +229,66 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
 
     // MARK: History index structure
 
+    /// Keys arriving in order (the common case) and confirms of the latest ones: each
+    /// in-place change is taken exactly when the key stays between its neighbours, whether
+    /// the neighbours were appended last or sit in the tree; ranks and order stay right.
+    @Test(arguments: [(64, 64), (2, 3), (4, 5)])
+    func historyIndexConfirmsTheKeysAppendedLastInPlaceOnlyBetweenTheirNeighbours(leaf: Int, inner: Int) {
+        var rng = SeededGenerator(seed: UInt64(leaf))
+        var index = HistoryIndex(leafCapacity: leaf, innerCapacity: inner)
+        var book = KeyBook()
+        var reference: [Int] = []          // live indices in key order
+        var taken = 0, refused = 0
+        for live in 0..<600 {
+            // Depths rise by 2: a pending key (seq nil) may later take any seq at its depth,
+            // or move to the depth between it and a neighbour.
+            let key = HistoryKey(depth: CausalDepth(low: UInt64(live) * 2 + 2), seq: nil, messageID: MessageID(high: 1, low: UInt64(live)))
+            book.keys[live] = key
+            index.insert(key, live: live, keys: book)
+            // (Above every key, unless a change below moved one of the last past it.)
+            reference.insert(live, at: reference.firstIndex { key < book.keys[$0]! } ?? reference.count)
+            guard live % 3 == 0 else { continue }
+            // Change one of the last few keys (sometimes to a depth past a neighbour's).
+            let at = reference.count - 1 - Int(rng.next() % UInt64(min(reference.count, 6)))
+            let old = book.keys[reference[at]]!
+            var new = old
+            new.seq = rng.next() % 1000
+            switch rng.next() % 4 {
+            case 0: new.depth = CausalDepth(low: old.depth.low + 3)      // past the next key, if any
+            case 1: new.depth = CausalDepth(low: max(old.depth.low, 3) - 3)  // below the previous, if any
+            default: break                                               // stays in place
+            }
+            var order = reference.map { book.keys[$0]! }
+            order[at] = new
+            let fits = zip(order, order.dropFirst()).allSatisfy { $0 < $1 }
+            let replaced = index.replaceInPlace(old, with: new, keys: book)
+            // (The tree may refuse a change that would fit; the keys appended last never are.)
+            #expect(!replaced || fits, "live \(live), position \(at) of \(reference.count)")
+            if replaced {
+                book.keys[reference[at]] = new
+                taken += 1
+            } else {
+                refused += 1
+                let moved = reference[at]
+                let removed = index.remove(old, keys: book)
+                #expect(removed)
+                book.keys[moved] = new
+                index.insert(new, live: moved, keys: book)
+                reference.remove(at: at)
+                reference.insert(moved, at: reference.firstIndex { new < book.keys[$0]! } ?? reference.count)
+            }
+            var held: [Int] = []
+            index.forEach { held.append($0) }
+            #expect(held == reference)
+            for r in Set([0, reference.count / 2, reference.count - 2, reference.count - 1]) where r >= 0 {
+                #expect(index.live(at: r) == reference[r])
+                #expect(index.rank(of: book.keys[reference[r]]!, keys: book) == r)
+            }
+        }
+        #expect(taken > 50 && refused > 50)
+        #expect(index.count == reference.count)
+    }
+
     @Test(arguments: [(64, 64), (2, 3), (4, 5), (16, 8)])
     func historyIndexMatchesASortedArrayUnderRandomInsertsAndRemoves(leaf: Int, inner: Int) {
         var rng = SeededGenerator(seed: UInt64(leaf * 100 + inner))
@@ -261,8 +321,13 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
                 reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
             } else if step % 4 == 0 {
                 // A changed key (a confirm): in place when the order allows, else moved. A third
-                // of them change the greatest key (the message sent last: the fast path).
-                let at = rng.next() % 3 == 0 ? reference.count - 1 : Int.random(in: 0..<reference.count, using: &rng)
+                // of them change the greatest key (the message sent last: the fast path), a third
+                // one of the last few (the keys appended last, not yet in the tree proper).
+                let at = switch rng.next() % 3 {
+                case 0: reference.count - 1
+                case 1: max(0, reference.count - 1 - Int(rng.next() % 8))
+                default: Int.random(in: 0..<reference.count, using: &rng)
+                }
                 let old = reference[at]
                 var key = old
                 key.seq = rng.next() % 3 == 0 ? rng.next() % 100 : (rng.next() % 2 == 0 ? old.seq &- 1 : old.seq &+ 1)
