@@ -229,9 +229,9 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
 
     // MARK: History index structure
 
-    /// Keys arriving in order (the common case) and confirms of the latest ones: each
-    /// in-place change is taken exactly when the key stays between its neighbours, whether
-    /// the neighbours were appended last or sit in the tree; ranks and order stay right.
+    /// Keys arriving in order (the common case) and changes of the last few (confirms): an
+    /// in-place change is taken only when the key stays between its neighbours, whether they
+    /// were appended last or sit in the tree; the others move; ranks and order stay right.
     @Test(arguments: [(64, 64), (2, 3), (4, 5)])
     func historyIndexConfirmsTheKeysAppendedLastInPlaceOnlyBetweenTheirNeighbours(leaf: Int, inner: Int) {
         var rng = SeededGenerator(seed: UInt64(leaf))
