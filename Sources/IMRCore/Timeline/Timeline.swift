@@ -352,9 +352,10 @@ public struct Timeline: Sendable {
         // key, the record changes, then (when it could not stay in place) it goes back in.
         let reinsert = order == .causal && new != old && !ordered.replaceInPlace(old, with: new, keys: recordKeys)
         if reinsert { ordered.remove(old, keys: recordKeys) }
-        records[i].seq = seq
-        records[i].serverTimeMs = serverTimeMs
-        records[i].flags.formUnion([.hasSeq, .hasServerTime])
+        let writable = records.mutableView()        // one uniqueness check for the three writes
+        writable[i].seq = seq
+        writable[i].serverTimeMs = serverTimeMs
+        writable[i].flags.formUnion([.hasSeq, .hasServerTime])
         if reinsert { ordered.insert(new, live: i, keys: recordKeys) }
         return i
     }
