@@ -15,8 +15,8 @@ final class Arena {
     private static let initialCapacity = 16 << 10
     /// Largest block kept across resets; bigger frames borrow temporarily.
     private static let retainedLimit = 4 << 20
-    /// Size of the header protobuf-c's hook puts before each block (`IMR_ARENA_SIZE_HEADER`).
-    private static let sizeHeader = 16
+    /// Size of the header protobuf-c's hook puts before each block.
+    private static let sizeHeader = Int(IMR_ARENA_SIZE_HEADER)
 
     init() {
         state = UnsafeMutablePointer<imr_arena_state>.allocate(capacity: 1)

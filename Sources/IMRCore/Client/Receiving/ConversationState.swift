@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One conversation on this device: its vector clock, its receive cursor with the
 /// out-of-order buffer and gap, its sync state, and its timeline.
 final class ConversationState {
@@ -73,18 +79,11 @@ final class ConversationState {
         self.timeline = Timeline(order: order)
     }
 
-    deinit { checkedName?.deallocate() }
+    deinit { free(checkedName) }
 
-    /// Records that `name` passed the identifier rules the codec applies.
+    /// Records that `name` passed the identifier rules the codec applies (so it has no NUL).
     func nameChecked() {
-        guard checkedName == nil else { return }
-        var name = name
-        checkedName = name.withUTF8 { utf8 in
-            let p = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
-            UnsafeMutableRawPointer(p).copyMemory(from: utf8.baseAddress!, byteCount: utf8.count)
-            p[utf8.count] = 0
-            return p
-        }
+        if checkedName == nil { checkedName = strdup(name) }
     }
 
     var isSyncing: Bool { cyclePages != nil }
