@@ -306,8 +306,9 @@ public func imr_client_timeline(_ client: OpaquePointer?, _ conversation: Unsafe
         let count = timeline.count
         guard start < count, capacity > 0 else { return count }
         guard let messages else { throw ABIFailure(IMR_ERR_NULL) }
-        let all = view == IMR_VIEW_LIVE ? timeline.live : timeline.history()
-        let slice = all[start..<(start + min(capacity, all.count - start))]
+        // Only the page is built: paging through a long timeline costs each page, not the timeline.
+        let page = start..<(start + min(capacity, count - start))
+        let slice = view == IMR_VIEW_LIVE ? timeline.live(in: page) : timeline.history(in: page)
         var pack = TextPack()
         var spans: [(sender: TextPack.Span, payload: TextPack.Span, clock: TextPack.Span)] = []
         spans.reserveCapacity(slice.count)

@@ -203,6 +203,41 @@ struct HistoryIndex: Sendable {
         for live in tail { body(Int(live)) }
     }
 
+    /// The live indices at history positions `ranks`, in order: O(log n) to reach the first,
+    /// then O(1) each (a page of a long history costs the page, not the history).
+    func forEach(in ranks: Range<Int>, _ body: (Int) -> Void) {
+        precondition(ranks.lowerBound >= 0 && ranks.upperBound <= count, "history range out of bounds")
+        guard !ranks.isEmpty else { return }
+        var skip = ranks.lowerBound, remaining = ranks.count
+        if root >= 0 { visit(root, level: height, skip: &skip, remaining: &remaining, body) }
+        for live in tail where remaining > 0 {
+            if skip > 0 { skip -= 1; continue }
+            body(Int(live))
+            remaining -= 1
+        }
+    }
+
+    /// `visit` of the items after the first `skip`, at most `remaining` of them; whole
+    /// subtrees before the range are passed over by their counts.
+    private func visit(_ node: Int, level: Int, skip: inout Int, remaining: inout Int, _ body: (Int) -> Void) {
+        if level == 0 {
+            let size = leafSize[node]
+            if skip >= size { skip -= size; return }
+            let base = node * leafCapacity
+            let end = base + min(size, skip + remaining)
+            for i in (base + skip)..<end { body(Int(leafItems[i])) }
+            remaining -= end - base - skip
+            skip = 0
+            return
+        }
+        let base = node * innerCapacity
+        for i in base..<(base + innerSize[node]) {
+            guard remaining > 0 else { return }
+            if skip >= innerCount[i] { skip -= innerCount[i]; continue }
+            visit(innerChild[i], level: level - 1, skip: &skip, remaining: &remaining, body)
+        }
+    }
+
     private func visit(_ node: Int, level: Int, _ body: (Int) -> Void) {
         if level == 0 {
             let base = node * leafCapacity

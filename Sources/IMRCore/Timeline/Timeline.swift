@@ -374,6 +374,23 @@ public struct Timeline: Sendable {
         return out
     }
 
+    /// `live[range]` without building the rest: a page of the arrival order.
+    public func live(in range: Range<Int>) -> [TimelineEntry] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= records.count, "live range out of bounds")
+        return range.map { entry(at: $0) }
+    }
+
+    /// `history()[range]` without building the rest: a page of the history order, found in
+    /// O(log n) and then read in order (paging through n messages costs O(n), not O(n²)).
+    public func history(in range: Range<Int>) -> [TimelineEntry] {
+        guard order == .causal else { return live(in: range) }
+        precondition(range.lowerBound >= 0 && range.upperBound <= records.count, "history range out of bounds")
+        var out: [TimelineEntry] = []
+        out.reserveCapacity(range.count)
+        ordered.forEach(in: range) { out.append(entry(at: $0)) }
+        return out
+    }
+
     /// The live indices of the messages in history order (cheaper than `history()`).
     public func historyLiveIndices() -> [Int] {
         guard order == .causal else { return Array(0..<records.count) }

@@ -53,7 +53,15 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
             #expect(shuffled.historyIndex(of: id) == i)
             #expect(shuffled.historyEntry(at: i).messageID == id)
         }
-        #expect(shuffled.historyLiveIndices().map { shuffled.live[$0].messageID } == expected)
+        let live = shuffled.live
+        #expect(shuffled.historyLiveIndices().map { live[$0].messageID } == expected)
+        // Pages of both views, read one after another, are the views (the C ABI pages this way).
+        for pageSize in [1, 63, 64, 500, 3000] {
+            let pages = stride(from: 0, to: shuffled.count, by: pageSize).map { $0..<min($0 + pageSize, shuffled.count) }
+            #expect(pages.flatMap { shuffled.history(in: $0) } == shuffled.history())
+            #expect(pages.flatMap { shuffled.live(in: $0) } == live)
+        }
+        #expect(shuffled.history(in: 17..<17).isEmpty && shuffled.live(in: shuffled.count..<shuffled.count).isEmpty)
         h.messages.removeAll()
     }
 
@@ -306,6 +314,14 @@ private func randomHistory(seed: UInt64, maxMessages: Int = 70, pending: Bool = 
             for (i, key) in reference.enumerated() where i % 5 == 0 {
                 #expect(index.rank(of: key, keys: book) == i)
                 #expect(index.live(at: i) == liveOf[key])
+            }
+            // Pages: every start, with lengths that end inside a leaf, at a leaf's edge or at the end.
+            for start in 0...order.count {
+                for length in [0, 1, 2, 3, leaf - 1, leaf, leaf + 1, order.count] where start + length <= order.count {
+                    var page: [Int] = []
+                    index.forEach(in: start..<(start + length)) { page.append($0) }
+                    #expect(page == Array(order[start..<(start + length)]), "page \(start)..<\(start + length) of \(order.count)")
+                }
             }
         }
         for step in 0..<1600 {

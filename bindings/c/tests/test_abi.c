@@ -1083,6 +1083,34 @@ static void test_client_arguments(void) {
     imr_client_free(client);
 }
 
+/* Reading a timeline view page by page (several page sizes) gives the whole view read at once. */
+static void check_timeline_pages(imr_client *client, const char *conversation, int32_t view) {
+    enum { CAP = 512 };
+    static imr_message whole[CAP], page[CAP];
+    static uint8_t ids[CAP][16];
+    static uint64_t seqs[CAP];
+    imr_ssize n = imr_client_timeline(client, conversation, view, 0, whole, CAP);
+    REQUIRE(n > 0 && n <= CAP);
+    /* A page's pointers last until the next call: keep what is compared. */
+    for (imr_ssize i = 0; i < n; i++) {
+        memcpy(ids[i], whole[i].message_id, 16);
+        seqs[i] = whole[i].seq;
+    }
+    const size_t sizes[] = {1, 7, 63, 64, 65, (size_t)n};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int same = 1;
+        for (size_t at = 0; at < (size_t)n; at += sizes[s]) {
+            imr_ssize total = imr_client_timeline(client, conversation, view, at, page, sizes[s]);
+            CHECK_EQ(total, n);
+            size_t got = (size_t)n - at < sizes[s] ? (size_t)n - at : sizes[s];
+            for (size_t i = 0; i < got; i++) {
+                same &= memcmp(page[i].message_id, ids[at + i], 16) == 0 && page[i].seq == seqs[at + i];
+            }
+        }
+        CHECK(same);
+    }
+}
+
 static void test_client_server(const char *store_dir) {
     imr_config *config = NULL;
     imr_server *server = NULL;
@@ -1191,6 +1219,19 @@ static void test_client_server(const char *store_dir) {
     }
     CHECK_EQ(imr_client_probe(bob, ++now), IMR_OK);
     pump(server, devices, 2, now);
+
+    /* A longer conversation read in pages: each page is the same slice of the view. */
+    for (int i = 0; i < 150; i++) {
+        char text[16];
+        int len = snprintf(text, sizeof text, "msg %d", i);
+        CHECK_EQ(imr_client_send(i % 3 ? alice : bob, "general", (const uint8_t *)text, (size_t)len, id, ++now), IMR_OK);
+        if (i % 5 == 0) pump(server, devices, 2, now);
+    }
+    pump(server, devices, 2, now);
+    for (int d = 0; d < 2; d++) {
+        check_timeline_pages(devices[d].client, "general", IMR_VIEW_LIVE);
+        check_timeline_pages(devices[d].client, "general", IMR_VIEW_HISTORY);
+    }
 
     imr_client_free(devices[0].client);
     imr_client_free(devices[1].client);
