@@ -92,15 +92,24 @@ struct TimerWheel {
     init() {}
 
     /// What a change writes: the tables and records, made unique once for the whole change.
+    /// Raw pointers only, valid for the one mutating call that made it (the wheel keeps the
+    /// tables alive): holding the `Tables` object itself cost a retain and a release, two
+    /// atomic operations, on every arm and cancel.
     private struct Writer {
-        let t: Tables
+        let heads: UnsafeMutablePointer<Key>
+        let tails: UnsafeMutablePointer<Key>
+        let slotMin: UnsafeMutablePointer<UInt64>
+        let bitmap: UnsafeMutablePointer<UInt64>
+        let levelCounts: UnsafeMutablePointer<Int>
         let records: PagedArray<Record>.MutableView
     }
 
     @inline(__always)
     private mutating func writer() -> Writer {
         if !isKnownUniquelyReferenced(&tables) { tables = tables.copy() }
-        return Writer(t: tables, records: records.mutableView())
+        let t = tables
+        return Writer(heads: t.heads, tails: t.tails, slotMin: t.slotMin, bitmap: t.bitmap, levelCounts: t.levelCounts,
+                      records: records.mutableView())
     }
 
     // MARK: keys
@@ -163,7 +172,7 @@ struct TimerWheel {
     mutating func expire(upTo now: UInt64, into fired: inout [UInt32]) {
         cachedEarliest = nil
         let w = writer()
-        let t = w.t
+        let t = w
         while let (pos, start) = earliest(), start <= now {
             current = Swift.max(current, start)
             let level = Int(pos) / Self.slotsPerLevel
@@ -234,7 +243,7 @@ struct TimerWheel {
     // link and unlink are static: they write through the writer only (a method on the wheel
     // would read a copy of it, sharing the tables the writer just made unique).
     private static func link(_ key: Key, at pos: Int, _ w: Writer) {
-        let t = w.t
+        let t = w
         let tail = t.tails[pos]
         w.records[Int(key)].position = UInt16(pos)
         t.levelCounts[pos >> 8] += 1
@@ -252,7 +261,7 @@ struct TimerWheel {
     }
 
     private static func unlink(_ key: Key, _ w: Writer) {
-        let t = w.t
+        let t = w
         let r = w.records[Int(key)]
         let pos = Int(r.position)
         t.levelCounts[pos >> 8] -= 1
@@ -267,7 +276,7 @@ struct TimerWheel {
         w.records[Int(key)].prev = Self.noKey
     }
 
-    private static func clearBit(_ pos: Int, _ t: Tables) {
+    private static func clearBit(_ pos: Int, _ t: Writer) {
         t.bitmap[pos >> 6] &= ~(1 << UInt64(pos & 63))
     }
 }
