@@ -133,6 +133,7 @@ struct OrderingBench: BenchSuite {
         // no capacity reserved), then read history().
         var orderRuns: [Double] = [], cpuRuns: [Double] = [], insertRuns: [Double] = [], readRuns: [Double] = []
         var timelineBytes = 0.0
+        var pageRuns: [Double] = []
         for run in 0..<(quick ? 3 : 5) {
             let rss0 = residentBytes()
             let c0 = threadCPUSeconds()
@@ -146,6 +147,17 @@ struct OrderingBench: BenchSuite {
             if run == 0 { timelineBytes = residentBytes() - rss0 }
             orderRuns.append(t2 - t0); insertRuns.append(t1 - t0); readRuns.append(t2 - t1)
             blackHole(history.count)
+            // A screenful of the history at a random place (a UI scrolling, the C ABI's pages).
+            let pages = 10_000, pageSize = 50
+            var pageRNG = SeededGenerator(seed: UInt64(run))
+            var shown = 0
+            let p0 = monotonicSeconds()
+            for _ in 0..<pages {
+                let start = Int(pageRNG.next() % UInt64(t.count - pageSize))
+                shown &+= t.history(in: start..<(start + pageSize)).count
+            }
+            pageRuns.append((monotonicSeconds() - p0) / Double(pages) * 1e6)
+            blackHole(shown)
         }
 
         // Bulk: insert(contentsOf:) reserves the indexes' room first (a restart's reload).
@@ -193,6 +205,8 @@ struct OrderingBench: BenchSuite {
                         label: "  of which: \(label) timeline inserts"),
             BenchFigure(key: "history_order_\(label)_read_s", value: median(readRuns), unit: "s",
                         label: "  of which: history() copy"),
+            BenchFigure(key: "history_page_\(label)_us", value: median(pageRuns), unit: "us",
+                        label: "one page of 50 history entries at a random place of the \(label) timeline"),
             BenchFigure(key: "history_order_\(label)_bulk_s", value: median(bulkRuns), unit: "s",
                         label: "order \(label) msgs, insert(contentsOf:) + history()"),
             BenchFigure(key: "history_order_\(label)_shuffled_s", value: median(shuffledRuns), unit: "s",
