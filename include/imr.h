@@ -691,6 +691,7 @@ IMR_API imr_ssize imr_client_outbox(imr_client *client, imr_outbox_entry *entrie
  * The messages of `conversation` in `view` (IMR_VIEW_LIVE or IMR_VIEW_HISTORY): writes
  * messages offset ... offset + cap - 1 (those that exist) to `messages` (NULL allowed
  * when `cap` is 0); their bytes are valid until the next non-const call on the client.
+ * A call costs its page (plus O(log n) to find it in the history), not the conversation.
  * Returns the number of messages in the conversation (may exceed offset + cap);
  * IMR_ERR_NULL; IMR_ERR_INVALID_ARG (bad view, or a size above INT64_MAX);
  * IMR_ERR_NOT_FOUND (a conversation this device does not know);
