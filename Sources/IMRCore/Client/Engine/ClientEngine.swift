@@ -261,9 +261,14 @@ public final class ClientEngine {
                 case let .frame(frame):
                     return UnsafeRawBufferPointer(try codec.encodeInScratch(frame))
                 case let .message(conversation, live):
-                    let c = convs[Int(conversation)]
-                    return UnsafeRawBufferPointer(try c.timeline.encodedSend(at: Int(live), conversation: c.name,
-                                                                            checkedName: c.checkedName, codec: codec))
+                    // Unretained: conversations are never removed, so the engine keeps this one alive
+                    // (a retain and a release per frame otherwise, two atomic operations).
+                    let encoded = Unmanaged.passUnretained(convs[Int(conversation)])._withUnsafeGuaranteedRef { c in
+                        Result { () throws(WireError) in
+                            try c.timeline.encodedSend(at: Int(live), conversation: c.name, checkedName: c.checkedName, codec: codec)
+                        }
+                    }
+                    return UnsafeRawBufferPointer(try encoded.get())
                 }
             } catch {
                 codec.releaseScratch()
