@@ -198,10 +198,7 @@ struct HistoryIndex: Sendable {
     }
 
     /// Every live index, in history order.
-    func forEach(_ body: (Int) -> Void) {
-        if root >= 0 { visit(root, level: height, body) }
-        for live in tail { body(Int(live)) }
-    }
+    func forEach(_ body: (Int) -> Void) { forEach(in: 0..<count, body) }
 
     /// The live indices at history positions `ranks`, in order: O(log n) to reach the first,
     /// then O(1) each (a page of a long history costs the page, not the history).
@@ -217,8 +214,8 @@ struct HistoryIndex: Sendable {
         }
     }
 
-    /// `visit` of the items after the first `skip`, at most `remaining` of them; whole
-    /// subtrees before the range are passed over by their counts.
+    /// Calls `body` with the items under `node` after the first `skip`, at most `remaining` of
+    /// them; whole subtrees before the range are passed over by their counts.
     private func visit(_ node: Int, level: Int, skip: inout Int, remaining: inout Int, _ body: (Int) -> Void) {
         if level == 0 {
             let size = leafSize[node]
@@ -235,16 +232,6 @@ struct HistoryIndex: Sendable {
             guard remaining > 0 else { return }
             if skip >= innerCount[i] { skip -= innerCount[i]; continue }
             visit(innerChild[i], level: level - 1, skip: &skip, remaining: &remaining, body)
-        }
-    }
-
-    private func visit(_ node: Int, level: Int, _ body: (Int) -> Void) {
-        if level == 0 {
-            let base = node * leafCapacity
-            for i in base..<(base + leafSize[node]) { body(Int(leafItems[i])) }
-        } else {
-            let base = node * innerCapacity
-            for i in base..<(base + innerSize[node]) { visit(innerChild[i], level: level - 1, body) }
         }
     }
 

@@ -363,16 +363,10 @@ public struct Timeline: Sendable {
     // MARK: Views
 
     /// Arrival order.
-    public var live: [TimelineEntry] { (0..<records.count).map { entry(at: $0) } }
+    public var live: [TimelineEntry] { live(in: 0..<records.count) }
 
     /// Causal order (or arrival order with `.arrival`). A linear copy of the kept order.
-    public func history() -> [TimelineEntry] {
-        guard order == .causal else { return live }
-        var out: [TimelineEntry] = []
-        out.reserveCapacity(records.count)
-        ordered.forEach { out.append(entry(at: $0)) }
-        return out
-    }
+    public func history() -> [TimelineEntry] { history(in: 0..<records.count) }
 
     /// `live[range]` without building the rest: a page of the arrival order.
     public func live(in range: Range<Int>) -> [TimelineEntry] {
@@ -384,7 +378,6 @@ public struct Timeline: Sendable {
     /// O(log n) and then read in order (paging through n messages costs O(n), not O(n²)).
     public func history(in range: Range<Int>) -> [TimelineEntry] {
         guard order == .causal else { return live(in: range) }
-        precondition(range.lowerBound >= 0 && range.upperBound <= records.count, "history range out of bounds")
         var out: [TimelineEntry] = []
         out.reserveCapacity(range.count)
         ordered.forEach(in: range) { out.append(entry(at: $0)) }

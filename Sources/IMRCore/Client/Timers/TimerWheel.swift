@@ -172,18 +172,17 @@ struct TimerWheel {
     mutating func expire(upTo now: UInt64, into fired: inout [UInt32]) {
         cachedEarliest = nil
         let w = writer()
-        let t = w
         while let (pos, start) = earliest(), start <= now {
             current = Swift.max(current, start)
             let level = Int(pos) / Self.slotsPerLevel
-            var key = t.heads[pos]
-            t.heads[pos] = Self.noKey
-            t.tails[pos] = Self.noKey
-            t.slotMin[pos] = .max
-            Self.clearBit(pos, t)
+            var key = w.heads[pos]
+            w.heads[pos] = Self.noKey
+            w.tails[pos] = Self.noKey
+            w.slotMin[pos] = .max
+            Self.clearBit(pos, w)
             while key != Self.noKey {
                 let next = w.records[Int(key)].next
-                t.levelCounts[level] -= 1
+                w.levelCounts[level] -= 1
                 if level == 0 {
                     w.records[Int(key)].position = Self.unarmed
                     w.records[Int(key)].next = Self.noKey
@@ -243,41 +242,39 @@ struct TimerWheel {
     // link and unlink are static: they write through the writer only (a method on the wheel
     // would read a copy of it, sharing the tables the writer just made unique).
     private static func link(_ key: Key, at pos: Int, _ w: Writer) {
-        let t = w
-        let tail = t.tails[pos]
+        let tail = w.tails[pos]
         w.records[Int(key)].position = UInt16(pos)
-        t.levelCounts[pos >> 8] += 1
+        w.levelCounts[pos >> 8] += 1
         let deadline = w.records[Int(key)].deadline
-        if deadline < t.slotMin[pos] { t.slotMin[pos] = deadline }
+        if deadline < w.slotMin[pos] { w.slotMin[pos] = deadline }
         w.records[Int(key)].prev = tail
         w.records[Int(key)].next = Self.noKey
         if tail == Self.noKey {
-            t.heads[pos] = key
-            t.bitmap[pos >> 6] |= 1 << UInt64(pos & 63)
+            w.heads[pos] = key
+            w.bitmap[pos >> 6] |= 1 << UInt64(pos & 63)
         } else {
             w.records[Int(tail)].next = key
         }
-        t.tails[pos] = key
+        w.tails[pos] = key
     }
 
     private static func unlink(_ key: Key, _ w: Writer) {
-        let t = w
         let r = w.records[Int(key)]
         let pos = Int(r.position)
-        t.levelCounts[pos >> 8] -= 1
-        if r.prev == Self.noKey { t.heads[pos] = r.next } else { w.records[Int(r.prev)].next = r.next }
-        if r.next == Self.noKey { t.tails[pos] = r.prev } else { w.records[Int(r.next)].prev = r.prev }
-        if t.heads[pos] == Self.noKey {
-            Self.clearBit(pos, t)
-            t.slotMin[pos] = .max
+        w.levelCounts[pos >> 8] -= 1
+        if r.prev == Self.noKey { w.heads[pos] = r.next } else { w.records[Int(r.prev)].next = r.next }
+        if r.next == Self.noKey { w.tails[pos] = r.prev } else { w.records[Int(r.next)].prev = r.prev }
+        if w.heads[pos] == Self.noKey {
+            Self.clearBit(pos, w)
+            w.slotMin[pos] = .max
         }
         w.records[Int(key)].position = Self.unarmed
         w.records[Int(key)].next = Self.noKey
         w.records[Int(key)].prev = Self.noKey
     }
 
-    private static func clearBit(_ pos: Int, _ t: Writer) {
-        t.bitmap[pos >> 6] &= ~(1 << UInt64(pos & 63))
+    private static func clearBit(_ pos: Int, _ w: Writer) {
+        w.bitmap[pos >> 6] &= ~(1 << UInt64(pos & 63))
     }
 }
 
