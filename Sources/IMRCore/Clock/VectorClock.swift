@@ -87,10 +87,21 @@ public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
 
     /// The counter of `node`; 0 when the clock has no entry for it.
     public subscript(node: UInt64) -> UInt64 {
-        entries.withUnsafeBufferPointer { p in
-            let i = Self.lowerBound(p, node)
-            return i < p.count && p[i].node == node ? p[i].counter : 0
-        }
+        withView { $0[node] }
+    }
+
+    /// `body` reads this clock through a view of its entries (valid only during the call).
+    @inline(__always)
+    func withView<R>(_ body: (VectorClockView) -> R) -> R {
+        entries.withUnsafeBufferPointer { body(VectorClockView(entries: $0)) }
+    }
+
+    /// `withView(_:)` through a mutating access that changes nothing: a clock stored in a
+    /// class is then read in place, where a borrow of it costs a retain and a release of its
+    /// storage (two atomic operations). The storage must be uniquely held, or it is copied.
+    @inline(__always)
+    mutating func withViewInPlace<R>(_ body: (VectorClockView) -> R) -> R {
+        entries.withUnsafeMutableBufferPointer { body(VectorClockView(entries: UnsafeBufferPointer($0))) }
     }
 
     /// The nodes this clock names, in canonical (ascending) order.
@@ -99,7 +110,7 @@ public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
     /// The first index at or after `start` whose node is >= `node`. Branch-free (the
     /// comparisons of a search are unpredictable; a conditional move is not).
     @inline(__always)
-    private static func lowerBound(_ p: UnsafeBufferPointer<Entry>, _ node: UInt64, from start: Int = 0) -> Int {
+    static func lowerBound(_ p: UnsafeBufferPointer<Entry>, _ node: UInt64, from start: Int = 0) -> Int {
         var base = start, length = p.count - start
         if length <= 0 { return start }
         while length > 1 {
@@ -338,11 +349,7 @@ public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
 
     /// The exact sum of the entries, without saturation.
     public var exactCausalDepth: CausalDepth {
-        entries.withUnsafeBufferPointer { p in
-            var d = CausalDepth.zero
-            for e in p { d.add(e.counter) }
-            return d
-        }
+        withView(\.exactCausalDepth)
     }
 
     public var description: String {

@@ -82,35 +82,33 @@ struct NodeTable: Sendable {
 
     /// Raises every node to at least `clock`'s counter; returns the exact growth of the sum.
     mutating func merge(_ clock: VectorClock) -> CausalDepth {
-        merge(clock, sender: nil).increase
+        clock.withView { merge($0, sender: nil).increase }
     }
 
     /// `merge(_:)`, also returning the sent-message list of `sender` (assigned when it has
     /// none): the sender names itself in its clock, so this costs no extra probe.
-    mutating func merge(_ clock: VectorClock, sender: UInt64?) -> (increase: CausalDepth, list: Int) {
+    mutating func merge(_ clock: VectorClockView, sender: UInt64?) -> (increase: CausalDepth, list: Int) {
         var increase = CausalDepth.zero
         // One growth up front, so the probes below never rehash.
-        while (count + clock.count) * 2 > slots.count { grow() }
+        while (count + clock.entries.count) * 2 > slots.count { grow() }
         var added = 0, named = 0, senderSlot = -1
         let shift = self.shift, multiplier = self.multiplier
         let senderNode = sender ?? 0
-        clock.entries.withUnsafeBufferPointer { entries in
-            slots.withUnsafeMutableBufferPointer { p in
-                let mask = p.count - 1
-                for e in entries {
-                    var i = Int(truncatingIfNeeded: (e.node &* multiplier) >> shift)
-                    while p[i].used && p[i].node != e.node { i = (i + 1) & mask }
-                    if !p[i].used {
-                        p[i] = Slot(node: e.node, counter: 0, list: -1, used: true)
-                        added += 1
-                    }
-                    if e.node == senderNode { senderSlot = i }
-                    let old = p[i].counter
-                    if e.counter > old {
-                        if old == 0 { named += 1 }
-                        increase.add(e.counter - old)
-                        p[i].counter = e.counter
-                    }
+        slots.withUnsafeMutableBufferPointer { p in
+            let mask = p.count - 1
+            for e in clock.entries {
+                var i = Int(truncatingIfNeeded: (e.node &* multiplier) >> shift)
+                while p[i].used && p[i].node != e.node { i = (i + 1) & mask }
+                if !p[i].used {
+                    p[i] = Slot(node: e.node, counter: 0, list: -1, used: true)
+                    added += 1
+                }
+                if e.node == senderNode { senderSlot = i }
+                let old = p[i].counter
+                if e.counter > old {
+                    if old == 0 { named += 1 }
+                    increase.add(e.counter - old)
+                    p[i].counter = e.counter
                 }
             }
         }

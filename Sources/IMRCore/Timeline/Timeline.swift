@@ -179,26 +179,19 @@ public struct Timeline: Sendable {
     /// The id of the message at live index `live`.
     public func messageID(at live: Int) -> MessageID { records[live].id }
 
-    /// Calls `body` with the id, clock entries and payload of the message at live index `live`,
-    /// read in place (what a send frame carries).
-    func withMessage<R>(at live: Int,
-                        _ body: (MessageID, UnsafeBufferPointer<VectorClock.Entry>, UnsafeBufferPointer<UInt8>) throws(WireError) -> R)
-        throws(WireError) -> R {
-        let r = records[live]
-        return try clocks.withRun(r.clock) { (clock) throws(WireError) -> R in
-            try payloads.withRun(r.payload) { (payload) throws(WireError) -> R in try body(r.id, clock, payload) }
-        }
-    }
-
-    /// The encoded send frame of the message at live index `live`, built from the stores in place,
-    /// in the codec's scratch space (see `FrameCodec.encodeInScratch`).
+    /// The encoded send frame of the message at live index `live`, built from the stores in
+    /// place (its id, clock entries and payload), in the codec's scratch space (see
+    /// `FrameCodec.encodeInScratch`).
     /// (Mutating in name only: a timeline held by a class is then reached in place, where a
     /// plain call copies the whole struct first.)
     mutating func encodedSend(at live: Int, conversation: String, checkedName: UnsafeMutablePointer<CChar>?,
                               codec: FrameCodec) throws(WireError) -> UnsafeBufferPointer<UInt8> {
-        try withMessage(at: live) { (id, clock, payload) throws(WireError) in
-            try codec.encodeSendInScratch(conversation: conversation, checkedName: checkedName, messageID: id,
-                                          clock: clock, payload: payload)
+        let r = records[live]
+        return try clocks.withRun(r.clock) { (clock) throws(WireError) in
+            try payloads.withRun(r.payload) { (payload) throws(WireError) in
+                try codec.encodeSendInScratch(conversation: conversation, checkedName: checkedName, messageID: r.id,
+                                              clock: clock, payload: payload)
+            }
         }
     }
 
@@ -267,6 +260,16 @@ public struct Timeline: Sendable {
     /// the caller's buffer). `ordering: false` leaves the history index to the caller (bulk insert).
     mutating func insert(messageID: MessageID, seq: UInt64?, serverTimeMs: UInt64?, senderUser: String, senderNode: UInt64,
                          clock: borrowing VectorClock, payload: UnsafeBufferPointer<UInt8>, ordering: Bool = true) -> Int? {
+        clock.withView { clock in
+            insert(messageID: messageID, seq: seq, serverTimeMs: serverTimeMs, senderUser: senderUser, senderNode: senderNode,
+                   clock: clock, payload: payload, ordering: ordering)
+        }
+    }
+
+    /// The same, reading the clock through a view (the caller may hold the clock in place,
+    /// unretained: see `VectorClock.withViewInPlace(_:)`).
+    mutating func insert(messageID: MessageID, seq: UInt64?, serverTimeMs: UInt64?, senderUser: String, senderNode: UInt64,
+                         clock: VectorClockView, payload: UnsafeBufferPointer<UInt8>, ordering: Bool = true) -> Int? {
         let live = records.count
         ids.reserveOne()
         var probe = ids.probe(messageID)
@@ -288,7 +291,7 @@ public struct Timeline: Sendable {
         if seq != nil { flags.insert(.hasSeq) }
         if serverTimeMs != nil { flags.insert(.hasServerTime) }
         let own = clock[senderNode]
-        let clockSpan = clock.entries.withUnsafeBufferPointer { clocks.append($0) }
+        let clockSpan = clocks.append(clock.entries)
         records.append(Record(id: messageID, seq: seq ?? .max, serverTimeMs: serverTimeMs ?? 0, depthLow: depth.low,
                               payload: payloads.append(payload), clock: clockSpan,
                               sender: senders.index(user: senderUser, node: senderNode, nodeNumber: list), flags: flags))

@@ -78,7 +78,8 @@ public final class ClientEngine {
     // Receiving leg.
     @exclusivity(unchecked) var convs: [ConversationState] = []
     @exclusivity(unchecked) var convIndex: [String: UInt32] = [:]
-    @exclusivity(unchecked) var lastConversation: ConversationState?
+    /// The conversation the last lookup by name found (see `knownConversationIndex(_:)`).
+    @exclusivity(unchecked) var lastConversation: UInt32?
     @exclusivity(unchecked) var deliveredDirty: [UInt32] = []
     @exclusivity(unchecked) var storeDirty: [UInt32] = []
     @exclusivity(unchecked) var pollTimer: TimerWheel.Key = TimerWheel.noKey
@@ -261,14 +262,10 @@ public final class ClientEngine {
                 case let .frame(frame):
                     return UnsafeRawBufferPointer(try codec.encodeInScratch(frame))
                 case let .message(conversation, live):
-                    // Unretained: conversations are never removed, so the engine keeps this one alive
-                    // (a retain and a release per frame otherwise, two atomic operations).
-                    let encoded = Unmanaged.passUnretained(convs[Int(conversation)])._withUnsafeGuaranteedRef { c in
-                        Result { () throws(WireError) in
-                            try c.timeline.encodedSend(at: Int(live), conversation: c.name, checkedName: c.checkedName, codec: codec)
-                        }
+                    let encoded = try withConversation(at: conversation) { c throws(WireError) in
+                        try c.timeline.encodedSend(at: Int(live), conversation: c.name, checkedName: c.checkedName, codec: codec)
                     }
-                    return UnsafeRawBufferPointer(try encoded.get())
+                    return UnsafeRawBufferPointer(encoded)
                 }
             } catch {
                 codec.releaseScratch()
@@ -289,8 +286,7 @@ public final class ClientEngine {
         case nil: return nil
         case let .frame(frame)?: return frame
         case let .message(conversation, live)?:
-            let c = convs[Int(conversation)]
-            return .send(c.timeline.sendFrame(at: Int(live), conversation: c.name))
+            return withConversation(at: conversation) { .send($0.timeline.sendFrame(at: Int(live), conversation: $0.name)) }
         }
     }
 
@@ -423,18 +419,31 @@ public final class ClientEngine {
     }
 
     func conversation(named name: String) -> ConversationState {
-        knownConversation(name) ?? openConversation(name)
+        convs[Int(conversationIndex(named: name))]
     }
 
-    /// The conversation's state if it is known here.
-    func knownConversation(_ name: String) -> ConversationState? {
+    /// The index in `convs` of the conversation, opened when not known here.
+    func conversationIndex(named name: String) -> UInt32 {
+        knownConversationIndex(name) ?? openConversation(name).index
+    }
+
+    /// The index in `convs` of the conversation if it is known here.
+    func knownConversationIndex(_ name: String) -> UInt32? {
         // Consecutive inputs usually name the same conversation: skip the hash lookup.
-        if let last = lastConversation, last.name == name { return last }
-        if let i = convIndex[name] {
-            lastConversation = convs[Int(i)]
-            return convs[Int(i)]
-        }
-        return nil
+        if let last = lastConversation, withConversation(at: last, { $0.name == name }) { return last }
+        guard let i = convIndex[name] else { return nil }
+        lastConversation = i
+        return i
+    }
+
+    /// `body` with the conversation at `index`, unretained: conversations are never removed,
+    /// so the engine keeps each alive, and the hot paths that go through here skip a retain
+    /// and a release (two atomic operations) per call.
+    @inline(__always)
+    func withConversation<R, E: Error>(at index: UInt32, _ body: (ConversationState) throws(E) -> R) throws(E) -> R {
+        try Unmanaged.passUnretained(convs[Int(index)])._withUnsafeGuaranteedRef { c in
+            Result { () throws(E) in try body(c) }      // `_withUnsafeGuaranteedRef` only rethrows untyped
+        }.get()
     }
 
     /// Starts keeping a conversation not known here.
@@ -448,7 +457,7 @@ public final class ClientEngine {
         c.timer = wheel.makeKey(owner: Self.ownerConversation | index)
         convs.append(c)
         convIndex[name] = index
-        lastConversation = c
+        lastConversation = index
         markStoreDirty(c)
         return c
     }

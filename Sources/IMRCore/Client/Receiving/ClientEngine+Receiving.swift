@@ -10,10 +10,11 @@ extension ClientEngine {
             throw .invalidSeq(conversation: m.conversation, seq: m.seq)
         }
         // A push for an unknown conversation opens it (the server knows we are a member).
-        let c = conversation(named: m.conversation)
-        // The timeline looks the id up after the cursor and clock checks: start loading its slot now.
-        c.timeline.prefetch(m.messageID)
-        receive(c, m, now: now)
+        withConversation(at: conversationIndex(named: m.conversation)) { c in
+            // The timeline looks the id up after the cursor and clock checks: start loading its slot now.
+            c.timeline.prefetch(m.messageID)
+            receive(c, m, now: now)
+        }
     }
 
     func handleSyncResponse(_ r: SyncResponse, now: UInt64) throws(ClientError) {

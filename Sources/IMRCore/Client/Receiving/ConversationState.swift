@@ -99,6 +99,17 @@ final class ConversationState {
         foldedClock.increment(node)
     }
 
+    /// Inserts an own message stamped with the current clock (after `incrementClock(_:)`);
+    /// nil when the id is held already. The clock is read in place: passing `clock` to the
+    /// timeline would copy it, a retain and a release of its storage per message.
+    func insertOwnMessage(_ id: MessageID, senderUser: String, senderNode: UInt64, payload: UnsafeBufferPointer<UInt8>) -> Int? {
+        foldReceived()
+        return foldedClock.withViewInPlace { clock in
+            timeline.insert(messageID: id, seq: nil, serverTimeMs: nil, senderUser: senderUser, senderNode: senderNode,
+                            clock: clock, payload: payload)
+        }
+    }
+
     private func foldReceived() {
         guard receivedSinceFold else { return }
         receivedSinceFold = false

@@ -14,8 +14,8 @@ extension ClientEngine {
     /// `send(conversation:payload:now:)` of bytes the caller keeps: they are copied into the
     /// timeline (the C ABI's path, which makes no array of them).
     public func send(conversation name: String, payload: UnsafeBufferPointer<UInt8>, now: UInt64) throws(ClientError) -> MessageID {
-        let known = knownConversation(name)
-        if known?.nameIsValid != true {
+        let known = knownConversationIndex(name)
+        if known.map({ withConversation(at: $0) { $0.nameIsValid } }) != true {
             do {
                 try IdentifierRules.validate(name, field: "conversation", limits: config.limits)
             } catch {
@@ -29,15 +29,26 @@ extension ClientEngine {
         }
         if let failure = storeFailure { throw .store(failure) }
         settle(now)
-        let c = known ?? openConversation(name)
+        let index = known ?? openConversation(name).index
+        let (id, live) = try withConversation(at: index) { c throws(ClientError) in try stamp(c, payload: payload, now: now) }
+        let slot = outgoing.add(conversation: index, live: UInt32(live), ageStart: now, ids: messageIDs,
+                                wheel: &wheel, timerOwner: Self.ownerMessage)
+        statistics.messagesSent += 1
+        if phase == .live { pump(now: now) } else { armAgeTimer(slot) }
+        try finish(now: now)
+        return id
+    }
+
+    /// Stamps a new own message into `c`: the next clock, a fresh id, committed to the store
+    /// first when there is one, then the timeline. Returns the id and its live index.
+    private func stamp(_ c: ConversationState, payload: UnsafeBufferPointer<UInt8>,
+                       now: UInt64) throws(ClientError) -> (MessageID, Int) {
         // The conversation's clock is stamped in place (no copy of it per message); a store
         // that refuses the message gets the previous clock back.
         let previousClock = store != nil ? c.clock : nil
         c.incrementClock(config.nodeID)
-        var id: MessageID
-        var live: Int
         while true {
-            id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
+            let id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
             c.timeline.prefetch(id)
             // An id already in use can only come from a repeated seed; draw again.
             if outboxSlot(of: id) != nil || (store != nil && c.timeline.contains(id)) { continue }
@@ -46,10 +57,10 @@ extension ClientEngine {
                 let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
                                           senderNode: config.nodeID, clock: c.clock, payload: Array(payload))
                 do {
-                    try store.insertMessage(conversation: name, index: c.timeline.count, entry)
-                    try store.saveOutbox(.init(id: id, conversation: name, order: outgoing.nextOrder, ageStart: now,
+                    try store.insertMessage(conversation: c.name, index: c.timeline.count, entry)
+                    try store.saveOutbox(.init(id: id, conversation: c.name, order: outgoing.nextOrder, ageStart: now,
                                                attempts: 0, failure: nil))
-                    try store.saveConversation(name: name, cursor: c.cursor, clock: c.clock)
+                    try store.saveConversation(name: c.name, cursor: c.cursor, clock: c.clock)
                     try store.commit()
                 } catch {
                     store.rollback()
@@ -59,18 +70,10 @@ extension ClientEngine {
                 if c.storeDirty { c.storeDirty = false; storeDirty.removeAll { $0 == c.index } }
             }
             // Without a store the timeline answers the uniqueness question itself.
-            if let at = c.timeline.insert(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user, senderNode: config.nodeID,
-                                          clock: c.clock, payload: payload) {
-                live = at
-                break
+            if let live = c.insertOwnMessage(id, senderUser: user, senderNode: config.nodeID, payload: payload) {
+                return (id, live)
             }
         }
-        let slot = outgoing.add(conversation: c.index, live: UInt32(live), ageStart: now, ids: messageIDs,
-                                wheel: &wheel, timerOwner: Self.ownerMessage)
-        statistics.messagesSent += 1
-        if phase == .live { pump(now: now) } else { armAgeTimer(slot) }
-        try finish(now: now)
-        return id
     }
 
     /// Sends a `failed` message again with the same id (and clock), with a fresh attempt
@@ -112,19 +115,20 @@ extension ClientEngine {
             }
             return
         }
-        let c = convs[Int(outgoing[slot].conversation)]
-        guard c.name == ack.conversation else {
-            statistics.mismatchedAcks += 1
-            throw .ackConversationMismatch(ack.messageID, expected: c.name, got: ack.conversation)
+        try withConversation(at: outgoing[slot].conversation) { c throws(ClientError) in
+            guard c.name == ack.conversation else {
+                statistics.mismatchedAcks += 1
+                throw .ackConversationMismatch(ack.messageID, expected: c.name, got: ack.conversation)
+            }
+            guard ack.seq > 0 else {
+                statistics.invalidMessages += 1
+                throw .invalidSeq(conversation: ack.conversation, seq: 0)
+            }
+            statistics.acks += 1
+            markSent(slot, seq: ack.seq, serverTimeMs: ack.serverTimeMs, now: now)
+            // The ack also tells the receiving leg that this seq is held here.
+            markHeld(c, seq: ack.seq, now: now)
         }
-        guard ack.seq > 0 else {
-            statistics.invalidMessages += 1
-            throw .invalidSeq(conversation: ack.conversation, seq: 0)
-        }
-        statistics.acks += 1
-        markSent(slot, seq: ack.seq, serverTimeMs: ack.serverTimeMs, now: now)
-        // The ack also tells the receiving leg that this seq is held here.
-        markHeld(c, seq: ack.seq, now: now)
     }
 
     func handleReject(_ reject: SendReject, now: UInt64) throws(ClientError) {
@@ -160,21 +164,22 @@ extension ClientEngine {
         let id = outgoing.id(of: slot, messageIDs)
         let attempts = outgoing[slot].attempts
         let phase = outgoing[slot].phase
-        let c = convs[Int(outgoing[slot].conversation)]
-        wheel.cancel(outgoing[slot].timer)
-        let live = c.timeline.confirm(id, at: Int(outgoing[slot].live), seq: seq, serverTimeMs: serverTimeMs) ?? -1
-        outgoing.remove(slot, messageIDs)
-        if store != nil {
-            persist { store throws(SQLiteError) in
-                try store.deleteOutbox(id)
-                if live >= 0 { try store.confirmMessage(conversation: c.name, index: live, seq: seq, serverTimeMs: serverTimeMs) }
+        withConversation(at: outgoing[slot].conversation) { c in
+            wheel.cancel(outgoing[slot].timer)
+            let live = c.timeline.confirm(id, at: Int(outgoing[slot].live), seq: seq, serverTimeMs: serverTimeMs) ?? -1
+            outgoing.remove(slot, messageIDs)
+            if store != nil {
+                persist { store throws(SQLiteError) in
+                    try store.deleteOutbox(id)
+                    if live >= 0 { try store.confirmMessage(conversation: c.name, index: live, seq: seq, serverTimeMs: serverTimeMs) }
+                }
             }
+            if config.sentRetention > 0 {
+                rememberSent(SentRecord(id: id, conversation: c.index, attempts: attempts, seq: seq, serverTimeMs: serverTimeMs))
+            }
+            emit(.stateChanged(id: id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs)))
+            emit(.ownMessageConfirmed(conversation: c.name, id: id, seq: seq, serverTimeMs: serverTimeMs, liveIndex: live))
         }
-        if config.sentRetention > 0 {
-            rememberSent(SentRecord(id: id, conversation: c.index, attempts: attempts, seq: seq, serverTimeMs: serverTimeMs))
-        }
-        emit(.stateChanged(id: id, conversation: c.name, state: .sent(seq: seq, serverTimeMs: serverTimeMs)))
-        emit(.ownMessageConfirmed(conversation: c.name, id: id, seq: seq, serverTimeMs: serverTimeMs, liveIndex: live))
         if phase == .inflight || phase == .held { pump(now: now) }
     }
 
