@@ -72,7 +72,7 @@ public func imr_client_free(_ client: OpaquePointer?) {
 private func timeInput(_ client: OpaquePointer?, _ nowMs: UInt64, _ input: (ClientEngine) -> Void) -> Int32 {
     guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     guard let client else { return IMR_ERR_NULL }
-    input(object(client, as: ClientBox.self).engine)
+    withObject(client, as: ClientBox.self) { input($0.engine) }
     return IMR_OK
 }
 
@@ -92,16 +92,16 @@ public func imr_client_send(_ client: OpaquePointer?, _ conversation: UnsafePoin
     guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
     return abiCall { () throws(ABIFailure) -> Int32 in
         guard let client, let outID else { throw ABIFailure(IMR_ERR_NULL) }
-        let box = object(client, as: ClientBox.self)
-        let limits = box.engine.config.limits
-        let name = try inputString(conversation, maxBytes: limits.maxIdentifierBytes)
-        let bytes = try inputBytes(payload, payloadLen)
-        guard bytes.count <= limits.maxPayloadBytes else { throw ABIFailure(IMR_ERR_TOO_LARGE) }
-        let id: MessageID
-        do {
-            id = try box.engine.send(conversation: name, payload: bytes.assumingMemoryBound(to: UInt8.self), now: nowMs)
-        } catch {
-            throw ABIFailure(errorCode(error))
+        let id = try withObject(client, as: ClientBox.self) { box throws(ABIFailure) -> MessageID in
+            let limits = box.engine.config.limits
+            let name = try inputString(conversation, maxBytes: limits.maxIdentifierBytes)
+            let bytes = try inputBytes(payload, payloadLen)
+            guard bytes.count <= limits.maxPayloadBytes else { throw ABIFailure(IMR_ERR_TOO_LARGE) }
+            do {
+                return try box.engine.send(conversation: name, payload: bytes.assumingMemoryBound(to: UInt8.self), now: nowMs)
+            } catch {
+                throw ABIFailure(errorCode(error))
+            }
         }
         id.writeBytes(into: UnsafeMutableRawPointer(outID))
         return IMR_OK
@@ -137,10 +137,12 @@ public func imr_client_handle_frame(_ client: OpaquePointer?, _ frame: UnsafePoi
     return abiCall { () throws(ABIFailure) -> Int32 in
         guard let client else { throw ABIFailure(IMR_ERR_NULL) }
         let bytes = try inputBytes(frame, len)
-        do {
-            try object(client, as: ClientBox.self).engine.handle(frameBytes: bytes, now: nowMs)
-        } catch {
-            throw ABIFailure(errorCode(error))
+        try withObject(client, as: ClientBox.self) { box throws(ABIFailure) in
+            do {
+                try box.engine.handle(frameBytes: bytes, now: nowMs)
+            } catch {
+                throw ABIFailure(errorCode(error))
+            }
         }
         return IMR_OK
     }
@@ -160,72 +162,74 @@ public func imr_client_probe(_ client: OpaquePointer?, _ nowMs: UInt64) -> Int32
 public func imr_client_poll_transmit(_ client: OpaquePointer?, _ outFrame: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
                                      _ outLen: UnsafeMutablePointer<Int>?) -> Int32 {
     guard let client, let outFrame, let outLen else { return IMR_ERR_NULL }
-    let box = object(client, as: ClientBox.self)
-    // Copied once, from the engine's scratch space into the frame the caller borrows.
-    guard box.engine.pollTransmit({ box.frame.set($0) }) != nil else { return 0 }
-    outFrame.pointee = box.frame.bytePointer
-    outLen.pointee = box.frame.count
-    return 1
+    return withObject(client, as: ClientBox.self) { box in
+        // Copied once, from the engine's scratch space into the frame the caller borrows.
+        guard box.engine.pollTransmit({ box.frame.set($0) }) != nil else { return 0 }
+        outFrame.pointee = box.frame.bytePointer
+        outLen.pointee = box.frame.count
+        return 1
+    }
 }
 
 @c @implementation
 public func imr_client_poll_event(_ client: OpaquePointer?, _ outEvent: UnsafeMutablePointer<imr_event>?) -> Int32 {
     guard let client, let outEvent else { return IMR_ERR_NULL }
-    let box = object(client, as: ClientBox.self)
-    guard let event = box.engine.pollEvent() else { return 0 }
-    var e: EventBuilder
-    switch consume event {
-    case .connectionReady:
-        e = EventBuilder(kind: IMR_EVENT_CONNECTION_READY, storage: box.events)
-    case let .stateChanged(id, conversation, state):
-        switch state {
-        case .sending:
-            e = EventBuilder(kind: IMR_EVENT_MESSAGE_SENDING, storage: box.events)
-        case let .sent(seq, serverTimeMs):
-            e = EventBuilder(kind: IMR_EVENT_MESSAGE_SENT, storage: box.events)
-            e.event.seq = seq; e.event.server_time_ms = serverTimeMs
-        case let .failed(reason):
-            e = EventBuilder(kind: IMR_EVENT_MESSAGE_FAILED, storage: box.events)
-            (e.event.code, e.event.detail_code) = failureCodes(reason)
+    return withObject(client, as: ClientBox.self) { box in
+        guard let event = box.engine.pollEvent() else { return 0 }
+        var e: EventBuilder
+        switch consume event {
+        case .connectionReady:
+            e = EventBuilder(kind: IMR_EVENT_CONNECTION_READY, storage: box.events)
+        case let .stateChanged(id, conversation, state):
+            switch state {
+            case .sending:
+                e = EventBuilder(kind: IMR_EVENT_MESSAGE_SENDING, storage: box.events)
+            case let .sent(seq, serverTimeMs):
+                e = EventBuilder(kind: IMR_EVENT_MESSAGE_SENT, storage: box.events)
+                e.event.seq = seq; e.event.server_time_ms = serverTimeMs
+            case let .failed(reason):
+                e = EventBuilder(kind: IMR_EVENT_MESSAGE_FAILED, storage: box.events)
+                (e.event.code, e.event.detail_code) = failureCodes(reason)
+            }
+            e.messageID(id); e.conversation(conversation)
+        case let .messageReceived(conversation, seq, id, senderUser, senderNode, payload, clock, liveIndex):
+            e = EventBuilder(kind: IMR_EVENT_MESSAGE_RECEIVED, storage: box.events)
+            e.conversation(conversation); e.event.seq = seq; e.messageID(id); e.user(senderUser)
+            e.event.node = senderNode; e.payload(payload); e.event.live_index = UInt64(clamping: liveIndex)
+            e.clock(clock, codec: box.codec)
+        case let .ownMessageConfirmed(conversation, id, seq, serverTimeMs, liveIndex):
+            e = EventBuilder(kind: IMR_EVENT_OWN_MESSAGE_CONFIRMED, storage: box.events)
+            e.conversation(conversation); e.messageID(id); e.event.seq = seq; e.event.server_time_ms = serverTimeMs
+            e.event.live_index = UInt64(clamping: liveIndex)
+        case let .gapOpened(conversation, from, to):
+            e = EventBuilder(kind: IMR_EVENT_GAP_OPENED, storage: box.events)
+            e.conversation(conversation); e.event.seq = from; e.event.seq_end = to
+        case let .gapFilled(conversation, from, to):
+            e = EventBuilder(kind: IMR_EVENT_GAP_FILLED, storage: box.events)
+            e.conversation(conversation); e.event.seq = from; e.event.seq_end = to
+        case let .syncStarted(conversation):
+            e = EventBuilder(kind: IMR_EVENT_SYNC_STARTED, storage: box.events)
+            e.conversation(conversation)
+        case let .syncFinished(conversation):
+            e = EventBuilder(kind: IMR_EVENT_SYNC_FINISHED, storage: box.events)
+            e.conversation(conversation)
+        case let .receipt(receipt):
+            e = EventBuilder(kind: IMR_EVENT_RECEIPT, storage: box.events)
+            e.conversation(receipt.conversation); e.user(receipt.user); e.event.seq = receipt.deliveredSeq
+            if let read = receipt.readSeq { e.event.seq_end = read; e.event.flags |= IMR_EVENT_FLAG_HAS_READ }
+        case let .error(error):
+            if case let .server(code, detail, fatal) = error {
+                e = EventBuilder(kind: IMR_EVENT_SERVER_ERROR, storage: box.events)
+                e.event.code = Int32(truncatingIfNeeded: code.rawValue); e.detail(detail)
+                if fatal { e.event.flags |= IMR_EVENT_FLAG_FATAL }
+            } else {
+                e = EventBuilder(kind: IMR_EVENT_ERROR, storage: box.events)
+                e.event.code = errorCode(error); e.detail(error.description)
+            }
         }
-        e.messageID(id); e.conversation(conversation)
-    case let .messageReceived(conversation, seq, id, senderUser, senderNode, payload, clock, liveIndex):
-        e = EventBuilder(kind: IMR_EVENT_MESSAGE_RECEIVED, storage: box.events)
-        e.conversation(conversation); e.event.seq = seq; e.messageID(id); e.user(senderUser)
-        e.event.node = senderNode; e.payload(payload); e.event.live_index = UInt64(clamping: liveIndex)
-        e.clock(clock, codec: box.codec)
-    case let .ownMessageConfirmed(conversation, id, seq, serverTimeMs, liveIndex):
-        e = EventBuilder(kind: IMR_EVENT_OWN_MESSAGE_CONFIRMED, storage: box.events)
-        e.conversation(conversation); e.messageID(id); e.event.seq = seq; e.event.server_time_ms = serverTimeMs
-        e.event.live_index = UInt64(clamping: liveIndex)
-    case let .gapOpened(conversation, from, to):
-        e = EventBuilder(kind: IMR_EVENT_GAP_OPENED, storage: box.events)
-        e.conversation(conversation); e.event.seq = from; e.event.seq_end = to
-    case let .gapFilled(conversation, from, to):
-        e = EventBuilder(kind: IMR_EVENT_GAP_FILLED, storage: box.events)
-        e.conversation(conversation); e.event.seq = from; e.event.seq_end = to
-    case let .syncStarted(conversation):
-        e = EventBuilder(kind: IMR_EVENT_SYNC_STARTED, storage: box.events)
-        e.conversation(conversation)
-    case let .syncFinished(conversation):
-        e = EventBuilder(kind: IMR_EVENT_SYNC_FINISHED, storage: box.events)
-        e.conversation(conversation)
-    case let .receipt(receipt):
-        e = EventBuilder(kind: IMR_EVENT_RECEIPT, storage: box.events)
-        e.conversation(receipt.conversation); e.user(receipt.user); e.event.seq = receipt.deliveredSeq
-        if let read = receipt.readSeq { e.event.seq_end = read; e.event.flags |= IMR_EVENT_FLAG_HAS_READ }
-    case let .error(error):
-        if case let .server(code, detail, fatal) = error {
-            e = EventBuilder(kind: IMR_EVENT_SERVER_ERROR, storage: box.events)
-            e.event.code = Int32(truncatingIfNeeded: code.rawValue); e.detail(detail)
-            if fatal { e.event.flags |= IMR_EVENT_FLAG_FATAL }
-        } else {
-            e = EventBuilder(kind: IMR_EVENT_ERROR, storage: box.events)
-            e.event.code = errorCode(error); e.detail(error.description)
-        }
+        outEvent.pointee = e.event
+        return 1
     }
-    outEvent.pointee = e.event
-    return 1
 }
 
 /// IMR_FAILURE_* and the reject code of a failure reason.
@@ -240,7 +244,7 @@ private func failureCodes(_ reason: FailureReason) -> (Int32, UInt64) {
 @c @implementation
 public func imr_client_next_timeout(_ client: OpaquePointer?, _ outDeadline: UnsafeMutablePointer<UInt64>?) -> Int32 {
     guard let client, let outDeadline else { return IMR_ERR_NULL }
-    guard let deadline = object(client, as: ClientBox.self).engine.nextTimeout else { return 0 }
+    guard let deadline = withObject(client, as: ClientBox.self, { $0.engine.nextTimeout }) else { return 0 }
     outDeadline.pointee = deadline
     return 1
 }

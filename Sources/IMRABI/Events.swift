@@ -14,37 +14,40 @@ final class EventStorage {
 /// Builds one imr_event: every field zero until set.
 struct EventBuilder {
     var event = imr_event()
-    /// Unowned: a builder lives within one call on the handle that owns the storage (a
-    /// strong reference was a retain and a release per event).
-    private unowned(unsafe) let storage: EventStorage
+    /// Unretained: a builder lives within one call on the handle that owns the storage. (A
+    /// strong reference was a retain and a release per event; `unowned(unsafe)` still
+    /// retained each buffer around its fill. Read through `_withUnsafeGuaranteedRef`, the
+    /// storage and its buffers are borrowed.)
+    private let storage: Unmanaged<EventStorage>
 
     init(kind: Int32, storage: EventStorage) {
-        self.storage = storage
+        self.storage = .passUnretained(storage)
         event.kind = kind
     }
 
     mutating func conversation(_ s: String) {
-        let (p, n) = storage.conversation.setText(s)
+        let (p, n) = storage._withUnsafeGuaranteedRef { $0.conversation.setText(s) }
         event.conversation = p
         event.conversation_len = n
     }
 
     mutating func user(_ s: String) {
-        let (p, n) = storage.user.setText(s)
+        let (p, n) = storage._withUnsafeGuaranteedRef { $0.user.setText(s) }
         event.user = p
         event.user_len = n
     }
 
     mutating func detail(_ s: String) {
-        let (p, n) = storage.detail.setText(s)
+        let (p, n) = storage._withUnsafeGuaranteedRef { $0.detail.setText(s) }
         event.detail = p
         event.detail_len = n
     }
 
     mutating func payload(_ bytes: [UInt8]) {
-        storage.payload.set(bytes)
-        event.payload = storage.payload.bytePointer
-        event.payload_len = storage.payload.count
+        (event.payload, event.payload_len) = storage._withUnsafeGuaranteedRef { storage in
+            storage.payload.set(bytes)
+            return (storage.payload.bytePointer, storage.payload.count)
+        }
     }
 
     /// Strings one after another, each NUL-terminated, in the payload field.
@@ -60,12 +63,13 @@ struct EventBuilder {
     /// The encoded clock (left empty in the impossible case that it exceeds the codec's
     /// limits: the engine only holds clocks that passed them).
     mutating func clock(_ clock: VectorClock, codec: FrameCodec) {
-        unowned(unsafe) let target = storage.clock
-        if (try? codec.withEncoded(clock, { [unowned(unsafe) target] in target.set(UnsafeRawBufferPointer($0)) })) == nil {
-            target.set([])
+        (event.clock, event.clock_len) = storage._withUnsafeGuaranteedRef { storage in
+            let target = storage.clock
+            if (try? codec.withEncoded(clock, { target.set(UnsafeRawBufferPointer($0)) })) == nil {
+                target.set([])
+            }
+            return (target.bytePointer, target.count)
         }
-        event.clock = target.bytePointer
-        event.clock_len = target.count
     }
 
     mutating func messageID(_ id: MessageID) {
