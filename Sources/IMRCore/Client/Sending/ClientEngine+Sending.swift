@@ -15,7 +15,8 @@ extension ClientEngine {
     /// timeline (the C ABI's path, which makes no array of them).
     public func send(conversation name: String, payload: UnsafeBufferPointer<UInt8>, now: UInt64) throws(ClientError) -> MessageID {
         let known = knownConversationIndex(name)
-        if known.map({ withConversation(at: $0) { $0.nameIsValid } }) != true {
+        let checked = known.map { i in withConversation(at: i) { $0.nameIsValid } } ?? false
+        if !checked {
             do {
                 try IdentifierRules.validate(name, field: "conversation", limits: config.limits)
             } catch {
