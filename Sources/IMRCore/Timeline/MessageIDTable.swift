@@ -6,6 +6,14 @@ import CCacheHints
 /// when those 32 bits match, so the table stays small (16 MB for a million messages, which
 /// mostly fits a last-level cache) and growing it never looks at the records.
 ///
+/// A table larger than the cache makes every new id's probe a cache miss (the slots are
+/// random by design). So a filter of 4 bits per slot (a Bloom filter of two bits per id in
+/// one 64-bit word, 1/16 of the table's size, which stays in cache) answers "certainly not
+/// held" for nearly every new id without reading the table, and such ids are not written at
+/// once: up to 16 wait in a short deferred list, then go in together with all their slots
+/// loading at the same time (one miss's wait for 16 ids instead of one each). Lookups see
+/// the deferred ids: a filter hit scans them before the table.
+///
 /// Hashing is Dietzfelbinger's vector multiply-shift over the id's four 32-bit words with
 /// random 64-bit multipliers drawn once per process from the standard library's seeded
 /// hasher: strongly universal, so peers choosing message ids cannot aim collisions at it.
@@ -36,12 +44,23 @@ struct MessageIDTable: Sendable {
     private var slots: [UInt64]
     /// log2 of the slot count (at most 32: the tag is the index's source).
     private var bits: UInt64
+    /// Held ids, deferred ones included.
     private(set) var count = 0
     private let hash: Hash
+    /// Two bits per held id (deferred ones included) in the word of its home slot's run of
+    /// `slotsPerFilterWord`; both set: maybe held.
+    private var filter: [UInt64]
+    /// Ids added but not yet in `slots`, as slot values: the first `deferredCount`. Inline,
+    /// so adding one costs no uniqueness check of a buffer.
+    private var deferred = InlineArray<16, UInt64>(repeating: 0)
+    private var deferredCount = 0
+
+    private static var slotsPerFilterWord: Int { 16 }
 
     init() {
         slots = Array(repeating: 0, count: 16)
         bits = 4
+        filter = [0]
         let s = Self.seeds
         hash = Hash(a0: s[0], a1: s[1], a2: s[2], a3: s[3], a4: s[4])
     }
@@ -52,41 +71,63 @@ struct MessageIDTable: Sendable {
     struct Probe {
         fileprivate var slot: Int
         fileprivate let tag: UInt64
+        /// False when the filter rules the id out: nothing is read, and `fill` defers it.
+        fileprivate let mayBeHeld: Bool
+        /// How far the scan of the deferred ids has come (they are scanned before the table).
+        fileprivate var deferredPosition = 0
     }
 
     /// A probe for `id`, starting at its home slot.
     @inline(__always)
     func probe(_ id: MessageID) -> Probe {
         let tag = hash(id)
-        return Probe(slot: Self.home(tag, bits: bits), tag: tag)
+        let mask = Self.filterMask(tag)
+        let word = filter.withUnsafeBufferPointer { $0[filterWord(tag)] }
+        return Probe(slot: Self.home(tag, bits: bits), tag: tag, mayBeHeld: word & mask == mask)
     }
 
-    /// The next value along the probe whose tag matches, nil at the first empty slot (where
-    /// the probe then stays: the vacancy for `fill(_:value:)`).
+    /// The next value along the probe whose tag matches, nil when there are no more (a probe
+    /// that read the table then stays at its first empty slot: the vacancy for `fill(_:value:)`).
     @inline(__always)
     func nextCandidate(_ probe: inout Probe) -> Int? {
-        slots.withUnsafeBufferPointer { p in
+        guard probe.mayBeHeld else { return nil }
+        while probe.deferredPosition < deferredCount {
+            let s = deferred[probe.deferredPosition]
+            probe.deferredPosition += 1
+            if s >> 32 == probe.tag { return Self.value(s) }
+        }
+        return slots.withUnsafeBufferPointer { p in
             let mask = p.count - 1
             while p[probe.slot] != 0 {
                 let s = p[probe.slot]
                 probe.slot = (probe.slot + 1) & mask
-                if s >> 32 == probe.tag { return Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1 }
+                if s >> 32 == probe.tag { return Self.value(s) }
             }
             return nil
         }
     }
 
+    @inline(__always)
+    private static func value(_ slot: UInt64) -> Int { Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1 }
+
     /// The slot where the probe for a hash tag starts: the tag's top `bits` bits.
     @inline(__always)
     private static func home(_ tag: UInt64, bits: UInt64) -> Int { Int(truncatingIfNeeded: tag >> (32 - bits)) }
 
-    /// Starts loading the slot where a lookup of `id` begins, so that a lookup issued a few
-    /// hundred instructions later finds it in cache (a large table's probe is otherwise a
-    /// cache miss). Changes nothing.
+    /// The filter word of a hash tag: the one of its home slot's run.
+    @inline(__always)
+    private func filterWord(_ tag: UInt64) -> Int { Self.home(tag, bits: bits) / Self.slotsPerFilterWord }
+
+    /// The tag's two filter bits, from its low 12 bits (the home slot takes the high ones).
+    @inline(__always)
+    private static func filterMask(_ tag: UInt64) -> UInt64 { 1 << (tag & 63) | 1 << (tag >> 6 & 63) }
+
+    /// Starts loading what a lookup or insert of `id` reads first (its filter word), so that
+    /// one issued a little later finds it in cache. Changes nothing.
     @inline(__always)
     func prefetch(_ id: MessageID) {
-        let start = Self.home(hash(id), bits: bits)
-        slots.withUnsafeBufferPointer { imr_prefetch_for_read($0.baseAddress! + start) }
+        let word = filterWord(hash(id))
+        filter.withUnsafeBufferPointer { imr_prefetch_for_read($0.baseAddress! + word) }
     }
 
     /// Grows the table when one more id would load it past one half.
@@ -95,14 +136,42 @@ struct MessageIDTable: Sendable {
         if (count + 1) * 2 > slots.count { resize(to: slots.count * 2) }
     }
 
-    /// Stores the id of a probe that ran out of candidates → `value`, at the probe's empty
-    /// slot. Call `reserveOne()` before the probe starts. `value` must be the next live
-    /// index, below 2^32 - 1.
+    /// Adds the id of a probe that ran out of candidates → `value`: at the probe's empty slot
+    /// when it read the table, else deferred. Call `reserveOne()` before the probe starts.
+    /// `value` must be the next live index, below 2^32 - 1.
     @inline(__always)
     mutating func fill(_ probe: Probe, value: Int) {
         precondition(value >= 0 && value < 0xFFFF_FFFF)
-        slots[probe.slot] = probe.tag << 32 | UInt64(value + 1)
+        let s = probe.tag << 32 | UInt64(value + 1)
+        if probe.mayBeHeld {
+            slots[probe.slot] = s
+        } else {
+            if deferredCount == deferred.count { flushDeferred() }
+            deferred[deferredCount] = s
+            deferredCount += 1
+        }
+        let word = filterWord(probe.tag)
+        filter.withUnsafeMutableBufferPointer { $0[word] |= Self.filterMask(probe.tag) }
         count += 1
+    }
+
+    /// Writes the deferred ids into the table, their home slots loading all at once first.
+    private mutating func flushDeferred() {
+        let bits = self.bits, n = deferredCount
+        slots.withUnsafeMutableBufferPointer { p in
+            for i in 0..<n { imr_prefetch_for_read(p.baseAddress! + Self.home(deferred[i] >> 32, bits: bits)) }
+            for i in 0..<n { Self.place(deferred[i], in: p, bits: bits) }
+        }
+        deferredCount = 0
+    }
+
+    /// Writes slot value `s` at the first empty slot from its home.
+    @inline(__always)
+    private static func place(_ s: UInt64, in p: UnsafeMutableBufferPointer<UInt64>, bits: UInt64) {
+        let mask = p.count - 1
+        var i = home(s >> 32, bits: bits)
+        while p[i] != 0 { i = (i + 1) & mask }
+        p[i] = s
     }
 
     /// Makes room for `capacity` ids without growing.
@@ -112,19 +181,24 @@ struct MessageIDTable: Sendable {
         if size > slots.count { resize(to: size) }
     }
 
+    /// Rebuilds the table and its filter at `size` slots, the deferred ids written in.
     private mutating func resize(to size: Int) {
         precondition(size <= 1 << 32, "timeline too large")
         let old = slots
         slots = Array(repeating: 0, count: size)
+        filter = Array(repeating: 0, count: max(1, size / Self.slotsPerFilterWord))
         bits = UInt64(size.trailingZeroBitCount)
-        let bits = self.bits
+        let bits = self.bits, n = deferredCount
         slots.withUnsafeMutableBufferPointer { p in
-            let mask = p.count - 1
-            for s in old where s != 0 {
-                var i = Self.home(s >> 32, bits: bits)
-                while p[i] != 0 { i = (i + 1) & mask }
-                p[i] = s
+            filter.withUnsafeMutableBufferPointer { f in
+                for i in 0..<(old.count + n) {
+                    let s = i < old.count ? old[i] : deferred[i - old.count]
+                    guard s != 0 else { continue }
+                    Self.place(s, in: p, bits: bits)
+                    f[Self.home(s >> 32, bits: bits) / Self.slotsPerFilterWord] |= Self.filterMask(s >> 32)
+                }
             }
         }
+        deferredCount = 0
     }
 }
