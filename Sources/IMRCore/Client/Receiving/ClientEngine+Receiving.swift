@@ -151,9 +151,18 @@ extension ClientEngine {
         }
         statistics.messagesReceived += 1
         c.clockMayHaveGrown()
-        persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, TimelineEntry(m)) }
+        if store != nil { persistReceived(c, m, at: live) }
         emit(.messageReceived(conversation: c.name, seq: m.seq, id: m.messageID, senderUser: m.senderUser,
                               senderNode: m.senderNode, payload: m.payload, clock: m.clock, liveIndex: live))
+    }
+
+    /// The store's row of a message just received. Apart (and never inlined) because the
+    /// `TimelineEntry` it builds copies the message's arrays: inlined, the compiler took those
+    /// copies before the insert on every path, a retain and a release of each array per push
+    /// even without a store.
+    @inline(never)
+    private func persistReceived(_ c: ConversationState, _ m: StoredMessage, at live: Int) {
+        persist { store throws(SQLiteError) in try store.insertMessage(conversation: c.name, index: live, TimelineEntry(m)) }
     }
 
     private func cursorMoved(_ c: ConversationState, now: UInt64) {
