@@ -40,17 +40,19 @@ struct MessageIDTable: Sendable {
         return UInt64(truncatingIfNeeded: h.finalize())
     }
 
-    /// 0: empty; else `tag << 32 | (value + 1)`.
-    private var slots: [UInt64]
+    /// The slots (`slotCount`; 0: empty, else `tag << 32 | (value + 1)`), then the filter's
+    /// words: two bits per held id (deferred ones included) in the word of its home slot's run
+    /// of `slotsPerFilterWord`, both set meaning "maybe held". One array, so that adding an id
+    /// (a slot or deferred entry and its filter bits) checks one buffer's uniqueness.
+    private var storage: [UInt64]
+    /// A power of two.
+    private var slotCount: Int
     /// log2 of the slot count (at most 32: the tag is the index's source).
     private var bits: UInt64
     /// Held ids, deferred ones included.
     private(set) var count = 0
     private let hash: Hash
-    /// Two bits per held id (deferred ones included) in the word of its home slot's run of
-    /// `slotsPerFilterWord`; both set: maybe held.
-    private var filter: [UInt64]
-    /// Ids added but not yet in `slots`, as slot values: the first `deferredCount`. Inline,
+    /// Ids added but not yet in the slots, as slot values: the first `deferredCount`. Inline,
     /// so adding one costs no uniqueness check of a buffer.
     private var deferred = InlineArray<16, UInt64>(repeating: 0)
     private var deferredCount = 0
@@ -58,12 +60,14 @@ struct MessageIDTable: Sendable {
     private static var slotsPerFilterWord: Int { 16 }
 
     init() {
-        slots = Array(repeating: 0, count: 16)
+        slotCount = 16
         bits = 4
-        filter = [0]
+        storage = Array(repeating: 0, count: Self.storageCount(slots: slotCount))
         let s = Self.seeds
         hash = Hash(a0: s[0], a1: s[1], a2: s[2], a3: s[3], a4: s[4])
     }
+
+    private static func storageCount(slots: Int) -> Int { slots + max(1, slots / slotsPerFilterWord) }
 
     /// A lookup or insert of one id in progress: the caller walks the candidates (values
     /// whose hash tag matches) and compares each one's id itself, so no closure captures
@@ -82,7 +86,7 @@ struct MessageIDTable: Sendable {
     func probe(_ id: MessageID) -> Probe {
         let tag = hash(id)
         let mask = Self.filterMask(tag)
-        let word = filter.withUnsafeBufferPointer { $0[filterWord(tag)] }
+        let word = storage.withUnsafeBufferPointer { $0[filterWord(tag)] }
         return Probe(slot: Self.home(tag, bits: bits), tag: tag, mayBeHeld: word & mask == mask)
     }
 
@@ -96,8 +100,8 @@ struct MessageIDTable: Sendable {
             probe.deferredPosition += 1
             if s >> 32 == probe.tag { return Self.value(s) }
         }
-        return slots.withUnsafeBufferPointer { p in
-            let mask = p.count - 1
+        let mask = slotCount - 1
+        return storage.withUnsafeBufferPointer { p in
             while p[probe.slot] != 0 {
                 let s = p[probe.slot]
                 probe.slot = (probe.slot + 1) & mask
@@ -114,9 +118,14 @@ struct MessageIDTable: Sendable {
     @inline(__always)
     private static func home(_ tag: UInt64, bits: UInt64) -> Int { Int(truncatingIfNeeded: tag >> (32 - bits)) }
 
-    /// The filter word of a hash tag: the one of its home slot's run.
+    /// Where the filter word of a hash tag is in `storage`: the one of its home slot's run.
     @inline(__always)
-    private func filterWord(_ tag: UInt64) -> Int { Self.home(tag, bits: bits) / Self.slotsPerFilterWord }
+    private func filterWord(_ tag: UInt64) -> Int { Self.filterWord(tag, bits: bits, slotCount: slotCount) }
+
+    @inline(__always)
+    private static func filterWord(_ tag: UInt64, bits: UInt64, slotCount: Int) -> Int {
+        slotCount + home(tag, bits: bits) / slotsPerFilterWord
+    }
 
     /// The tag's two filter bits, from its low 12 bits (the home slot takes the high ones).
     @inline(__always)
@@ -127,13 +136,13 @@ struct MessageIDTable: Sendable {
     @inline(__always)
     func prefetch(_ id: MessageID) {
         let word = filterWord(hash(id))
-        filter.withUnsafeBufferPointer { imr_prefetch_for_read($0.baseAddress! + word) }
+        storage.withUnsafeBufferPointer { imr_prefetch_for_read($0.baseAddress! + word) }
     }
 
     /// Grows the table when one more id would load it past one half.
     @inline(__always)
     mutating func reserveOne() {
-        if (count + 1) * 2 > slots.count { resize(to: slots.count * 2) }
+        if (count + 1) * 2 > slotCount { resize(to: slotCount * 2) }
     }
 
     /// Adds the id of a probe that ran out of candidates → `value`: at the probe's empty slot
@@ -143,32 +152,32 @@ struct MessageIDTable: Sendable {
     mutating func fill(_ probe: Probe, value: Int) {
         precondition(value >= 0 && value < 0xFFFF_FFFF)
         let s = probe.tag << 32 | UInt64(value + 1)
-        if probe.mayBeHeld {
-            slots[probe.slot] = s
-        } else {
+        if !probe.mayBeHeld {
             if deferredCount == deferred.count { flushDeferred() }
             deferred[deferredCount] = s
             deferredCount += 1
         }
         let word = filterWord(probe.tag)
-        filter.withUnsafeMutableBufferPointer { $0[word] |= Self.filterMask(probe.tag) }
+        storage.withUnsafeMutableBufferPointer { p in
+            if probe.mayBeHeld { p[probe.slot] = s }
+            p[word] |= Self.filterMask(probe.tag)
+        }
         count += 1
     }
 
     /// Writes the deferred ids into the table, their home slots loading all at once first.
     private mutating func flushDeferred() {
-        let bits = self.bits, n = deferredCount
-        slots.withUnsafeMutableBufferPointer { p in
+        let bits = self.bits, n = deferredCount, mask = slotCount - 1
+        storage.withUnsafeMutableBufferPointer { p in
             for i in 0..<n { imr_prefetch_for_read(p.baseAddress! + Self.home(deferred[i] >> 32, bits: bits)) }
-            for i in 0..<n { Self.place(deferred[i], in: p, bits: bits) }
+            for i in 0..<n { Self.place(deferred[i], in: p, bits: bits, mask: mask) }
         }
         deferredCount = 0
     }
 
     /// Writes slot value `s` at the first empty slot from its home.
     @inline(__always)
-    private static func place(_ s: UInt64, in p: UnsafeMutableBufferPointer<UInt64>, bits: UInt64) {
-        let mask = p.count - 1
+    private static func place(_ s: UInt64, in p: UnsafeMutableBufferPointer<UInt64>, bits: UInt64, mask: Int) {
         var i = home(s >> 32, bits: bits)
         while p[i] != 0 { i = (i + 1) & mask }
         p[i] = s
@@ -176,27 +185,25 @@ struct MessageIDTable: Sendable {
 
     /// Makes room for `capacity` ids without growing.
     mutating func reserveCapacity(_ capacity: Int) {
-        var size = slots.count
+        var size = slotCount
         while capacity * 2 > size && size < 1 << 32 { size *= 2 }
-        if size > slots.count { resize(to: size) }
+        if size > slotCount { resize(to: size) }
     }
 
     /// Rebuilds the table and its filter at `size` slots, the deferred ids written in.
     private mutating func resize(to size: Int) {
         precondition(size <= 1 << 32, "timeline too large")
-        let old = slots
-        slots = Array(repeating: 0, count: size)
-        filter = Array(repeating: 0, count: max(1, size / Self.slotsPerFilterWord))
+        let old = storage, oldSlots = slotCount, n = deferredCount
+        storage = Array(repeating: 0, count: Self.storageCount(slots: size))
+        slotCount = size
         bits = UInt64(size.trailingZeroBitCount)
-        let bits = self.bits, n = deferredCount
-        slots.withUnsafeMutableBufferPointer { p in
-            filter.withUnsafeMutableBufferPointer { f in
-                for i in 0..<(old.count + n) {
-                    let s = i < old.count ? old[i] : deferred[i - old.count]
-                    guard s != 0 else { continue }
-                    Self.place(s, in: p, bits: bits)
-                    f[Self.home(s >> 32, bits: bits) / Self.slotsPerFilterWord] |= Self.filterMask(s >> 32)
-                }
+        let bits = self.bits, mask = size - 1
+        storage.withUnsafeMutableBufferPointer { p in
+            for i in 0..<(oldSlots + n) {
+                let s = i < oldSlots ? old[i] : deferred[i - oldSlots]
+                guard s != 0 else { continue }
+                Self.place(s, in: p, bits: bits, mask: mask)
+                p[Self.filterWord(s >> 32, bits: bits, slotCount: size)] |= Self.filterMask(s >> 32)
             }
         }
         deferredCount = 0

@@ -51,8 +51,10 @@ extension ClientEngine {
         while true {
             let id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
             c.timeline.prefetch(id)
-            // An id already in use can only come from a repeated seed; draw again.
-            if outboxSlot(of: id) != nil || (store != nil && c.timeline.contains(id)) { continue }
+            // An id already in use can only come from a repeated seed (a store's messages from an
+            // earlier run); draw again. Without a store the outbox holds only ids drawn here, and
+            // the timeline insert below refuses an id this conversation already holds.
+            if store != nil, outboxSlot(of: id) != nil || c.timeline.contains(id) { continue }
             if let store {
                 // Durable first: if the commit fails, nothing changed.
                 let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,

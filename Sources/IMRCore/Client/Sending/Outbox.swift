@@ -103,6 +103,14 @@ struct Outbox {
         _modify { yield &slots[Int(slot)] }
     }
 
+    /// Changes several fields of `slot` in one write access: each write through the slots'
+    /// own subscript checks that their pages are not shared, this checks once.
+    @inline(__always)
+    private mutating func update(_ slot: UInt32, _ body: (inout Slot) -> Void) {
+        let view = slots.mutableView()
+        body(&view[Int(slot)])
+    }
+
     /// The id of the message in `slot` (read from its timeline).
     @inline(__always)
     func id(of slot: UInt32, _ ids: some OutboxMessageIDs) -> MessageID {
@@ -129,11 +137,13 @@ struct Outbox {
         let slot: UInt32
         if let reused = freeSlots.popLast() {
             slot = reused
-            slots[Int(slot)].ageStart = ageStart
-            slots[Int(slot)].conversation = conversation
-            slots[Int(slot)].live = live
-            slots[Int(slot)].attempts = attempts
-            slots[Int(slot)].failure = nil
+            update(slot) { s in
+                s.ageStart = ageStart
+                s.conversation = conversation
+                s.live = live
+                s.attempts = attempts
+                s.failure = nil
+            }
         } else {
             slot = UInt32(slots.count)
             slots.append(Slot(order: 0, ageStart: ageStart, conversation: conversation, live: live,
@@ -152,8 +162,10 @@ struct Outbox {
         if phase == .inflight || phase == .held { admittedCount -= 1 }
         if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
         removeIndex(id(of: slot, ids), ids)
-        slots[Int(slot)].phase = .free
-        slots[Int(slot)].failure = nil
+        update(slot) { s in
+            s.phase = .free
+            s.failure = nil
+        }
         freeSlots.append(slot)
         count -= 1
         compactQueueIfSparse()
@@ -184,16 +196,20 @@ struct Outbox {
         let phase = slots[Int(slot)].phase
         if phase == .inflight || phase == .held { admittedCount -= 1 }
         if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
-        slots[Int(slot)].phase = .failed
-        slots[Int(slot)].failure = reason
+        update(slot) { s in
+            s.phase = .failed
+            s.failure = reason
+        }
         compactQueueIfSparse()
     }
 
     /// `failed` -> `waiting` at the back of the queue, with a fresh attempt budget.
     mutating func requeue(_ slot: UInt32, ageStart: UInt64) {
-        slots[Int(slot)].failure = nil
-        slots[Int(slot)].attempts = 0
-        slots[Int(slot)].ageStart = ageStart
+        update(slot) { s in
+            s.failure = nil
+            s.attempts = 0
+            s.ageStart = ageStart
+        }
         enqueue(slot)
     }
 
@@ -244,8 +260,11 @@ struct Outbox {
     // MARK: internals
 
     private mutating func enqueue(_ slot: UInt32) {
-        slots[Int(slot)].order = nextOrder
-        slots[Int(slot)].phase = .waiting
+        let order = nextOrder
+        update(slot) { s in
+            s.order = order
+            s.phase = .waiting
+        }
         queue.append(QueueEntry(slot: slot, order: nextOrder))
         nextOrder += 1
         queuedCount += 1
