@@ -13,4 +13,14 @@ static inline void imr_prefetch_for_read(const void *address) {
 #endif
 }
 
+/* Starts loading the cache line at `address` to be written soon (an append that runs
+   through fresh memory otherwise waits for each new line). */
+static inline void imr_prefetch_for_write(const void *address) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(address, 1, 3);
+#else
+    (void)address;
+#endif
+}
+
 #endif

@@ -1,3 +1,5 @@
+import CCacheHints
+
 /// An append-only array stored in fixed-size pages: growing it never copies what it holds
 /// and never reserves more than one page ahead, where an `Array` doubles (on average a
 /// third of its memory is spare capacity, and each doubling copies everything once).
@@ -77,9 +79,16 @@ struct PagedArray<Element>: @unchecked Sendable {
         makeUnique()
         let i = pages.count
         if i & Self.pageMask == 0 { pages.addPage() }
-        (pages.table[i &>> Self.pageShift] + (i & Self.pageMask)).initialize(to: element)
+        let address = pages.table[i &>> Self.pageShift] + (i & Self.pageMask)
+        address.initialize(to: element)
         pages.count = i + 1
+        // Appends run through fresh memory: start loading the line a few appends ahead.
+        let ahead = Self.prefetchDistance
+        if (i & Self.pageMask) + ahead < Self.pageSize { imr_prefetch_for_write(address + ahead) }
     }
+
+    /// How many elements ahead of an append its prefetch reaches: about 256 bytes.
+    private static var prefetchDistance: Int { Swift.max(1, 256 / Swift.max(1, MemoryLayout<Element>.stride)) }
 
     /// A read-only view of the elements that holds no reference: valid only while this array
     /// is neither mutated nor destroyed (build one per call that reads, as the timeline's

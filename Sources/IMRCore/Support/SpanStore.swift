@@ -1,3 +1,5 @@
+import CCacheHints
+
 /// Variable-length runs of plain values (payload bytes, clock entries) packed back to back in
 /// large chunks, each run contiguous and addressed by a `Span`. Append-only: a timeline keeps
 /// every message, so nothing is ever freed or moved. Compared with one array per run, a run
@@ -93,6 +95,9 @@ struct SpanStore<Element: BitwiseCopyable>: @unchecked Sendable {
         let offset = chunks.table[c].count
         (chunks.table[c].base + offset).initialize(from: source, count: n)
         chunks.table[c].count = offset + n
+        // Runs are appended through fresh memory: start loading the line 256 bytes ahead.
+        let ahead = offset + n + 256 / MemoryLayout<Element>.stride
+        if ahead < chunks.table[c].capacity { imr_prefetch_for_write(chunks.table[c].base + ahead) }
         return Span(chunk: UInt32(c), offset: UInt32(offset), count: UInt32(n))
     }
 
