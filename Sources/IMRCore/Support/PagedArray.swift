@@ -88,7 +88,7 @@ struct PagedArray<Element>: @unchecked Sendable {
     }
 
     /// How many elements ahead of an append its prefetch reaches: about 256 bytes.
-    private static var prefetchDistance: Int { Swift.max(1, 256 / Swift.max(1, MemoryLayout<Element>.stride)) }
+    private static var prefetchDistance: Int { Swift.max(1, 512 / Swift.max(1, MemoryLayout<Element>.stride)) }
 
     /// A read-only view of the elements that holds no reference: valid only while this array
     /// is neither mutated nor destroyed (build one per call that reads, as the timeline's
