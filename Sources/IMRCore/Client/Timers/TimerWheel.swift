@@ -86,7 +86,10 @@ struct TimerWheel {
     private(set) var current: UInt64 = 0
     /// Timers armed now.
     private(set) var armedCount = 0
-    /// `earliest()` memoised until the next arm, cancel or expiry.
+    /// `earliest()` memoised: kept up to date by an arm (the earlier of the two) and by a cancel
+    /// that leaves the earliest slot occupied (its start does not move); forgotten by a cancel
+    /// that empties it and by an expiry. Steady traffic (arm a message's timer, cancel it on
+    /// its ack, ask for the next deadline) then never searches the levels.
     private var cachedEarliest: (position: Int, start: UInt64)??
 
     init() {}
@@ -141,20 +144,35 @@ struct TimerWheel {
 
     /// Arms (or re-arms) `key` to fire at `deadline` (a deadline in the past fires at the next expiry).
     mutating func arm(_ key: Key, at deadline: UInt64) {
-        cachedEarliest = nil
         let w = writer()
-        if w.records[Int(key)].position != Self.unarmed { Self.unlink(key, w) } else { armedCount += 1 }
+        if w.records[Int(key)].position != Self.unarmed { unlinkKeepingCache(key, w) } else { armedCount += 1 }
         let d = Swift.max(deadline, current)
         w.records[Int(key)].deadline = d
-        Self.link(key, at: position(of: d), w)
+        let pos = position(of: d)
+        Self.link(key, at: pos, w)
+        if case let .some(cached) = cachedEarliest {
+            let start = slotStart(pos, slotMin: w.slotMin[pos])
+            if let cached, cached.start <= start { return }
+            cachedEarliest = .some((pos, start))
+        }
     }
 
     mutating func cancel(_ key: Key) {
         guard records[Int(key)].position != Self.unarmed else { return }
-        cachedEarliest = nil
         let w = writer()
-        Self.unlink(key, w)
+        unlinkKeepingCache(key, w)
         armedCount -= 1
+        if armedCount == 0 { cachedEarliest = .some(nil) }
+    }
+
+    /// Unlinks `key`, forgetting the cached earliest slot only when this empties it.
+    @inline(__always)
+    private mutating func unlinkKeepingCache(_ key: Key, _ w: Writer) {
+        let pos = Int(w.records[Int(key)].position)
+        Self.unlink(key, w)
+        if case let .some(cached?) = cachedEarliest, cached.position == pos, w.heads[pos] == Self.noKey {
+            cachedEarliest = nil
+        }
     }
 
     // MARK: time
@@ -166,6 +184,9 @@ struct TimerWheel {
         cachedEarliest = .some(e)
         return e?.start
     }
+
+    /// `nextDeadline()` searched afresh, past the memo (for tests: the two must agree).
+    func searchedNextDeadline() -> UInt64? { earliest()?.start }
 
     /// Fires every timer whose deadline is at or before `now`, appending their owners in
     /// deadline order (FIFO among equal deadlines).
@@ -208,6 +229,17 @@ struct TimerWheel {
         return level * Self.slotsPerLevel + slot
     }
 
+    /// The earliest time a timer of the occupied slot `pos` can be due: the slot's own start
+    /// in the block of `current`, raised to the smallest deadline linked there and to `current`.
+    @inline(__always)
+    private func slotStart(_ pos: Int, slotMin: UInt64) -> UInt64 {
+        let level = pos >> 8
+        let shift = UInt64(level) * Self.levelBits
+        let blockMask: UInt64 = level == Self.levelCount - 1 ? .max : (1 << (shift + Self.levelBits)) - 1
+        let start = (current & ~blockMask) | (UInt64(pos & 0xFF) << shift)
+        return Swift.max(start, slotMin, current)
+    }
+
     /// The earliest occupied slot and the earliest time one of its timers can be due.
     private func earliest() -> (position: Int, start: UInt64)? {
         guard armedCount > 0 else { return nil }
@@ -217,9 +249,8 @@ struct TimerWheel {
             let shift = UInt64(level) * Self.levelBits
             let from = Int((current >> shift) & 0xFF)
             guard let slot = Self.firstSetBit(level: level, from: from, t) else { continue }
-            let blockMask: UInt64 = level == Self.levelCount - 1 ? .max : (1 << (shift + Self.levelBits)) - 1
-            let slotStart = (current & ~blockMask) | (UInt64(slot) << shift)
-            let start = Swift.max(slotStart, t.slotMin[level * Self.slotsPerLevel + slot], current)
+            let pos = level * Self.slotsPerLevel + slot
+            let start = slotStart(pos, slotMin: t.slotMin[pos])
             if best == nil || start < best!.1 { best = (level * Self.slotsPerLevel + slot, start) }
             // A lower level's candidate lies within the current block of every higher level,
             // so once a level has a candidate only an un-cascaded slot at `current` can beat it.
