@@ -10,8 +10,8 @@ import CCacheHints
 /// random by design). So a filter of 4 bits per slot (a Bloom filter of two bits per id in
 /// one 64-bit word, 1/16 of the table's size, which stays in cache) answers "certainly not
 /// held" for nearly every new id without reading the table, and such ids are not written at
-/// once: up to 16 wait in a short deferred list, then go in together with all their slots
-/// loading at the same time (one miss's wait for 16 ids instead of one each). Lookups see
+/// once: up to 16 wait in a short deferred list, each one's slot prefetched as it is deferred,
+/// then go in together, their slots in cache by then. Lookups see
 /// the deferred ids: a filter hit scans them before the table.
 ///
 /// Hashing is Dietzfelbinger's vector multiply-shift over the id's four 32-bit words with
@@ -159,17 +159,21 @@ struct MessageIDTable: Sendable {
         }
         let word = filterWord(probe.tag)
         storage.withUnsafeMutableBufferPointer { p in
-            if probe.mayBeHeld { p[probe.slot] = s }
+            if probe.mayBeHeld {
+                p[probe.slot] = s
+            } else {
+                // Its slot starts loading now, to be written at the flush, many inserts later.
+                imr_prefetch_for_write(p.baseAddress! + probe.slot)
+            }
             p[word] |= Self.filterMask(probe.tag)
         }
         count += 1
     }
 
-    /// Writes the deferred ids into the table, their home slots loading all at once first.
+    /// Writes the deferred ids into the table (each one's home slot was prefetched when it was deferred).
     private mutating func flushDeferred() {
         let bits = self.bits, n = deferredCount, mask = slotCount - 1
         storage.withUnsafeMutableBufferPointer { p in
-            for i in 0..<n { imr_prefetch_for_read(p.baseAddress! + Self.home(deferred[i] >> 32, bits: bits)) }
             for i in 0..<n { Self.place(deferred[i], in: p, bits: bits, mask: mask) }
         }
         deferredCount = 0

@@ -47,14 +47,17 @@ extension ClientEngine {
         // The conversation's clock is stamped in place (no copy of it per message); a store
         // that refuses the message gets the previous clock back.
         let previousClock = store != nil ? c.clock : nil
+        // The id is drawn first: what its timeline insert reads first starts loading meanwhile.
+        var id = newOwnID(for: c, now: now)
         c.incrementClock(config.nodeID)
         while true {
-            let id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
-            c.timeline.prefetch(id)
             // An id already in use can only come from a repeated seed (a store's messages from an
             // earlier run); draw again. Without a store the outbox holds only ids drawn here, and
             // the timeline insert below refuses an id this conversation already holds.
-            if store != nil, outboxSlot(of: id) != nil || c.timeline.contains(id) { continue }
+            if store != nil, outboxSlot(of: id) != nil || c.timeline.contains(id) {
+                id = newOwnID(for: c, now: now)
+                continue
+            }
             if let store {
                 // Durable first: if the commit fails, nothing changed.
                 let entry = TimelineEntry(messageID: id, seq: nil, serverTimeMs: nil, senderUser: user,
@@ -76,7 +79,16 @@ extension ClientEngine {
             if let live = c.insertOwnMessage(id, senderUser: user, senderNode: config.nodeID, payload: payload) {
                 return (id, live)
             }
+            id = newOwnID(for: c, now: now)
         }
+    }
+
+    /// A fresh id (UUIDv7 from the seeded generator and `now`) for a message of `c`; the
+    /// timeline starts loading what its insert will read first.
+    private func newOwnID(for c: ConversationState, now: UInt64) -> MessageID {
+        let id = MessageID.uuidV7(unixMilliseconds: now, using: &rng)
+        c.timeline.prefetch(id)
+        return id
     }
 
     /// Sends a `failed` message again with the same id (and clock), with a fresh attempt
