@@ -310,7 +310,7 @@ public final class ClientEngine {
         }
         for slot in outgoing.allSlots() {
             let s = outgoing[slot]
-            let state: MessageState = s.phase == .failed ? .failed(s.failure ?? .attemptsExhausted) : .sending
+            let state: MessageState = s.phase == .failed ? .failed(outgoing.failure(of: slot)) : .sending
             out.append(OutboxEntry(id: outgoing.id(of: slot, messageIDs), conversation: convs[Int(s.conversation)].name, state: state,
                                    attempts: Int(s.attempts), seq: nil))
         }

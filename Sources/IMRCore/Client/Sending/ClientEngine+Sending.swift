@@ -32,7 +32,7 @@ extension ClientEngine {
         settle(now)
         let index = known ?? openConversation(name).index
         let (id, live) = try withConversation(at: index) { c throws(ClientError) in try stamp(c, payload: payload, now: now) }
-        let slot = outgoing.add(conversation: index, live: UInt32(live), ageStart: now, ids: messageIDs,
+        let slot = outgoing.add(id, conversation: index, live: UInt32(live), ageStart: now,
                                 wheel: &wheel, timerOwner: Self.ownerMessage)
         statistics.messagesSent += 1
         if phase == .live { pump(now: now) } else { armAgeTimer(slot) }
@@ -182,7 +182,7 @@ extension ClientEngine {
         withConversation(at: outgoing[slot].conversation) { c in
             wheel.cancel(outgoing[slot].timer)
             let live = c.timeline.confirm(id, at: Int(outgoing[slot].live), seq: seq, serverTimeMs: serverTimeMs) ?? -1
-            outgoing.remove(slot, messageIDs)
+            outgoing.remove(slot)
             if store != nil {
                 persist { store throws(SQLiteError) in
                     try store.deleteOutbox(id)

@@ -18,8 +18,10 @@ struct SentRecord {
 ///
 /// Memory per message is one 40-byte slot in a page of slots (its id, payload and clock stay
 /// in the message's timeline record, which the slot names), four bytes of index (at most 3/4
-/// full) and eight bytes of queue. The id index reads ids from the timelines through
-/// `OutboxMessageIDs`; a message enters the outbox after its timeline. The queue holds
+/// full) and eight bytes of queue. The id index keeps slot numbers; each slot keeps its id's
+/// 32-bit index hash, so probes, removals and growth compare and place by the slot's hash,
+/// and only a lookup's hash match reads the id from its timeline (through
+/// `OutboxMessageIDs`: conversation, timeline, record page, a chain of dependent loads). The queue holds
 /// every `sending` message in order; the first `admitted` of them that are still unacked
 /// are on the wire. Entries whose message was acked or failed out of order are skipped
 /// lazily and compacted away.
@@ -45,9 +47,10 @@ struct Outbox {
         /// and payload (every transmission reads them there: nothing is kept twice).
         var live: UInt32
         var timer: TimerWheel.Key
+        /// The id's index hash (`Outbox.hash`): its home bucket at any table size.
+        var hash: UInt32
         var attempts: UInt16
         var phase: Phase
-        var failure: FailureReason?
 
         var isAdmitted: Bool { phase == .inflight || phase == .held }
     }
@@ -78,6 +81,8 @@ struct Outbox {
     /// In pages: a slot is never moved, and growing never reserves more than a page ahead.
     private var slots = PagedArray<Slot>()
     private var freeSlots: [UInt32] = []
+    /// Why each `failed` message failed (few: kept out of the slots, which stay 40 bytes).
+    private var failures: [UInt32: FailureReason] = [:]
     /// Messages in the outbox (any phase but free).
     private(set) var count = 0
     /// Admitted and unacknowledged: what the in-flight window bounds.
@@ -119,53 +124,58 @@ struct Outbox {
 
     func find(_ id: MessageID, _ ids: some OutboxMessageIDs) -> UInt32? {
         let mask = table.count - 1
-        var i = Self.bucket(id, mask: mask)
+        let hash = Self.hash(id)
+        var i = Int(hash) & mask
         while true {
             let s = table[i]
             if s == Self.empty { return nil }
-            if self.id(of: s, ids) == id { return s }
+            if slots[Int(s)].hash == hash && self.id(of: s, ids) == id { return s }
             i = (i + 1) & mask
         }
     }
 
-    /// Adds a message, already in its timeline, in phase `waiting` (or `failed`, when
-    /// restored) and returns its slot. A new slot gets its timer key from `wheel`, owned by
-    /// `timerOwner | slot`. (The wheel is passed, not reached through a closure: a closure
+    /// Why the `failed` message in `slot` failed.
+    func failure(of slot: UInt32) -> FailureReason {
+        failures[slot] ?? .attemptsExhausted
+    }
+
+    /// Adds message `id`, already in its timeline at `live`, in phase `waiting` (or `failed`,
+    /// when restored) and returns its slot. A new slot gets its timer key from `wheel`, owned
+    /// by `timerOwner | slot`. (The wheel is passed, not reached through a closure: a closure
     /// capturing the engine retained and released it on every send.)
-    mutating func add(conversation: UInt32, live: UInt32, ageStart: UInt64, attempts: UInt16 = 0,
-                      ids: some OutboxMessageIDs, wheel: inout TimerWheel, timerOwner: UInt32) -> UInt32 {
+    mutating func add(_ id: MessageID, conversation: UInt32, live: UInt32, ageStart: UInt64, attempts: UInt16 = 0,
+                      wheel: inout TimerWheel, timerOwner: UInt32) -> UInt32 {
         let slot: UInt32
+        let hash = Self.hash(id)
         if let reused = freeSlots.popLast() {
             slot = reused
             update(slot) { s in
                 s.ageStart = ageStart
                 s.conversation = conversation
                 s.live = live
+                s.hash = hash
                 s.attempts = attempts
-                s.failure = nil
             }
         } else {
             slot = UInt32(slots.count)
             slots.append(Slot(order: 0, ageStart: ageStart, conversation: conversation, live: live,
-                              timer: wheel.makeKey(owner: timerOwner | slot), attempts: attempts, phase: .free, failure: nil))
+                              timer: wheel.makeKey(owner: timerOwner | slot), hash: hash, attempts: attempts, phase: .free))
         }
         count += 1
-        if (count + 1) * 4 > table.count * 3 { grow(ids) }
-        insertIndex(slot, ids)
+        if (count + 1) * 4 > table.count * 3 { grow() }
+        insertIndex(slot)
         enqueue(slot)
         return slot
     }
 
     /// Removes a message (sent): frees its slot. Its timer must be cancelled by the caller.
-    mutating func remove(_ slot: UInt32, _ ids: some OutboxMessageIDs) {
+    mutating func remove(_ slot: UInt32) {
         let phase = slots[Int(slot)].phase
         if phase == .inflight || phase == .held { admittedCount -= 1 }
         if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
-        removeIndex(id(of: slot, ids), ids)
-        update(slot) { s in
-            s.phase = .free
-            s.failure = nil
-        }
+        if phase == .failed { failures[slot] = nil }
+        removeIndex(slot)
+        slots[Int(slot)].phase = .free
         freeSlots.append(slot)
         count -= 1
         compactQueueIfSparse()
@@ -196,17 +206,15 @@ struct Outbox {
         let phase = slots[Int(slot)].phase
         if phase == .inflight || phase == .held { admittedCount -= 1 }
         if phase == .waiting || phase == .inflight || phase == .held { queuedCount -= 1 }
-        update(slot) { s in
-            s.phase = .failed
-            s.failure = reason
-        }
+        slots[Int(slot)].phase = .failed
+        failures[slot] = reason
         compactQueueIfSparse()
     }
 
     /// `failed` -> `waiting` at the back of the queue, with a fresh attempt budget.
     mutating func requeue(_ slot: UInt32, ageStart: UInt64) {
+        failures[slot] = nil
         update(slot) { s in
-            s.failure = nil
             s.attempts = 0
             s.ageStart = ageStart
         }
@@ -308,27 +316,36 @@ struct Outbox {
         admitCursor = newCursor
     }
 
+    /// The index hash of `id`; its low bits pick the home bucket.
     @inline(__always)
-    private static func bucket(_ id: MessageID, mask: Int) -> Int {
+    static func hash(_ id: MessageID) -> UInt32 {
         // UUIDv7 ids carry 74 random bits; mix both halves anyway (ids may come from elsewhere).
         let h = (id.low ^ (id.high &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
-        return Int(truncatingIfNeeded: h >> 32) & mask
+        return UInt32(truncatingIfNeeded: h >> 32)
     }
 
-    private mutating func insertIndex(_ slot: UInt32, _ ids: some OutboxMessageIDs) {
+    /// The home bucket of the message in `slot`, from the hash it keeps.
+    @inline(__always)
+    private func home(of slot: UInt32, mask: Int) -> Int {
+        Int(slots[Int(slot)].hash) & mask
+    }
+
+    private mutating func insertIndex(_ slot: UInt32) {
         let mask = table.count - 1
-        var i = Self.bucket(id(of: slot, ids), mask: mask)
+        var i = home(of: slot, mask: mask)
         while table[i] != Self.empty { i = (i + 1) & mask }
         table[i] = slot
     }
 
-    private mutating func removeIndex(_ id: MessageID, _ ids: some OutboxMessageIDs) {
+    /// Takes `slot` out of the index: found by its number along its hash's probe chain, no
+    /// id read.
+    private mutating func removeIndex(_ slot: UInt32) {
         let mask = table.count - 1
-        var i = Self.bucket(id, mask: mask)
+        var i = home(of: slot, mask: mask)
         while true {
             let s = table[i]
             if s == Self.empty { return }
-            if self.id(of: s, ids) == id { break }
+            if s == slot { break }
             i = (i + 1) & mask
         }
         // Backward-shift deletion keeps every probe chain unbroken without tombstones.
@@ -338,7 +355,7 @@ struct Outbox {
             j = (j + 1) & mask
             let s = table[j]
             if s == Self.empty { break }
-            let home = Self.bucket(self.id(of: s, ids), mask: mask)
+            let home = home(of: s, mask: mask)
             // Move s into the hole when its home is not cyclically within (hole, j].
             let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
             if !inRange {
@@ -349,14 +366,9 @@ struct Outbox {
         table[hole] = Self.empty
     }
 
-    private mutating func grow(_ ids: some OutboxMessageIDs) {
+    private mutating func grow() {
         let old = table
         table = Array(repeating: Self.empty, count: old.count * 2)
-        let mask = table.count - 1
-        for s in old where s != Self.empty {
-            var i = Self.bucket(id(of: s, ids), mask: mask)
-            while table[i] != Self.empty { i = (i + 1) & mask }
-            table[i] = s
-        }
+        for s in old where s != Self.empty { insertIndex(s) }
     }
 }

@@ -26,8 +26,8 @@ extension ClientEngine {
                 emit(.error(.store(SQLiteError(code: 11, message: "outbox row \(row.id) has no pending message"))))
                 continue
             }
-            let slot = outgoing.add(conversation: ci, live: UInt32(live), ageStart: row.ageStart,
-                                    attempts: UInt16(clamping: row.attempts), ids: messageIDs,
+            let slot = outgoing.add(row.id, conversation: ci, live: UInt32(live), ageStart: row.ageStart,
+                                    attempts: UInt16(clamping: row.attempts),
                                     wheel: &wheel, timerOwner: Self.ownerMessage)
             if let failure = row.failure { outgoing.markFailed(slot, failure) }
             restoredPending = true
