@@ -118,7 +118,7 @@ extension ClientEngine {
         if let slot = outboxSlot(of: m.messageID), outgoing[slot].conversation == c.index {
             // Our own message came back before its ack (or after it failed): sent, never shown twice.
             statistics.ownEchoesMerged += 1
-            markSent(slot, seq: m.seq, serverTimeMs: m.serverTimeMs, now: now)
+            markSent(slot, id: m.messageID, seq: m.seq, serverTimeMs: m.serverTimeMs, now: now)
             return
         }
         guard c.timeline.admits(m.clock, from: m.senderNode, id: m.messageID) else {

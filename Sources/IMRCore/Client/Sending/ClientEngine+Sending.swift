@@ -140,7 +140,7 @@ extension ClientEngine {
                 throw .invalidSeq(conversation: ack.conversation, seq: 0)
             }
             statistics.acks += 1
-            markSent(slot, seq: ack.seq, serverTimeMs: ack.serverTimeMs, now: now)
+            markSent(slot, id: ack.messageID, seq: ack.seq, serverTimeMs: ack.serverTimeMs, now: now)
             // The ack also tells the receiving leg that this seq is held here.
             markHeld(c, seq: ack.seq, now: now)
         }
@@ -175,8 +175,8 @@ extension ClientEngine {
     // MARK: transitions
 
     /// Any state -> `sent`: the message leaves the outbox; its timeline entry gets the seq.
-    func markSent(_ slot: UInt32, seq: UInt64, serverTimeMs: UInt64, now: UInt64) {
-        let id = outgoing.id(of: slot, messageIDs)
+    /// `id` is the message's: the caller found `slot` by it (no second read from the timeline).
+    func markSent(_ slot: UInt32, id: MessageID, seq: UInt64, serverTimeMs: UInt64, now: UInt64) {
         let attempts = outgoing[slot].attempts
         let phase = outgoing[slot].phase
         withConversation(at: outgoing[slot].conversation) { c in
