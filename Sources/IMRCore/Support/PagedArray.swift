@@ -83,12 +83,9 @@ struct PagedArray<Element>: @unchecked Sendable {
         address.initialize(to: element)
         pages.count = i + 1
         // Appends run through fresh memory: start loading the line a few appends ahead.
-        let ahead = Self.prefetchDistance
+        let ahead = AppendPrefetch.distance(in: Element.self)
         if (i & Self.pageMask) + ahead < Self.pageSize { imr_prefetch_for_write(address + ahead) }
     }
-
-    /// How many elements ahead of an append its prefetch reaches: about 256 bytes.
-    private static var prefetchDistance: Int { Swift.max(1, 512 / Swift.max(1, MemoryLayout<Element>.stride)) }
 
     /// A read-only view of the elements that holds no reference: valid only while this array
     /// is neither mutated nor destroyed (build one per call that reads, as the timeline's

@@ -95,8 +95,8 @@ struct SpanStore<Element: BitwiseCopyable>: @unchecked Sendable {
         let offset = chunks.table[c].count
         (chunks.table[c].base + offset).initialize(from: source, count: n)
         chunks.table[c].count = offset + n
-        // Runs are appended through fresh memory: start loading the line 256 bytes ahead.
-        let ahead = offset + n + 512 / MemoryLayout<Element>.stride
+        // Runs are appended through fresh memory: start loading the line ahead of this one.
+        let ahead = offset + n + AppendPrefetch.distance(in: Element.self)
         if ahead < chunks.table[c].capacity { imr_prefetch_for_write(chunks.table[c].base + ahead) }
         return Span(chunk: UInt32(c), offset: UInt32(offset), count: UInt32(n))
     }

@@ -21,10 +21,10 @@ struct SentRecord {
 /// full) and eight bytes of queue. The id index keeps slot numbers; each slot keeps its id's
 /// 32-bit index hash, so probes, removals and growth compare and place by the slot's hash,
 /// and only a lookup's hash match reads the id from its timeline (through
-/// `OutboxMessageIDs`: conversation, timeline, record page, a chain of dependent loads). The queue holds
-/// every `sending` message in order; the first `admitted` of them that are still unacked
-/// are on the wire. Entries whose message was acked or failed out of order are skipped
-/// lazily and compacted away.
+/// `OutboxMessageIDs`: conversation, timeline, record page, a chain of dependent loads).
+/// The queue holds every `sending` message in order; the first `admitted` of them that are
+/// still unacked are on the wire. Entries whose message was acked or failed out of order
+/// are skipped lazily and compacted away.
 struct Outbox {
     enum Phase: UInt8 {
         case free
@@ -273,7 +273,7 @@ struct Outbox {
             s.order = order
             s.phase = .waiting
         }
-        queue.append(QueueEntry(slot: slot, order: nextOrder))
+        queue.append(QueueEntry(slot: slot, order: order))
         nextOrder += 1
         queuedCount += 1
     }

@@ -251,7 +251,7 @@ struct TimerWheel {
             guard let slot = Self.firstSetBit(level: level, from: from, t) else { continue }
             let pos = level * Self.slotsPerLevel + slot
             let start = slotStart(pos, slotMin: t.slotMin[pos])
-            if best == nil || start < best!.1 { best = (level * Self.slotsPerLevel + slot, start) }
+            if best == nil || start < best!.1 { best = (pos, start) }
             // A lower level's candidate lies within the current block of every higher level,
             // so once a level has a candidate only an un-cascaded slot at `current` can beat it.
             if best!.1 == current { break }
