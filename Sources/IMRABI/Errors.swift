@@ -51,9 +51,9 @@ extension ABIFailure {
         case let .invalidIdentifier(_, problem):
             switch problem {
             case .tooLong: self.init(IMR_ERR_TOO_LARGE)
-            case .empty, .notUTF8, .containsNUL: self.init(IMR_ERR_INVALID_ID)
+            case .empty, .notUTF8, .containsNUL, .notNFC: self.init(IMR_ERR_INVALID_ID)
             }
-        case .payloadTooLarge:
+        case .payloadTooLarge, .tooManyItems:
             self.init(IMR_ERR_TOO_LARGE)
         case let .invalidClock(problem):
             switch problem {
@@ -99,7 +99,7 @@ func clientErrorCode(_ error: ClientError) -> Int32 {
     case let .invalidConversation(problem):
         switch problem {
         case .tooLong: return IMR_ERR_TOO_LARGE
-        case .empty, .notUTF8, .containsNUL: return IMR_ERR_INVALID_ID
+        case .empty, .notUTF8, .containsNUL, .notNFC: return IMR_ERR_INVALID_ID
         }
     case .payloadTooLarge: return IMR_ERR_TOO_LARGE
     case .unknownMessage: return IMR_ERR_NOT_FOUND

@@ -2423,7 +2423,7 @@ const ProtobufCMessageDescriptor imrpb__create_conversation__descriptor =
   (ProtobufCMessageInit) imrpb__create_conversation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor imrpb__add_member__field_descriptors[3] =
+static const ProtobufCFieldDescriptor imrpb__add_member__field_descriptors[4] =
 {
   {
     "request_id",
@@ -2461,16 +2461,29 @@ static const ProtobufCFieldDescriptor imrpb__add_member__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "role",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Imrpb__AddMember, role),
+    &imrpb__member_role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned imrpb__add_member__field_indices_by_name[] = {
   1,   /* field[1] = conversation */
   0,   /* field[0] = request_id */
+  3,   /* field[3] = role */
   2,   /* field[2] = user */
 };
 static const ProtobufCIntRange imrpb__add_member__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor imrpb__add_member__descriptor =
 {
@@ -2480,7 +2493,7 @@ const ProtobufCMessageDescriptor imrpb__add_member__descriptor =
   "Imrpb__AddMember",
   "imrpb",
   sizeof(Imrpb__AddMember),
-  3,
+  4,
   imrpb__add_member__field_descriptors,
   imrpb__add_member__field_indices_by_name,
   1,  imrpb__add_member__number_ranges,
@@ -2551,7 +2564,7 @@ const ProtobufCMessageDescriptor imrpb__remove_member__descriptor =
   (ProtobufCMessageInit) imrpb__remove_member__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor imrpb__conversation_result__field_descriptors[5] =
+static const ProtobufCFieldDescriptor imrpb__conversation_result__field_descriptors[6] =
 {
   {
     "request_id",
@@ -2613,18 +2626,31 @@ static const ProtobufCFieldDescriptor imrpb__conversation_result__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "owners",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Imrpb__ConversationResult, n_owners),
+    offsetof(Imrpb__ConversationResult, owners),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned imrpb__conversation_result__field_indices_by_name[] = {
   2,   /* field[2] = code */
   1,   /* field[1] = conversation */
   4,   /* field[4] = head_seq */
   3,   /* field[3] = members */
+  5,   /* field[5] = owners */
   0,   /* field[0] = request_id */
 };
 static const ProtobufCIntRange imrpb__conversation_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor imrpb__conversation_result__descriptor =
 {
@@ -2634,7 +2660,7 @@ const ProtobufCMessageDescriptor imrpb__conversation_result__descriptor =
   "Imrpb__ConversationResult",
   "imrpb",
   sizeof(Imrpb__ConversationResult),
-  5,
+  6,
   imrpb__conversation_result__field_descriptors,
   imrpb__conversation_result__field_indices_by_name,
   1,  imrpb__conversation_result__number_ranges,
@@ -2804,22 +2830,52 @@ const ProtobufCEnumDescriptor imrpb__error_code__descriptor =
   imrpb__error_code__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue imrpb__result_code__enum_values_by_number[5] =
+static const ProtobufCEnumValue imrpb__member_role__enum_values_by_number[2] =
+{
+  { "MEMBER_ROLE_MEMBER", "IMRPB__MEMBER_ROLE__MEMBER_ROLE_MEMBER", 0 },
+  { "MEMBER_ROLE_OWNER", "IMRPB__MEMBER_ROLE__MEMBER_ROLE_OWNER", 1 },
+};
+static const ProtobufCIntRange imrpb__member_role__value_ranges[] = {
+{0, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex imrpb__member_role__enum_values_by_name[2] =
+{
+  { "MEMBER_ROLE_MEMBER", 0 },
+  { "MEMBER_ROLE_OWNER", 1 },
+};
+const ProtobufCEnumDescriptor imrpb__member_role__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "imrpb.MemberRole",
+  "MemberRole",
+  "Imrpb__MemberRole",
+  "imrpb",
+  2,
+  imrpb__member_role__enum_values_by_number,
+  2,
+  imrpb__member_role__enum_values_by_name,
+  1,
+  imrpb__member_role__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue imrpb__result_code__enum_values_by_number[6] =
 {
   { "RESULT_OK", "IMRPB__RESULT_CODE__RESULT_OK", 0 },
   { "RESULT_NOT_MEMBER", "IMRPB__RESULT_CODE__RESULT_NOT_MEMBER", 1 },
   { "RESULT_UNKNOWN_CONVERSATION", "IMRPB__RESULT_CODE__RESULT_UNKNOWN_CONVERSATION", 2 },
   { "RESULT_ALREADY_EXISTS", "IMRPB__RESULT_CODE__RESULT_ALREADY_EXISTS", 3 },
   { "RESULT_INVALID", "IMRPB__RESULT_CODE__RESULT_INVALID", 4 },
+  { "RESULT_NOT_OWNER", "IMRPB__RESULT_CODE__RESULT_NOT_OWNER", 5 },
 };
 static const ProtobufCIntRange imrpb__result_code__value_ranges[] = {
-{0, 0},{0, 5}
+{0, 0},{0, 6}
 };
-static const ProtobufCEnumValueIndex imrpb__result_code__enum_values_by_name[5] =
+static const ProtobufCEnumValueIndex imrpb__result_code__enum_values_by_name[6] =
 {
   { "RESULT_ALREADY_EXISTS", 3 },
   { "RESULT_INVALID", 4 },
   { "RESULT_NOT_MEMBER", 1 },
+  { "RESULT_NOT_OWNER", 5 },
   { "RESULT_OK", 0 },
   { "RESULT_UNKNOWN_CONVERSATION", 2 },
 };
@@ -2830,9 +2886,9 @@ const ProtobufCEnumDescriptor imrpb__result_code__descriptor =
   "ResultCode",
   "Imrpb__ResultCode",
   "imrpb",
-  5,
+  6,
   imrpb__result_code__enum_values_by_number,
-  5,
+  6,
   imrpb__result_code__enum_values_by_name,
   1,
   imrpb__result_code__value_ranges,

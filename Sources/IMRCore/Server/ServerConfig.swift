@@ -20,6 +20,19 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxOutboundFramesPerSession: Int
     /// A session whose replies pile up beyond this (it sends requests but never reads) is closed.
     public var maxOutboundFramesBeforeClose: Int
+    /// Bytes queued toward a session (the engine's queue plus the host's unwritten backlog)
+    /// past which it gets no pushes and its requests wait unhandled (see `ServerEngine+Budgets`).
+    public var outboundSoftLimitBytes: Int
+    /// Bytes queued toward a session past which it is closed with an error.
+    public var outboundHardLimitBytes: Int
+    /// Token bucket per session for every request other than sends (sync, head probe,
+    /// delivered, create, member changes, ping); an empty bucket makes requests wait. Nil
+    /// turns it off.
+    public var requestRateLimit: RateLimit?
+    /// Bytes of requests that may wait for a session's budgets; past it the session is closed.
+    public var maxParkedInputBytes: Int
+    /// Largest frame accepted before a session has authenticated (its hello).
+    public var maxHelloBytes: Int
     /// A session that has not authenticated within this time is closed.
     public var helloTimeoutMs: UInt64
     /// After this much silence from a session the server sends a ping; 0 disables pings.
@@ -52,7 +65,12 @@ public struct ServerConfig: Sendable, Equatable {
         rateLimit: RateLimit? = RateLimit(burst: 200, refillPerSecond: 100),
         maxOutboundFramesPerSession: Int = 1024,
         maxOutboundFramesBeforeClose: Int = 8192,
-        helloTimeoutMs: UInt64 = 10_000,
+        outboundSoftLimitBytes: Int = 1 << 20,
+        outboundHardLimitBytes: Int = 8 << 20,
+        requestRateLimit: RateLimit? = RateLimit(burst: 500, refillPerSecond: 250),
+        maxParkedInputBytes: Int = 1 << 20,
+        maxHelloBytes: Int = 8 << 10,
+        helloTimeoutMs: UInt64 = 5_000,
         pingIntervalMs: UInt64 = 30_000,
         idleTimeoutMs: UInt64 = 90_000,
         timerGranularityMs: UInt64 = 500,
@@ -69,6 +87,11 @@ public struct ServerConfig: Sendable, Equatable {
         self.rateLimit = rateLimit
         self.maxOutboundFramesPerSession = maxOutboundFramesPerSession
         self.maxOutboundFramesBeforeClose = maxOutboundFramesBeforeClose
+        self.outboundSoftLimitBytes = outboundSoftLimitBytes
+        self.outboundHardLimitBytes = outboundHardLimitBytes
+        self.requestRateLimit = requestRateLimit
+        self.maxParkedInputBytes = maxParkedInputBytes
+        self.maxHelloBytes = maxHelloBytes
         self.helloTimeoutMs = helloTimeoutMs
         self.pingIntervalMs = pingIntervalMs
         self.idleTimeoutMs = idleTimeoutMs

@@ -105,10 +105,17 @@ public final class SQLiteDatabase {
 
     /// Checks that the file belongs to this store (its `application_id`), claiming an empty file.
     /// A foreign database (another application id, or tables but no id) is an error.
-    public func claim(applicationID: Int32, schemaVersion: Int32) throws(SQLiteError) {
+    /// `upgrades` maps an earlier schema version to the SQL that brings a store of that
+    /// version to the next one; they run in order, inside the caller's transaction.
+    public func claim(applicationID: Int32, schemaVersion: Int32, upgrades: [Int32: String] = [:]) throws(SQLiteError) {
         let current = try pragmaInteger("application_id")
         if current == Int64(applicationID) {
-            let version = try pragmaInteger("user_version")
+            var version = try pragmaInteger("user_version")
+            while version < Int64(schemaVersion), let upgrade = upgrades[Int32(clamping: version)] {
+                try execute(upgrade)
+                version += 1
+                try execute("PRAGMA user_version=\(version)")
+            }
             guard version == Int64(schemaVersion) else {
                 throw SQLiteError(code: SQLITE_MISMATCH, message: "store schema version \(version), expected \(schemaVersion)")
             }

@@ -242,11 +242,24 @@ public struct MemberChange: Sendable, Equatable {
     public var requestID: UInt64
     public var conversation: String
     public var user: String
-    public init(requestID: UInt64, conversation: String, user: String) {
+    /// For an add: the role `user` gets (an owner may grant ownership to a member already
+    /// there this way). Ignored for a remove.
+    public var role: MemberRole
+    public init(requestID: UInt64, conversation: String, user: String, role: MemberRole = .member) {
         self.requestID = requestID
         self.conversation = conversation
         self.user = user
+        self.role = role
     }
+}
+
+/// What a member may do in a conversation (DESIGN.md §3 server rule 8): owners add and remove
+/// members and grant ownership; every member sends, syncs and may leave.
+public struct MemberRole: RawRepresentable, Hashable, Sendable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let member = MemberRole(rawValue: 0)
+    public static let owner = MemberRole(rawValue: 1)
 }
 
 public struct ResultCode: RawRepresentable, Hashable, Sendable {
@@ -257,6 +270,8 @@ public struct ResultCode: RawRepresentable, Hashable, Sendable {
     public static let unknownConversation = ResultCode(rawValue: 2)
     public static let alreadyExists = ResultCode(rawValue: 3)
     public static let invalid = ResultCode(rawValue: 4)
+    /// The change needs an owner of the conversation.
+    public static let notOwner = ResultCode(rawValue: 5)
 }
 
 public struct ConversationResult: Sendable, Equatable {
@@ -265,12 +280,16 @@ public struct ConversationResult: Sendable, Equatable {
     public var code: ResultCode
     public var members: [String]
     public var headSeq: UInt64
-    public init(requestID: UInt64, conversation: String, code: ResultCode, members: [String] = [], headSeq: UInt64 = 0) {
+    /// The members among `members` who are owners.
+    public var owners: [String]
+    public init(requestID: UInt64, conversation: String, code: ResultCode, members: [String] = [], headSeq: UInt64 = 0,
+                owners: [String] = []) {
         self.requestID = requestID
         self.conversation = conversation
         self.code = code
         self.members = members
         self.headSeq = headSeq
+        self.owners = owners
     }
 }
 

@@ -49,7 +49,8 @@ extension FrameCodec {
             let m = try required(f.send_reject, "send_reject").pointee
             return .sendReject(SendReject(
                 messageID: try messageID(m.message_id),
-                conversation: try identifier(m.conversation, "conversation"),
+                // Empty when the refused send named no valid conversation.
+                conversation: try identifierOrEmpty(m.conversation, "conversation"),
                 code: RejectCode(rawValue: m.code.rawValue),
                 retryAfterMs: m.retry_case == IMRPB__SEND_REJECT__RETRY_RETRY_AFTER_MS ? m.retry_after_ms : nil,
                 detail: lenientText(m.detail)))
@@ -58,6 +59,9 @@ extension FrameCodec {
             return .push(try stored(try required(f.push, "push").pointee, recycling: true))
         case IMRPB__FRAME__BODY_DELIVERED:
             let m = try required(f.delivered, "delivered").pointee
+            guard m.n_watermarks <= limits.maxWatermarksPerFrame else {
+                throw .tooManyItems(field: "watermarks", m.n_watermarks, limit: limits.maxWatermarksPerFrame)
+            }
             var marks: [Watermark] = []
             marks.reserveCapacity(m.n_watermarks)
             for i in 0..<m.n_watermarks {
@@ -97,7 +101,7 @@ extension FrameCodec {
             let m = try required(f.add_member, "add_member").pointee
             return .addMember(MemberChange(requestID: m.request_id,
                                            conversation: try identifier(m.conversation, "conversation"),
-                                           user: try identifier(m.user, "user")))
+                                           user: try identifier(m.user, "user"), role: MemberRole(rawValue: m.role.rawValue)))
         case IMRPB__FRAME__BODY_REMOVE_MEMBER:
             let m = try required(f.remove_member, "remove_member").pointee
             return .removeMember(MemberChange(requestID: m.request_id,
@@ -108,7 +112,8 @@ extension FrameCodec {
             return .conversationResult(ConversationResult(
                 requestID: m.request_id, conversation: try identifier(m.conversation, "conversation"),
                 code: ResultCode(rawValue: m.code.rawValue),
-                members: try identifiers(m.members, count: m.n_members, "members"), headSeq: m.head_seq))
+                members: try identifiers(m.members, count: m.n_members, "members"), headSeq: m.head_seq,
+                owners: try identifiers(m.owners, count: m.n_owners, "owners")))
         case IMRPB__FRAME__BODY_RECEIPT:
             let m = try required(f.receipt, "receipt").pointee
             return .receipt(Receipt(conversation: try identifier(m.conversation, "conversation"),
@@ -131,7 +136,7 @@ extension FrameCodec {
         return p
     }
 
-    private func messageID(_ b: ProtobufCBinaryData) throws(WireError) -> MessageID {
+    func messageID(_ b: ProtobufCBinaryData) throws(WireError) -> MessageID {
         guard b.len == 16, let data = b.data else { throw .invalidMessageID(length: b.len) }
         let raw = UnsafeRawPointer(data)
         return MessageID(high: UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)),
@@ -178,7 +183,7 @@ extension FrameCodec {
         return try VectorClock(entries: entries, maxEntries: limits.maxClockEntries)
     }
 
-    private func identifier(_ p: UnsafeMutablePointer<CChar>?, _ field: String) throws(WireError) -> String {
+    func identifier(_ p: UnsafeMutablePointer<CChar>?, _ field: String) throws(WireError) -> String {
         guard let p else { throw .invalidIdentifier(field: field, .empty) }
         let count = textCount(p)
         let bytes = UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self)
@@ -186,8 +191,17 @@ extension FrameCodec {
             return held
         }
         let s = try validatedText(p, count: count, field, maxBytes: limits.maxIdentifierBytes, allowEmpty: false)
+        if !IdentifierRules.isNFC(utf8: UnsafeBufferPointer(start: bytes, count: count)) {
+            throw .invalidIdentifier(field: field, .notNFC)
+        }
         recentIdentifiers.remember(s, bytes: bytes, count: count)
         return s
+    }
+
+    /// An identifier that may be absent (empty): the conversation of a send-reject.
+    private func identifierOrEmpty(_ p: UnsafeMutablePointer<CChar>?, _ field: String) throws(WireError) -> String {
+        guard let p, p.pointee != 0 else { return "" }
+        return try identifier(p, field)
     }
 
     /// The length of a string protobuf-c decoded: the arena recorded its allocation (length
@@ -200,6 +214,7 @@ extension FrameCodec {
 
     private func identifiers(_ list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, count: Int, _ field: String) throws(WireError) -> [String] {
         guard count > 0, let list else { return [] }
+        guard count <= limits.maxMembersPerFrame else { throw .tooManyItems(field: field, count, limit: limits.maxMembersPerFrame) }
         var out: [String] = []
         out.reserveCapacity(count)
         for i in 0..<count { out.append(try identifier(list[i], field)) }

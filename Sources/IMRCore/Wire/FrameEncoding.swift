@@ -51,7 +51,8 @@ extension FrameCodec {
         case let .sendReject(v):
             let m = arena.new(Imrpb__SendReject.self); imrpb__send_reject__init(m)
             m.pointee.message_id = arena.binary(v.messageID)
-            m.pointee.conversation = try identifier(v.conversation, "conversation")
+            // Empty when the refused send named no valid conversation.
+            m.pointee.conversation = try text(v.conversation, "conversation", maxBytes: limits.maxIdentifierBytes, allowEmpty: true)
             m.pointee.code = Imrpb__RejectCode(rawValue: v.code.rawValue)
             if let retry = v.retryAfterMs {
                 m.pointee.retry_case = IMRPB__SEND_REJECT__RETRY_RETRY_AFTER_MS
@@ -63,6 +64,9 @@ extension FrameCodec {
             f.pointee.body_case = IMRPB__FRAME__BODY_PUSH; f.pointee.push = try stored(v)
         case let .delivered(v):
             let m = arena.new(Imrpb__Delivered.self); imrpb__delivered__init(m)
+            guard v.watermarks.count <= limits.maxWatermarksPerFrame else {
+                throw .tooManyItems(field: "watermarks", v.watermarks.count, limit: limits.maxWatermarksPerFrame)
+            }
             let marks = arena.array(UnsafeMutablePointer<Imrpb__Watermark>?.self, count: v.watermarks.count)
             for (i, mark) in v.watermarks.enumerated() {
                 let w = arena.new(Imrpb__Watermark.self); imrpb__watermark__init(w)
@@ -118,6 +122,7 @@ extension FrameCodec {
             m.pointee.request_id = v.requestID
             m.pointee.conversation = try identifier(v.conversation, "conversation")
             m.pointee.user = try identifier(v.user, "user")
+            m.pointee.role = Imrpb__MemberRole(rawValue: v.role.rawValue)
             f.pointee.body_case = IMRPB__FRAME__BODY_ADD_MEMBER; f.pointee.add_member = m
         case let .removeMember(v):
             let m = arena.new(Imrpb__RemoveMember.self); imrpb__remove_member__init(m)
@@ -133,6 +138,8 @@ extension FrameCodec {
             m.pointee.members = try identifiers(v.members, "members")
             m.pointee.n_members = v.members.count
             m.pointee.head_seq = v.headSeq
+            m.pointee.owners = try identifiers(v.owners, "owners")
+            m.pointee.n_owners = v.owners.count
             f.pointee.body_case = IMRPB__FRAME__BODY_CONVERSATION_RESULT; f.pointee.conversation_result = m
         case let .receipt(v):
             let m = arena.new(Imrpb__Receipt.self); imrpb__receipt__init(m)
@@ -231,6 +238,7 @@ extension FrameCodec {
     }
 
     private func identifiers(_ list: [String], _ field: String) throws(WireError) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {
+        guard list.count <= limits.maxMembersPerFrame else { throw .tooManyItems(field: field, list.count, limit: limits.maxMembersPerFrame) }
         let out = arena.array(UnsafeMutablePointer<CChar>?.self, count: list.count)
         for (i, s) in list.enumerated() { out[i] = try identifier(s, field) }
         return out
@@ -253,27 +261,5 @@ extension FrameCodec {
         }
         if let problem { throw .invalidIdentifier(field: field, problem) }
         return copy!
-    }
-}
-
-/// The rules for identifiers and text fields, shared by encode, decode and the engines.
-public enum IdentifierRules {
-    static func problem(utf8Count: Int, containsNUL: Bool, maxBytes: Int, allowEmpty: Bool) -> WireError.IdentifierProblem? {
-        if utf8Count == 0 && !allowEmpty { return .empty }
-        if utf8Count > maxBytes { return .tooLong(utf8Count, limit: maxBytes) }
-        if containsNUL { return .containsNUL }
-        return nil
-    }
-
-    /// Checks a conversation or user id against `limits`.
-    public static func validate(_ id: String, field: String, limits: WireLimits = .default) throws(WireError) {
-        var id = id
-        // memchr over the contiguous UTF-8 (the generic `utf8.contains` walks it byte by byte).
-        let (count, containsNUL) = id.withUTF8 { utf8 in
-            (utf8.count, utf8.count > 0 && memchr(utf8.baseAddress!, 0, utf8.count) != nil)
-        }
-        if let p = problem(utf8Count: count, containsNUL: containsNUL, maxBytes: limits.maxIdentifierBytes, allowEmpty: false) {
-            throw .invalidIdentifier(field: field, p)
-        }
     }
 }

@@ -15,6 +15,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case tooLong(Int, limit: Int)
         case notUTF8
         case containsNUL
+        /// Not in Unicode NFC: a look-alike of a composed name (see `IdentifierRules`).
+        case notNFC
     }
 
     /// protobuf-c could not parse the bytes (truncated, garbage, wrong wire types).
@@ -28,6 +30,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidIdentifier(field: String, IdentifierProblem)
     case payloadTooLarge(Int, limit: Int)
     case invalidClock(ClockProblem)
+    /// A repeated field holds more items than the limit allows (watermarks, members).
+    case tooManyItems(field: String, Int, limit: Int)
     /// Stream framing: a length prefix that is not a valid varint.
     case malformedLength
     /// Stream framing: the splitter failed earlier and the stream cannot be resynchronised.
@@ -47,6 +51,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
             case let .tooLong(n, limit): return "\(field) is \(n) bytes, over the limit of \(limit)"
             case .notUTF8: return "\(field) is not valid UTF-8"
             case .containsNUL: return "\(field) contains a NUL character"
+            case .notNFC: return "\(field) is not in Unicode normalization form C (NFC)"
             }
         case let .payloadTooLarge(n, limit): return "payload of \(n) bytes exceeds the limit of \(limit)"
         case let .invalidClock(.duplicateNode(node)): return "vector clock names node \(node) twice"
@@ -55,6 +60,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
             return "vector clock has \(nodes) nodes but \(counters) counters"
         case .invalidClock(.entryMessages):
             return "vector clock in the earlier form (a list of entry messages); clocks are two packed lists"
+        case let .tooManyItems(field, n, limit): return "\(field) has \(n) items, over the limit of \(limit)"
         case .malformedLength: return "malformed varint length prefix"
         case .streamFailed: return "stream framing failed earlier; the connection must be reset"
         }

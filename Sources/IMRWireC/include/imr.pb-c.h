@@ -69,12 +69,25 @@ typedef enum _Imrpb__ErrorCode {
   IMRPB__ERROR_CODE__ERROR_RATE_LIMITED = 10
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(IMRPB__ERROR_CODE)
 } Imrpb__ErrorCode;
+/*
+ * What a member may do: owners add and remove members and grant ownership; any member
+ * sends, syncs and may leave (remove itself).
+ */
+typedef enum _Imrpb__MemberRole {
+  IMRPB__MEMBER_ROLE__MEMBER_ROLE_MEMBER = 0,
+  IMRPB__MEMBER_ROLE__MEMBER_ROLE_OWNER = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(IMRPB__MEMBER_ROLE)
+} Imrpb__MemberRole;
 typedef enum _Imrpb__ResultCode {
   IMRPB__RESULT_CODE__RESULT_OK = 0,
   IMRPB__RESULT_CODE__RESULT_NOT_MEMBER = 1,
   IMRPB__RESULT_CODE__RESULT_UNKNOWN_CONVERSATION = 2,
   IMRPB__RESULT_CODE__RESULT_ALREADY_EXISTS = 3,
-  IMRPB__RESULT_CODE__RESULT_INVALID = 4
+  IMRPB__RESULT_CODE__RESULT_INVALID = 4,
+  /*
+   * the change needs an owner of the conversation
+   */
+  IMRPB__RESULT_CODE__RESULT_NOT_OWNER = 5
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(IMRPB__RESULT_CODE)
 } Imrpb__ResultCode;
 
@@ -411,7 +424,7 @@ struct  Imrpb__CreateConversation
   uint64_t request_id;
   char *conversation;
   /*
-   * the creator is always a member
+   * the creator is always a member, and its first owner
    */
   size_t n_members;
   char **members;
@@ -421,18 +434,25 @@ struct  Imrpb__CreateConversation
     , 0, (char *)protobuf_c_empty_string, 0,NULL }
 
 
+/*
+ * From an owner: adds `user` with `role`, or sets the role of a member already there.
+ */
 struct  Imrpb__AddMember
 {
   ProtobufCMessage base;
   uint64_t request_id;
   char *conversation;
   char *user;
+  Imrpb__MemberRole role;
 };
 #define IMRPB__ADD_MEMBER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&imrpb__add_member__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, IMRPB__MEMBER_ROLE__MEMBER_ROLE_MEMBER }
 
 
+/*
+ * From an owner, or from `user` itself (leaving).
+ */
 struct  Imrpb__RemoveMember
 {
   ProtobufCMessage base;
@@ -457,10 +477,15 @@ struct  Imrpb__ConversationResult
   size_t n_members;
   char **members;
   uint64_t head_seq;
+  /*
+   * the members among them who are owners
+   */
+  size_t n_owners;
+  char **owners;
 };
 #define IMRPB__CONVERSATION_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&imrpb__conversation_result__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, IMRPB__RESULT_CODE__RESULT_OK, 0,NULL, 0 }
+    , 0, (char *)protobuf_c_empty_string, IMRPB__RESULT_CODE__RESULT_OK, 0,NULL, 0, 0,NULL }
 
 
 typedef enum {
@@ -982,6 +1007,7 @@ typedef void (*Imrpb__Receipt_Closure)
 
 extern const ProtobufCEnumDescriptor    imrpb__reject_code__descriptor;
 extern const ProtobufCEnumDescriptor    imrpb__error_code__descriptor;
+extern const ProtobufCEnumDescriptor    imrpb__member_role__descriptor;
 extern const ProtobufCEnumDescriptor    imrpb__result_code__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__frame__descriptor;
 extern const ProtobufCMessageDescriptor imrpb__vector_clock__descriptor;

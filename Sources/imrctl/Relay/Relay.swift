@@ -60,7 +60,8 @@ final class Relay: @unchecked Sendable {
                 store = MemoryServerStore()
             }
             let engine = ServerEngine(config: options.server, store: store, verifier: options.verifier)
-            for c in options.conversations { try engine.ensureConversation(c.id, members: c.members) }
+            // Created once: later starts leave them to their members (removed members stay removed).
+            for c in options.conversations { try engine.createConversationIfMissing(c.id, members: c.members) }
             let core = RelayCore(loop: loop, engine: engine, store: store, logger: logger)
             core.afterInput()
             return core

@@ -211,6 +211,7 @@ import Testing
     func oversizedPayloadsAreRejected(_ kind: StoreKind) throws {
         var config = ServerConfig(rateLimit: nil)
         config.limits.maxPayloadBytes = 100
+        config.limits.maxClockEntries = 2
         let h = try ServerHarness(kind, config: config)
         try h.engine.createConversation("general", members: ["alice"])
         let alice = h.connect("alice")
@@ -218,11 +219,19 @@ import Testing
         h.engine.handle(.send(Send(conversation: "general", messageID: h.newID(), clock: VectorClock(),
                                    payload: [UInt8](repeating: 1, count: 101))), from: alice, now: h.now)
         #expect(h.take(alice).compactMap(\.reject).map(\.code) == [.payloadTooLarge])
-        // Through bytes: an error frame, and the session stays.
-        let big = try FrameCodec().encode(.send(Send(conversation: "general", messageID: h.newID(), clock: VectorClock(),
+        // Through bytes: refused by name (its id, the payload code), and the session stays.
+        let id = h.newID()
+        let big = try FrameCodec().encode(.send(Send(conversation: "general", messageID: id, clock: VectorClock(),
                                                       payload: [UInt8](repeating: 1, count: 101))))
         h.feedBytes(big, from: alice)
-        #expect(h.take(alice).first?.errorFrame?.fatal == false)
+        let reject = try #require(h.take(alice).first?.reject)
+        #expect(reject.messageID == id && reject.code == .payloadTooLarge && reject.conversation == "general")
+        // A clock over the limit: refused by name too, as invalid.
+        let crowded = try VectorClock(entries: (1...5).map { VectorClock.Entry(node: $0, counter: 1) }, maxEntries: 10)
+        let clockID = h.newID()
+        h.feedBytes(try FrameCodec().encode(.send(Send(conversation: "general", messageID: clockID, clock: crowded, payload: [1]))),
+                    from: alice)
+        #expect(h.take(alice).first?.reject.map { [$0.messageID == clockID, $0.code == .invalid] } == [true, true])
         #expect(!h.closed.contains(alice))
         #expect(try h.store.headSeq(of: "general") == 0)
     }

@@ -30,9 +30,13 @@ import Testing
         struct Boom: Error {}
         func beginBatch() throws { batches += 1 }
         func commitBatch() throws { if failNextCommit { failNextCommit = false; throw Boom() } }
-        func createConversation(_ c: String, members: [String]) throws -> Bool { try inner.createConversation(c, members: members) }
+        func createConversation(_ c: String, members: [String], owners: [String]) throws -> Bool {
+            try inner.createConversation(c, members: members, owners: owners)
+        }
         func members(of c: String) throws -> [String]? { try inner.members(of: c) }
+        func owners(of c: String) throws -> [String] { try inner.owners(of: c) }
         func addMember(_ u: String, to c: String) throws { try inner.addMember(u, to: c) }
+        func setRole(_ r: MemberRole, of u: String, in c: String) throws { try inner.setRole(r, of: u, in: c) }
         func removeMember(_ u: String, from c: String) throws { try inner.removeMember(u, from: c) }
         func conversations(of u: String) throws -> [ConversationHead] { try inner.conversations(of: u) }
         func headSeq(of c: String) throws -> UInt64? { try inner.headSeq(of: c) }

@@ -1,7 +1,8 @@
 import Testing
 @testable import IMRCore
 
-/// Conversation create with members; only members add or remove members.
+/// Conversation create with members; roles: owners add and remove members and grant
+/// ownership, any member may leave.
 @Suite struct ServerMembershipTests {
     @Test(arguments: StoreKind.allCases)
     func createIncludesTheCreatorAndRefusesDuplicates(_ kind: StoreKind) throws {
@@ -10,7 +11,9 @@ import Testing
         _ = h.take(alice)
         h.feed(.createConversation(CreateConversation(requestID: 1, conversation: "trip", members: ["bob", "carol", "bob"])), from: alice)
         let r = try #require(h.take(alice).first?.result)
-        #expect(r == ConversationResult(requestID: 1, conversation: "trip", code: .ok, members: ["alice", "bob", "carol"], headSeq: 0))
+        #expect(r == ConversationResult(requestID: 1, conversation: "trip", code: .ok, members: ["alice", "bob", "carol"], headSeq: 0,
+                                        owners: ["alice"]))
+        #expect(try h.store.owners(of: "trip") == ["alice"], "the creator is the owner")
         #expect(try h.store.members(of: "trip") == ["alice", "bob", "carol"])
 
         let dave = h.connect("dave")
@@ -30,9 +33,9 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
-    func onlyMembersChangeMembership(_ kind: StoreKind) throws {
+    func onlyOwnersChangeMembership(_ kind: StoreKind) throws {
         let h = try ServerHarness(kind)
-        try h.engine.createConversation("club", members: ["alice", "bob"])
+        try h.engine.createConversation("club", members: ["alice", "bob"], owners: ["alice"])
         let alice = h.connect("alice")
         let eve = h.connect("eve")
         _ = h.take(alice); _ = h.take(eve)
@@ -52,6 +55,25 @@ import Testing
         #expect(results.last?.members == ["alice", "carol"])
         #expect(try h.store.members(of: "club") == ["alice", "carol"])
 
+        // A member who is not an owner changes nothing but itself.
+        h.engine.closeSession(eve, now: h.now)
+        try h.engine.addMember("bob", to: "club")
+        let member = h.connect("bob")
+        _ = h.take(member)
+        h.feed(.removeMember(MemberChange(requestID: 10, conversation: "club", user: "alice")), from: member)
+        h.feed(.addMember(MemberChange(requestID: 11, conversation: "club", user: "eve")), from: member)
+        h.feed(.addMember(MemberChange(requestID: 12, conversation: "club", user: "bob", role: .owner)), from: member)
+        #expect(h.take(member).compactMap(\.result).map(\.code) == [.notOwner, .notOwner, .notOwner])
+        #expect(try h.store.members(of: "club") == ["alice", "bob", "carol"])
+        #expect(try h.store.owners(of: "club") == ["alice"])
+        // An owner grants ownership to a member; the new owner manages too.
+        h.feed(.addMember(MemberChange(requestID: 13, conversation: "club", user: "bob", role: .owner)), from: alice)
+        #expect(h.take(alice).compactMap(\.result).first?.owners == ["alice", "bob"])
+        h.feed(.removeMember(MemberChange(requestID: 14, conversation: "club", user: "bob")), from: member)
+        #expect(h.take(member).compactMap(\.result).map(\.code) == [.ok], "any member may leave")
+        #expect(try h.store.owners(of: "club") == ["alice"], "leaving gives the role up")
+        h.engine.closeSession(member, now: h.now)
+
         // A removed member can no longer send or sync; a member who leaves is out too.
         let bob = h.connect("bob")
         h.send("still in?", in: "club", from: bob)
@@ -66,7 +88,7 @@ import Testing
     @Test(arguments: StoreKind.allCases)
     func newMembersGetPushesAtOnce(_ kind: StoreKind) throws {
         let h = try ServerHarness(kind)
-        try h.engine.createConversation("club", members: ["alice"])
+        try h.engine.createConversation("club", members: ["alice"], owners: ["alice"])
         let alice = h.connect("alice")
         let bob = h.connect("bob")
         h.send("before", in: "club", from: alice)
@@ -81,9 +103,11 @@ import Testing
         #expect(throws: ServerError.self) { try h.engine.createConversation("", members: ["a"]) }
         #expect(throws: ServerError.self) { try h.engine.createConversation("x", members: ["a\u{0}b"]) }
         #expect(throws: ServerError.tooManyMembers(4, limit: 3)) { try h.engine.createConversation("x", members: ["a", "b", "c", "d"]) }
-        try h.engine.ensureConversation("g", members: ["a"])
-        try h.engine.ensureConversation("g", members: ["a", "b"])
+        #expect(try h.engine.createConversationIfMissing("g", members: ["a", "b"], owners: ["a"]))
+        // Declared again (a host's next start): left as its members made it.
+        #expect(try !h.engine.createConversationIfMissing("g", members: ["a", "b", "e"]))
         #expect(try h.store.members(of: "g") == ["a", "b"])
+        #expect(try h.store.owners(of: "g") == ["a"])
         #expect(throws: ServerError.unknownConversation("nope")) { try h.engine.addMember("a", to: "nope") }
         let a = h.connect("a")
         h.feed(.addMember(MemberChange(requestID: 1, conversation: "g", user: "c")), from: a)

@@ -57,20 +57,28 @@ import Testing
     func framesBeforeHelloAreRefusedAndChangeNothing(_ kind: StoreKind) throws {
         let h = try ServerHarness(kind)
         try h.engine.createConversation("general", members: ["alice"])
-        let s = h.engine.openSession(now: h.now)
-        h.send("sneaky", in: "general", from: s)
-        h.feed(.syncRequest(SyncRequest(conversation: "general", afterSeq: 0, limit: 10)), from: s)
-        h.feed(.createConversation(CreateConversation(requestID: 1, conversation: "x", members: [])), from: s)
-        h.feed(.ping(nonce: 5), from: s)
-        let frames = h.take(s)
-        #expect(frames.count == 4)
-        #expect(frames.prefix(3).allSatisfy { $0.errorFrame?.code == .notAuthenticated && $0.errorFrame?.fatal == false })
-        #expect(frames.last == .pong(nonce: 5))
+        // Before hello a session may send nothing else: any other frame closes it.
+        for frame: Frame in [
+            .send(Send(conversation: "general", messageID: h.newID(), clock: VectorClock(), payload: [1])),
+            .syncRequest(SyncRequest(conversation: "general", afterSeq: 0, limit: 10)),
+            .createConversation(CreateConversation(requestID: 1, conversation: "x", members: [])),
+            .ping(nonce: 5),
+        ] {
+            let s = h.engine.openSession(now: h.now)
+            h.engine.handle(frame, from: s, now: h.now)
+            let frames = h.take(s)
+            #expect(frames.count == 1 && frames[0].errorFrame?.code == .notAuthenticated && frames[0].errorFrame?.fatal == true)
+            #expect(h.closed.contains(s))
+        }
         #expect(try h.store.headSeq(of: "general") == 0)
         #expect(try h.store.members(of: "x") == nil)
-        // The session can still say hello afterwards.
+        #expect(h.engine.unauthenticatedSessions == 0)
+        // A session that says hello first is served.
+        let s = h.engine.openSession(now: h.now)
+        #expect(h.engine.unauthenticatedSessions == 1)
         h.feed(.hello(Hello(token: "tok:alice", deviceNode: 1)), from: s)
         #expect(h.take(s).first?.welcome?.user == "alice")
+        #expect(h.engine.unauthenticatedSessions == 0)
         // A repeated hello of the same device (its welcome was lost) is answered again.
         h.feed(.hello(Hello(token: "tok:alice", deviceNode: 1)), from: s)
         #expect(h.take(s).first?.welcome?.user == "alice")

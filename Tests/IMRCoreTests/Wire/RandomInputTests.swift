@@ -199,6 +199,8 @@ extension WireError {
         case .streamFailed: 14
         case .invalidClock(.mismatchedLists): 15
         case .invalidClock(.entryMessages): 16
+        case .invalidIdentifier(_, .notNFC): 17
+        case .tooManyItems: 18
         }
     }
 }

@@ -107,6 +107,7 @@ enum WireTestKit {
             case let .tooLong(n, limit): p = "tooLong(\(n), limit: \(limit))"
             case .notUTF8: p = "notUTF8"
             case .containsNUL: p = "containsNUL"
+            case .notNFC: p = "notNFC"
             }
             return "invalidIdentifier(\(field), \(p))"
         case let .payloadTooLarge(n, limit): return "payloadTooLarge(\(n), limit: \(limit))"
@@ -114,6 +115,7 @@ enum WireTestKit {
         case let .invalidClock(.tooManyEntries(n, limit)): return "invalidClock(tooManyEntries(\(n), limit: \(limit)))"
         case let .invalidClock(.mismatchedLists(nodes, counters)): return "invalidClock(mismatchedLists(nodes: \(nodes), counters: \(counters)))"
         case .invalidClock(.entryMessages): return "invalidClock(entryMessages)"
+        case let .tooManyItems(field, n, limit): return "tooManyItems(\(field), \(n), limit: \(limit))"
         case .malformedLength: return "malformedLength"
         case .streamFailed: return "streamFailed"
         }

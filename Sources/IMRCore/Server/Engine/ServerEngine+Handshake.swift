@@ -42,6 +42,7 @@ extension ServerEngine {
             return
         }
         s.phase = .authenticated(user: user, node: hello.deviceNode)
+        unauthenticatedSessions -= 1
         online[user, default: []].append(s.id)
         emit(.authenticated(s.id, user: user, node: hello.deviceNode))
         welcome(user, s, now)

@@ -1,6 +1,9 @@
 /// Conversation creation and member changes, from clients (frames) and from the host (admin).
-/// Any authenticated user may create a conversation (it is always among the members); only
-/// members add or remove members. Changes are idempotent: adding a member twice is fine.
+///
+/// Roles (DESIGN.md §3 server rule 8): any authenticated user may create a conversation and is
+/// its first owner; owners add and remove members and grant or take ownership (an add naming
+/// a member already there sets its role); any member may leave (remove itself); everyone else
+/// gets `notOwner` or `notMember`. Changes are idempotent: adding a member twice is fine.
 extension ServerEngine {
     func handleCreate(_ c: CreateConversation, _ s: Session, _ now: UInt64) {
         guard let user = s.user else { return }
@@ -9,13 +12,15 @@ extension ServerEngine {
         do {
             if members.count > config.maxMembersPerConversation {
                 result.code = .invalid
-            } else if try self.members(c.conversation) == nil {
-                try create(c.conversation, members)
+            } else if try membership(c.conversation) == nil {
+                try create(c.conversation, members, owners: [user])
                 result.members = members.sorted()
+                result.owners = [user]
             } else {
                 result.code = .alreadyExists
-                if let existing = try self.members(c.conversation), existing.contains(user) {
-                    result.members = existing.sorted()
+                if let existing = try membership(c.conversation), existing.members.contains(user) {
+                    result.members = existing.members.sorted()
+                    result.owners = existing.owners.sorted()
                     result.headSeq = try store.headSeq(of: c.conversation) ?? 0
                 }
             }
@@ -31,14 +36,20 @@ extension ServerEngine {
         guard let user = s.user else { return }
         var result = ConversationResult(requestID: c.requestID, conversation: c.conversation, code: .ok)
         do {
-            if let current = try members(c.conversation) {
-                if !current.contains(user) {
+            if let current = try membership(c.conversation) {
+                let leaving = !adding && c.user == user
+                if !current.members.contains(user) {
                     result.code = .notMember
-                } else if adding && !current.contains(c.user) && current.count >= config.maxMembersPerConversation {
+                } else if !leaving && !current.owners.contains(user) {
+                    result.code = .notOwner
+                } else if adding && !current.members.contains(c.user) && current.members.count >= config.maxMembersPerConversation {
+                    result.code = .invalid
+                } else if adding && c.role != .member && c.role != .owner {
                     result.code = .invalid
                 } else {
-                    let updated = try applyMemberChange(c.user, c.conversation, adding: adding, current: current)
-                    result.members = updated.sorted()
+                    let updated = try applyMemberChange(c.user, c.conversation, adding: adding, role: c.role, current: current)
+                    result.members = updated.members.sorted()
+                    result.owners = updated.owners.sorted()
                     result.headSeq = try store.headSeq(of: c.conversation) ?? 0
                 }
             } else {
@@ -52,20 +63,31 @@ extension ServerEngine {
         enqueue(.conversationResult(result), to: s)
     }
 
-    private func applyMemberChange(_ user: String, _ conversation: String, adding: Bool, current: Set<String>) throws -> Set<String> {
+    /// Adds `user` with `role` (or sets the role of a member already there), or removes it.
+    private func applyMemberChange(_ user: String, _ conversation: String, adding: Bool, role: MemberRole,
+                                   current: Membership) throws -> Membership {
         var updated = current
-        try beginWrite()
         if adding {
-            guard !current.contains(user) else { return current }
-            try store.addMember(user, to: conversation)
-            updated.insert(user)
+            let isOwner = current.owners.contains(user)
+            if current.members.contains(user) && isOwner == (role == .owner) { return current }
+            try beginWrite()
+            if !current.members.contains(user) {
+                try store.addMember(user, to: conversation)
+                updated.members.insert(user)
+            }
+            if role == .owner || isOwner {
+                try store.setRole(role, of: user, in: conversation)
+                if role == .owner { updated.owners.insert(user) } else { updated.owners.remove(user) }
+            }
         } else {
-            guard current.contains(user) else { return current }
+            guard current.members.contains(user) else { return current }
+            try beginWrite()
             try store.removeMember(user, from: conversation)
-            updated.remove(user)
+            updated.members.remove(user)
+            updated.owners.remove(user)
         }
-        cacheMembers(conversation, updated)
-        emit(.membershipChanged(conversation: conversation, members: updated.sorted()))
+        cacheMembership(conversation, updated)
+        emit(.membershipChanged(conversation: conversation, members: updated.members.sorted()))
         return updated
     }
 
@@ -85,56 +107,79 @@ extension ServerEngine {
         return set
     }
 
-    /// Creates a conversation with these members. Throws `ServerError.conversationExists` if
-    /// it exists, `.invalidIdentifier` / `.tooManyMembers` on bad input, or the store's error.
-    public func createConversation(_ id: String, members: [String]) throws {
-        try create(id, try validated(id, members))
+    /// Creates a conversation with these members, `owners` among them holding the owner role
+    /// (owners are added as members if missing). Throws `ServerError.conversationExists` if it
+    /// exists, `.invalidIdentifier` / `.tooManyMembers` on bad input, or the store's error.
+    public func createConversation(_ id: String, members: [String], owners: [String] = []) throws {
+        let ownerSet = try validated(id, owners)
+        try create(id, try validated(id, members + owners), owners: ownerSet)
         try commitOrThrow()
     }
 
-    private func create(_ id: String, _ set: Set<String>) throws {
+    private func create(_ id: String, _ set: Set<String>, owners: Set<String>) throws {
         try beginWrite()
-        guard try store.createConversation(id, members: set.sorted()) else { throw ServerError.conversationExists(id) }
-        cacheMembers(id, set)
+        guard try store.createConversation(id, members: set.sorted(), owners: owners.sorted()) else {
+            throw ServerError.conversationExists(id)
+        }
+        cacheMembership(id, Membership(members: set, owners: owners))
         emit(.membershipChanged(conversation: id, members: set.sorted()))
     }
 
-    /// Creates the conversation, or adds whichever of `members` are missing (for hosts that
-    /// set up the same conversations at every start).
-    public func ensureConversation(_ id: String, members: [String]) throws {
-        try ensureMembers(id, members)
+    /// Creates the conversation when it does not exist yet, and otherwise leaves it as it is
+    /// (its members and roles are the members' business once it exists). For hosts that
+    /// declare the same conversations at every start. True when it was created.
+    @discardableResult
+    public func createConversationIfMissing(_ id: String, members: [String], owners: [String] = []) throws -> Bool {
+        let ownerSet = try validated(id, owners)
+        let set = try validated(id, members + owners)
+        guard try membership(id) == nil else { return false }
+        try create(id, set, owners: ownerSet)
         try commitOrThrow()
+        return true
     }
 
+    /// Creates the conversation, or adds whichever of `members` are missing. Open rooms
+    /// (`ServerConfig.autoJoinConversations`) use it for every user at hello.
     func ensureMembers(_ id: String, _ members: [String]) throws {
         let set = try validated(id, members)
-        guard let current = try self.members(id) else {
-            try create(id, set)
+        guard let current = try membership(id) else {
+            try create(id, set, owners: [])
             return
         }
         var now = current
-        for m in set.sorted() where !now.contains(m) {
-            now = try applyMemberChange(m, id, adding: true, current: now)
+        for m in set.sorted() where !now.members.contains(m) {
+            now = try applyMemberChange(m, id, adding: true, role: .member, current: now)
         }
     }
 
-    /// Adds a member (admin path; no membership requirement).
-    public func addMember(_ user: String, to conversation: String) throws {
+    /// Adds a member, or sets the role of one already there (admin path; no role requirement).
+    public func addMember(_ user: String, to conversation: String, role: MemberRole = .member) throws {
         _ = try validated(conversation, [user])
-        guard let current = try members(conversation) else { throw ServerError.unknownConversation(conversation) }
+        guard let current = try membership(conversation) else { throw ServerError.unknownConversation(conversation) }
         // The same limit as a member's add-member frame and as creation.
-        if !current.contains(user) && current.count >= config.maxMembersPerConversation {
-            throw ServerError.tooManyMembers(current.count + 1, limit: config.maxMembersPerConversation)
+        if !current.members.contains(user) && current.members.count >= config.maxMembersPerConversation {
+            throw ServerError.tooManyMembers(current.members.count + 1, limit: config.maxMembersPerConversation)
         }
-        _ = try applyMemberChange(user, conversation, adding: true, current: current)
+        _ = try applyMemberChange(user, conversation, adding: true, role: role, current: current)
         try commitOrThrow()
     }
 
     /// Removes a member (admin path).
     public func removeMember(_ user: String, from conversation: String) throws {
         _ = try validated(conversation, [user])
-        guard let current = try members(conversation) else { throw ServerError.unknownConversation(conversation) }
-        _ = try applyMemberChange(user, conversation, adding: false, current: current)
+        guard let current = try membership(conversation) else { throw ServerError.unknownConversation(conversation) }
+        _ = try applyMemberChange(user, conversation, adding: false, role: .member, current: current)
         try commitOrThrow()
     }
+
+    /// The owners of a conversation, sorted; nil for an unknown conversation.
+    public func owners(of conversation: String) throws -> [String]? {
+        try membership(conversation)?.owners.sorted()
+    }
+}
+
+/// A conversation's members and, among them, its owners, as the engine caches them.
+struct Membership: Equatable {
+    var members: Set<String>
+    var owners: Set<String>
 }

@@ -53,7 +53,7 @@ extension ServerEngine {
 
     func handleDelivered(_ delivered: Delivered, _ s: Session, _ now: UInt64) {
         guard let user = s.user else { return }
-        for mark in delivered.watermarks {
+        for mark in Self.collapsed(delivered.watermarks) {
             do {
                 guard let memberSet = try members(mark.conversation), memberSet.contains(user),
                       let head = try store.headSeq(of: mark.conversation)
@@ -76,6 +76,25 @@ extension ServerEngine {
                 storeFailed(error, "recording a watermark in \(mark.conversation)")
             }
         }
+    }
+
+    /// One watermark per conversation (the highest of each), in first-seen order: a frame that
+    /// names a conversation many times costs the store one round of reads for it.
+    static func collapsed(_ marks: [Watermark]) -> [Watermark] {
+        guard marks.count > 1 else { return marks }
+        var index: [String: Int] = [:]
+        var out: [Watermark] = []
+        out.reserveCapacity(marks.count)
+        for mark in marks {
+            if let i = index[mark.conversation] {
+                out[i].deliveredSeq = max(out[i].deliveredSeq, mark.deliveredSeq)
+                if let read = mark.readSeq { out[i].readSeq = max(out[i].readSeq ?? 0, read) }
+            } else {
+                index[mark.conversation] = out.count
+                out.append(mark)
+            }
+        }
+        return out
     }
 
     /// Tells the other members' online devices how far `receipt.user` has got. Receipts are

@@ -11,6 +11,12 @@
 /// Push policy: a stored message is pushed to every online device of every member, the
 /// sending device included (its ack is queued first, then the push). That keeps each device's
 /// receive cursor contiguous without special cases; the client merges its own echo by message id.
+///
+/// Budgets (DESIGN.md §3 server rule 6, `ServerEngine+Budgets`): bytes queued toward each
+/// session are counted (the engine's queue plus what the host reports unwritten); past the soft
+/// limit the session gets no pushes and its requests wait unhandled (the host stops reading it,
+/// `isInputPaused`); past the hard limit it is closed. Requests draw on a per-session token
+/// bucket; a session waits, it is not refused, while the bucket is empty.
 public final class ServerEngine {
     public let config: ServerConfig
     let store: any ServerStore
@@ -20,13 +26,19 @@ public final class ServerEngine {
     var sessions: [SessionID: Session] = [:]
     /// user -> online (authenticated) sessions, in the order they authenticated.
     var online: [String: [SessionID]] = [:]
-    /// conversation -> members; the engine is the store's only writer, so this stays exact.
-    private(set) var memberCache: [String: Set<String>] = [:]
+    /// conversation -> members and owners; the engine is the store's only writer, so this
+    /// stays exact. Keys and members are NFC-checked identifiers (`IdentifierRules`), among
+    /// which `String` equality is byte equality.
+    private(set) var memberCache: [String: Membership] = [:]
     /// The same members sorted (fan-out order is deterministic), cached per conversation.
     private var orderedMemberCache: [String: [String]] = [:]
 
     private var outputs: [ServerOutput] = []
     private var outputHead = 0
+    /// Sessions with requests waiting (input paused): see `ServerEngine+Budgets`.
+    var parkedSessions: Set<SessionID> = []
+    /// Sessions not yet authenticated (the host caps them).
+    public internal(set) var unauthenticatedSessions = 0
     private var events: [ServerEvent] = []
     private var eventHead = 0
 
@@ -76,7 +88,8 @@ public final class ServerEngine {
     public func openSession(now: UInt64) -> SessionID {
         let id = SessionID(rawValue: nextSessionID)
         nextSessionID += 1
-        sessions[id] = Session(id: id, now: now, rateLimit: config.rateLimit)
+        sessions[id] = Session(id: id, now: now, rateLimit: config.rateLimit, requestRateLimit: config.requestRateLimit)
+        unauthenticatedSessions += 1
         counters.sessionsOpened += 1
         if nextSweepAt == nil { nextSweepAt = now.saturatingAdd(max(1, config.timerGranularityMs)) }
         return id
@@ -91,6 +104,8 @@ public final class ServerEngine {
     }
 
     private func goOffline(_ s: Session) {
+        forgetParked(s)
+        if case .awaitingHello = s.phase { unauthenticatedSessions -= 1 }
         guard let user = s.user else { return }
         if var list = online[user] {
             list.removeAll { $0 == s.id }
@@ -103,7 +118,7 @@ public final class ServerEngine {
     public func setWritable(_ id: SessionID, _ writable: Bool, now: UInt64) {
         guard let s = sessions[id], s.isOpen else { return }
         s.hostWritable = writable
-        if writable { recoverIfDrained(s) } else { markBehind(s, conversation: nil) }
+        if writable { outboundDrained(s, now: now) } else { markBehind(s, conversation: nil) }
     }
 
     /// Queues a fatal error frame and closes the session.
@@ -118,6 +133,7 @@ public final class ServerEngine {
         guard s.isOpen else { return }
         goOffline(s)
         s.phase = .closing
+        s.dropParked()
         counters.sessionsClosedByServer += 1
         outputs.append(.close(s.id))
         emit(.sessionClosed(s.id, reason: reason))
@@ -129,16 +145,23 @@ public final class ServerEngine {
     /// an error frame, and a fatal one closes the session; the engine goes on.
     public func handle(frameBytes: UnsafeRawBufferPointer, from id: SessionID, now: UInt64) {
         guard let s = sessions[id], s.isOpen else { return }
+        if s.user == nil && frameBytes.count > config.maxHelloBytes {
+            counters.framesIn += 1
+            counters.protocolViolations += 1
+            emit(.protocolViolation(s.id, "frame of \(frameBytes.count) bytes before hello"))
+            fail(s, .frameTooLarge, "before hello a frame is at most \(config.maxHelloBytes) bytes, got \(frameBytes.count)")
+            return
+        }
         let frame: Frame
         do {
             frame = try codec.decode(frameBytes)
         } catch {
             counters.framesIn += 1
             s.lastReceivedAt = now
-            rejectUndecodable(s, error)
+            rejectUndecodable(s, error, frameBytes, now)
             return
         }
-        handle(frame, from: id, now: now)
+        handle(frame, cost: frameBytes.count, from: s, now: now)
     }
 
     /// The stream under this session failed (for example the splitter saw an oversize length
@@ -154,9 +177,20 @@ public final class ServerEngine {
         }
     }
 
-    private func rejectUndecodable(_ s: Session, _ error: WireError) {
+    private func rejectUndecodable(_ s: Session, _ error: WireError, _ bytes: UnsafeRawBufferPointer, _ now: UInt64) {
         counters.protocolViolations += 1
         emit(.protocolViolation(s.id, error.description))
+        // Before hello every failure is fatal: an unauthenticated peer gets one chance.
+        guard s.user != nil else {
+            let code: ErrorCode = if case .frameTooLarge = error { .frameTooLarge } else { .badFrame }
+            fail(s, code, "hello refused: \(error.description)")
+            return
+        }
+        // A refusal costs the session a request token; a peer that keeps sending bad frames is closed.
+        if s.requestBucket?.take(now: now) != nil {
+            fail(s, .rateLimited, "too many refused frames: \(error.description)")
+            return
+        }
         switch error {
         case .frameTooLarge:
             fail(s, .frameTooLarge, error.description)
@@ -164,17 +198,55 @@ public final class ServerEngine {
             fail(s, .unsupportedVersion, error.description)
         case .malformed, .missingBody, .malformedLength, .streamFailed:
             fail(s, .badFrame, error.description)
-        case .missingField, .invalidMessageID, .invalidIdentifier, .payloadTooLarge, .invalidClock:
+        case .missingField, .invalidMessageID, .invalidIdentifier, .payloadTooLarge, .invalidClock, .tooManyItems:
             // Well-formed protobuf with a field out of bounds: the stream is intact, answer and go on.
-            enqueue(.error(ErrorFrame(code: .badFrame, detail: error.description)), to: s)
+            // A send is refused by name, so that its client knows which message failed.
+            if let (messageID, conversation) = codec.refusedSend(bytes) {
+                let code: RejectCode = if case .payloadTooLarge = error { .payloadTooLarge } else { .invalid }
+                counters.rejected += 1
+                emit(.rejected(s.id, messageID: messageID, code: code))
+                enqueue(.sendReject(SendReject(messageID: messageID, conversation: conversation, code: code,
+                                               detail: error.description)), to: s)
+            } else {
+                enqueue(.error(ErrorFrame(code: .badFrame, detail: error.description)), to: s)
+            }
         }
     }
 
     /// One decoded frame (hosts that decode themselves, and tests).
     public func handle(_ frame: Frame, from id: SessionID, now: UInt64) {
         guard let s = sessions[id], s.isOpen else { return }
+        handle(frame, cost: Self.estimatedSize(frame), from: s, now: now)
+    }
+
+    /// Before hello only a hello is accepted; after it, a frame is handled at once when the
+    /// session is within its budgets, else it waits in the session's parked input.
+    private func handle(_ frame: Frame, cost: Int, from s: Session, now: UInt64) {
         counters.framesIn += 1
         s.lastReceivedAt = now
+        if case .pong = frame {
+            s.pingSentAt = nil
+            return
+        }
+        guard s.user != nil else {
+            if case let .hello(hello) = frame {
+                handleHello(hello, s, now)
+            } else {
+                counters.protocolViolations += 1
+                emit(.protocolViolation(s.id, "a frame before hello"))
+                fail(s, .notAuthenticated, "hello first: the session is not authenticated")
+            }
+            return
+        }
+        if s.hasParked || !admit(frame, s, now) {
+            park(frame, cost: cost, s, now)
+            return
+        }
+        dispatch(frame, s, now)
+    }
+
+    /// Handles an admitted frame of an authenticated session.
+    func dispatch(_ frame: Frame, _ s: Session, _ now: UInt64) {
         switch frame {
         case let .hello(hello):
             handleHello(hello, s, now)
@@ -190,10 +262,6 @@ public final class ServerEngine {
             return
         default:
             break
-        }
-        guard s.user != nil else {
-            violation(s, .notAuthenticated, "hello first: the session is not authenticated")
-            return
         }
         switch frame {
         case let .send(send): handleSend(send, s, now)
@@ -233,9 +301,10 @@ public final class ServerEngine {
                 outputHead = 0
             }
             switch out {
-            case let .frame(id, _):
+            case let .frame(id, bytes):
                 guard let s = sessions[id] else { continue }   // closed by the host meanwhile
                 s.queued -= 1
+                s.queuedBytes -= bytes.count
                 counters.framesOut += 1
                 if s.behind { recoverIfDrained(s) }
                 return out
@@ -281,7 +350,17 @@ public final class ServerEngine {
             fail(s, .rateLimited, "outbound backlog of \(s.queued) frames: the connection does not read")
             return
         }
+        if !force && s.outboundBytes + bytes.count > config.outboundHardLimitBytes {
+            fail(s, .rateLimited, "outbound backlog of \(s.outboundBytes) bytes: the connection does not read")
+            return
+        }
+        append(bytes, to: s)
+    }
+
+    /// Queues a frame, counting it toward the session's budgets.
+    func append(_ bytes: [UInt8], to s: Session) {
         s.queued += 1
+        s.queuedBytes += bytes.count
         outputs.append(.frame(s.id, bytes))
     }
 
@@ -290,12 +369,12 @@ public final class ServerEngine {
     @discardableResult
     func enqueueDroppable(bytes: [UInt8], to s: Session, conversation: String) -> Bool {
         guard s.isOpen else { return false }
-        if s.behind || !s.hostWritable || s.queued >= config.maxOutboundFramesPerSession {
+        if s.behind || !s.hostWritable || s.queued >= config.maxOutboundFramesPerSession
+            || s.outboundBytes + bytes.count > config.outboundSoftLimitBytes {
             markBehind(s, conversation: conversation)
             return false
         }
-        s.queued += 1
-        outputs.append(.frame(s.id, bytes))
+        append(bytes, to: s)
         return true
     }
 
@@ -309,7 +388,7 @@ public final class ServerEngine {
         }
     }
 
-    private func markBehind(_ s: Session, conversation: String?) {
+    func markBehind(_ s: Session, conversation: String?) {
         if let conversation { s.lagging.insert(conversation) }
         guard !s.behind else { return }
         s.behind = true
@@ -319,8 +398,9 @@ public final class ServerEngine {
     /// A behind session whose backlog fell to half the bound (and whose host can write) is
     /// back: for each conversation it missed pushes in, it gets one push of the head message.
     /// That push is beyond its cursor, so the client sees the gap and fills it by sync.
-    private func recoverIfDrained(_ s: Session) {
-        guard s.behind, s.hostWritable, s.queued <= config.maxOutboundFramesPerSession / 2, s.isOpen else { return }
+    func recoverIfDrained(_ s: Session) {
+        guard s.behind, s.hostWritable, s.queued <= config.maxOutboundFramesPerSession / 2,
+              s.outboundBytes <= config.outboundSoftLimitBytes / 2, s.isOpen else { return }
         s.behind = false
         let lagging = s.lagging.sorted()
         s.lagging = []
@@ -332,8 +412,7 @@ public final class ServerEngine {
                   let last = try? store.messages(in: conversation, after: head - 1, limit: 1).first,
                   let bytes = encode(.push(last))
             else { continue }
-            s.queued += 1
-            outputs.append(.frame(s.id, bytes))
+            append(bytes, to: s)
             counters.pushesQueued += 1
         }
     }
@@ -341,10 +420,15 @@ public final class ServerEngine {
     // MARK: Timers
 
     /// When `handleTimeout` should next be called (monotonic ms), nil when no timer is needed.
-    public var nextTimeout: UInt64? { nextSweepAt }
+    public var nextTimeout: UInt64? {
+        guard let parked = nextParkedDeadline else { return nextSweepAt }
+        return min(parked, nextSweepAt ?? parked)
+    }
 
-    /// Runs the session timers due at `now`: hello timeout, pings after silence, idle close.
+    /// Runs what is due at `now`: parked requests the budgets now allow, then the session
+    /// timers (hello timeout, pings after silence, idle close).
     public func handleTimeout(now: UInt64) {
+        resumeParked(now: now)
         guard let due = nextSweepAt, now >= due else { return }
         var pings: [Session] = []
         var expired: [(Session, String, Bool)] = []
@@ -407,8 +491,9 @@ public final class ServerEngine {
             var affected = Set<SessionID>()
             for out in held {
                 switch out {
-                case let .frame(id, _):
+                case let .frame(id, bytes):
                     sessions[id]?.queued -= 1
+                    sessions[id]?.queuedBytes -= bytes.count
                     affected.insert(id)
                 case .close:
                     outputs.append(out)
@@ -429,17 +514,21 @@ public final class ServerEngine {
     // MARK: Membership helpers
 
     func members(_ conversation: String) throws -> Set<String>? {
+        try membership(conversation)?.members
+    }
+
+    func membership(_ conversation: String) throws -> Membership? {
         if let cached = memberCache[conversation] { return cached }
         guard let list = try store.members(of: conversation) else { return nil }
         if memberCache.count >= 100_000 { forgetMembers() }
-        let set = Set(list)
-        memberCache[conversation] = set
-        return set
+        let membership = Membership(members: Set(list), owners: Set(try store.owners(of: conversation)))
+        memberCache[conversation] = membership
+        return membership
     }
 
     /// Records a conversation's membership after the engine changed it.
-    func cacheMembers(_ conversation: String, _ members: Set<String>) {
-        memberCache[conversation] = members
+    func cacheMembership(_ conversation: String, _ membership: Membership) {
+        memberCache[conversation] = membership
         orderedMemberCache[conversation] = nil
     }
 

@@ -61,6 +61,10 @@ public struct ServerStats: Sendable, Equatable {
     /// Hellos repeated on an authenticated session (a lost welcome), answered again.
     public var repeatedHellos = 0
     public var storeFailures = 0
+    /// Times a session's input was paused for its budgets (its requests waited).
+    public var sessionsPaused = 0
+    /// Frames that waited in a session's parked input.
+    public var framesParked = 0
     public var eventsDropped = 0
     public init() {}
 }

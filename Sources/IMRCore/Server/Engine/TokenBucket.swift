@@ -13,6 +13,27 @@ struct TokenBucket {
         updatedAt = now
     }
 
+    /// Takes `count` tokens (at most the burst): nil when granted, else the milliseconds until
+    /// they are available (nothing is taken then).
+    mutating func take(_ count: UInt64, now: UInt64) -> UInt64? {
+        refill(now: now)
+        let need = min(count, capacity / 1000) * 1000
+        if level >= need {
+            level -= need
+            return nil
+        }
+        guard refillPerMs > 0 else { return UInt64(Int32.max) }
+        return (need - level + refillPerMs - 1) / refillPerMs
+    }
+
+    private mutating func refill(now: UInt64) {
+        if now > updatedAt {
+            let (gain, overflow) = (now - updatedAt).multipliedReportingOverflow(by: refillPerMs)
+            level = overflow ? capacity : min(capacity, level &+ min(gain, capacity))
+            updatedAt = now
+        }
+    }
+
     /// Takes one token: nil when granted, else the milliseconds until one is available.
     mutating func take(now: UInt64) -> UInt64? {
         if now > updatedAt {

@@ -2,6 +2,7 @@
 public final class MemoryServerStore: ServerStore {
     private final class Conversation {
         var members: Set<String>
+        var owners: Set<String> = []
         var messages: [StoredMessage] = []          // index = seq - 1
         var byID: [MessageID: Int] = [:]            // message id -> index
         init(members: Set<String>) { self.members = members }
@@ -20,11 +21,24 @@ public final class MemoryServerStore: ServerStore {
 
     public init() {}
 
-    public func createConversation(_ conversation: String, members: [String]) throws -> Bool {
+    public func createConversation(_ conversation: String, members: [String], owners: [String]) throws -> Bool {
         guard conversationsByID[conversation] == nil else { return false }
-        conversationsByID[conversation] = Conversation(members: Set(members))
-        for m in Set(members) { conversationsByUser[m, default: []].insert(conversation) }
+        let all = Set(members).union(owners)
+        let c = Conversation(members: all)
+        c.owners = Set(owners)
+        conversationsByID[conversation] = c
+        for m in all { conversationsByUser[m, default: []].insert(conversation) }
         return true
+    }
+
+    public func owners(of conversation: String) throws -> [String] {
+        conversationsByID[conversation]?.owners.sorted() ?? []
+    }
+
+    public func setRole(_ role: MemberRole, of user: String, in conversation: String) throws {
+        guard let c = conversationsByID[conversation] else { throw ServerStoreError.unknownConversation(conversation) }
+        guard c.members.contains(user) else { return }
+        if role == .owner { c.owners.insert(user) } else { c.owners.remove(user) }
     }
 
     public func members(of conversation: String) throws -> [String]? {
@@ -40,6 +54,7 @@ public final class MemoryServerStore: ServerStore {
     public func removeMember(_ user: String, from conversation: String) throws {
         guard let c = conversationsByID[conversation] else { throw ServerStoreError.unknownConversation(conversation) }
         c.members.remove(user)
+        c.owners.remove(user)
         conversationsByUser[user]?.remove(conversation)
     }
 

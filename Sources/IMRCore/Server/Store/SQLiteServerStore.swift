@@ -7,7 +7,11 @@
 public final class SQLiteServerStore: ServerStore {
     /// "IMRS" in the file's `application_id`.
     public static let applicationID: Int32 = 0x494D_5253
-    public static let schemaVersion: Int32 = 1
+    /// 2: members carry a role (0 member, 1 owner).
+    public static let schemaVersion: Int32 = 2
+    /// A version 1 store knew no roles and let every member manage the conversation: its
+    /// members become owners, so nobody loses a right they had.
+    static let upgrades: [Int32: String] = [1: "ALTER TABLE members ADD COLUMN role INTEGER NOT NULL DEFAULT 0; UPDATE members SET role = 1;"]
 
     private var db: SQLiteDatabase?
     private var inBatch = false
@@ -15,7 +19,7 @@ public final class SQLiteServerStore: ServerStore {
     public init(path: String, durability: SQLiteDatabase.Durability = .powerLoss) throws {
         let db = try SQLiteDatabase(path: path, durability: durability)
         try db.transaction {
-            try db.claim(applicationID: Self.applicationID, schemaVersion: Self.schemaVersion)
+            try db.claim(applicationID: Self.applicationID, schemaVersion: Self.schemaVersion, upgrades: Self.upgrades)
             try db.execute("""
                 CREATE TABLE IF NOT EXISTS conversations (
                     id TEXT PRIMARY KEY NOT NULL,
@@ -24,6 +28,7 @@ public final class SQLiteServerStore: ServerStore {
                 CREATE TABLE IF NOT EXISTS members (
                     conversation TEXT NOT NULL REFERENCES conversations(id),
                     user TEXT NOT NULL,
+                    role INTEGER NOT NULL DEFAULT 0,
                     PRIMARY KEY (conversation, user)
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS members_by_user ON members(user, conversation);
@@ -97,20 +102,38 @@ public final class SQLiteServerStore: ServerStore {
         return db
     }
 
-    public func createConversation(_ conversation: String, members: [String]) throws -> Bool {
+    public func createConversation(_ conversation: String, members: [String], owners: [String]) throws -> Bool {
         let db = try open()
         return try atomically(db) {
             let insert = try db.prepare("INSERT OR IGNORE INTO conversations (id, head_seq) VALUES (?1, 0)")
             insert.bind(1, conversation)
             try insert.run()
             guard db.changes == 1 else { return false }
-            for m in Set(members).sorted() {
-                let s = try db.prepare("INSERT OR IGNORE INTO members (conversation, user) VALUES (?1, ?2)")
-                s.bind(1, conversation).bind(2, m)
+            let ownerSet = Set(owners)
+            for m in Set(members).union(ownerSet).sorted() {
+                let s = try db.prepare("INSERT OR IGNORE INTO members (conversation, user, role) VALUES (?1, ?2, ?3)")
+                s.bind(1, conversation).bind(2, m).bind(3, Int64(ownerSet.contains(m) ? MemberRole.owner.rawValue : 0))
                 try s.run()
             }
             return true
         }
+    }
+
+    public func owners(of conversation: String) throws -> [String] {
+        let db = try open()
+        let s = try db.prepare("SELECT user FROM members WHERE conversation = ?1 AND role = ?2 ORDER BY user")
+        s.bind(1, conversation).bind(2, Int64(MemberRole.owner.rawValue))
+        var out: [String] = []
+        while try s.step() { out.append(s.string(0)) }
+        return out
+    }
+
+    public func setRole(_ role: MemberRole, of user: String, in conversation: String) throws {
+        let db = try open()
+        guard try exists(db, conversation) else { throw ServerStoreError.unknownConversation(conversation) }
+        let s = try db.prepare("UPDATE members SET role = ?3 WHERE conversation = ?1 AND user = ?2")
+        s.bind(1, conversation).bind(2, user).bind(3, Int64(role.rawValue))
+        try s.run()
     }
 
     private func exists(_ db: SQLiteDatabase, _ conversation: String) throws -> Bool {

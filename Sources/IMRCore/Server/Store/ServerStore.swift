@@ -55,13 +55,19 @@ public enum ServerStoreError: Error, Equatable, Sendable {
 ///
 /// A store is used by one thread at a time (the engine's).
 public protocol ServerStore: AnyObject {
-    /// Creates a conversation with these members (head seq 0); false when it already exists.
-    func createConversation(_ conversation: String, members: [String]) throws -> Bool
+    /// Creates a conversation with these members, `owners` (also members) holding the owner
+    /// role (head seq 0); false when it already exists.
+    func createConversation(_ conversation: String, members: [String], owners: [String]) throws -> Bool
     /// The sorted members, or nil for an unknown conversation.
     func members(of conversation: String) throws -> [String]?
-    /// Adds a member (no-op if present). Throws `ServerStoreError.unknownConversation`.
+    /// The sorted members who are owners (empty for an unknown conversation).
+    func owners(of conversation: String) throws -> [String]
+    /// Adds a member with the member role (no-op if present). Throws `ServerStoreError.unknownConversation`.
     func addMember(_ user: String, to conversation: String) throws
-    /// Removes a member (no-op if absent). Throws `ServerStoreError.unknownConversation`.
+    /// Sets the role of a member (no-op for a user who is not a member). Throws
+    /// `ServerStoreError.unknownConversation`.
+    func setRole(_ role: MemberRole, of user: String, in conversation: String) throws
+    /// Removes a member and its role (no-op if absent). Throws `ServerStoreError.unknownConversation`.
     func removeMember(_ user: String, from conversation: String) throws
     /// The user's conversations with their head seq, sorted by conversation id.
     func conversations(of user: String) throws -> [ConversationHead]
@@ -92,6 +98,11 @@ public protocol ServerStore: AnyObject {
 }
 
 extension ServerStore {
+    /// A conversation without owners (hosts that manage membership themselves).
+    public func createConversation(_ conversation: String, members: [String]) throws -> Bool {
+        try createConversation(conversation, members: members, owners: [])
+    }
+
     public func beginBatch() throws {}
     public func commitBatch() throws {}
     public func rollbackBatch() {}
