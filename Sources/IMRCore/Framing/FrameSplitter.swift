@@ -13,7 +13,8 @@ public struct FrameSplitter: Sendable {
         case failed(WireError)
     }
 
-    public let maxFrameBytes: Int
+    /// Raised once a connection has authenticated (hosts accept only a small hello before).
+    public var maxFrameBytes: Int
     private var buffer: [UInt8] = []
     private var readIndex = 0
     private var state = State.readingLength

@@ -10,8 +10,12 @@ struct RelayOptions: Sendable {
     var durability: SQLiteDatabase.Durability = .powerLoss
     var verifier: any TokenVerifier
     var server = ServerConfig()
-    /// Conversations ensured at start (created, or missing members added).
+    /// Conversations created at the first start (later starts leave them to their members).
     var conversations: [(id: String, members: [String])] = []
+    /// Most connections at once; more are closed as they arrive.
+    var maxConnections = 10_000
+    /// Most connections that have not authenticated yet; more are closed as they arrive.
+    var maxUnauthenticatedConnections = 1_000
 
     init(databasePath: String?, verifier: any TokenVerifier) {
         self.databasePath = databasePath
@@ -62,12 +66,15 @@ final class Relay: @unchecked Sendable {
             let engine = ServerEngine(config: options.server, store: store, verifier: options.verifier)
             // Created once: later starts leave them to their members (removed members stay removed).
             for c in options.conversations { try engine.createConversationIfMissing(c.id, members: c.members) }
-            let core = RelayCore(loop: loop, engine: engine, store: store, logger: logger)
+            let core = RelayCore(loop: loop, engine: engine, store: store, logger: logger,
+                                 maxConnections: options.maxConnections,
+                                 maxUnauthenticatedConnections: options.maxUnauthenticatedConnections)
             core.afterInput()
             return core
         }.get()
         self.core = core
         let maxFrameBytes = options.server.limits.maxFrameBytes
+        let maxHelloBytes = options.server.maxHelloBytes
         let bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -77,7 +84,8 @@ final class Relay: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     // Stop reading from a peer whose writes back up; the engine pauses its pushes.
                     try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
-                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core, maxFrameBytes: maxFrameBytes))
+                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core, maxFrameBytes: maxFrameBytes,
+                                                                                         maxHelloBytes: maxHelloBytes))
                 }
             }
         let channel: any Channel

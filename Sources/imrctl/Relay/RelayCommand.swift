@@ -15,7 +15,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "File holding the token secret (see `imrctl token`).") var secretFile: String?
     @Flag(help: "Accept any token as the user name itself. For local experiments only: it authenticates nobody.")
     var insecureUserTokens = false
-    @Option(name: .customLong("conversation"), help: "Conversation to create at start, as id:member,member,... (repeatable).")
+    @Option(name: .customLong("conversation"), help: "Conversation to create at the first start, as id:member,member,... (repeatable; later starts leave it to its members).")
     var conversations: [String] = []
     @Option(name: .customLong("auto-join"), help: "Conversation every authenticated user joins (repeatable).")
     var autoJoin: [String] = []
@@ -24,6 +24,19 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Sends per second per connection (token bucket refill); 0 disables the rate limit.") var rate: UInt32 = 100
     @Option(help: "Burst of sends per connection (token bucket size).") var burst: UInt32 = 200
     @Option(help: "Most messages per sync page.") var maxSyncPage: UInt32 = 256
+    @Option(help: "Most connections at once; more are closed as they arrive.") var maxConnections = 10_000
+    @Option(help: "Most connections that have not said hello yet; more are closed as they arrive.")
+    var maxUnauthenticated = 1_000
+    @Option(help: "Seconds a connection has to say hello.") var helloTimeout = 5.0
+    @Option(help: "Largest frame accepted before hello, in bytes.") var maxHelloBytes = 8 << 10
+    @Option(help: "Bytes queued toward a connection past which it gets no pushes and its requests wait (it is no longer read).")
+    var outboundSoftLimit = 1 << 20
+    @Option(help: "Bytes queued toward a connection past which it is closed.") var outboundHardLimit = 8 << 20
+    @Option(help: "Requests other than sends per second per connection (sync, probe, delivered, create, members, ping); 0: no limit.")
+    var requestRate: UInt32 = 250
+    @Option(help: "Burst of requests per connection.") var requestBurst: UInt32 = 500
+    @Option(help: "Bytes of requests that may wait for a connection to read its replies; past it, it is closed.")
+    var maxParkedBytes = 1 << 20
     @Option(help: "Durability of acked messages: full (survives power loss) or normal (survives a process crash).")
     var durability = "full"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
@@ -36,6 +49,11 @@ struct RelayCommand: AsyncParsableCommand {
         for c in conversations { _ = try Self.parseConversation(c) }
         guard ["full", "normal"].contains(durability) else { throw ValidationError("--durability is full or normal") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard maxConnections > 0, maxUnauthenticated > 0 else { throw ValidationError("connection limits must be at least 1") }
+        guard maxHelloBytes >= 64, helloTimeout > 0 else { throw ValidationError("--max-hello-bytes >= 64 and --hello-timeout > 0") }
+        guard outboundSoftLimit > 0, outboundHardLimit >= outboundSoftLimit, maxParkedBytes > 0 else {
+            throw ValidationError("--outbound-soft-limit must be positive and at most --outbound-hard-limit; --max-parked-bytes positive")
+        }
     }
 
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
@@ -78,6 +96,14 @@ struct RelayCommand: AsyncParsableCommand {
         options.server.rateLimit = rate == 0 ? nil : RateLimit(burst: max(1, burst), refillPerSecond: rate)
         options.server.maxSyncPage = max(1, maxSyncPage)
         options.server.autoJoinConversations = autoJoin
+        options.maxConnections = maxConnections
+        options.maxUnauthenticatedConnections = maxUnauthenticated
+        options.server.helloTimeoutMs = UInt64(helloTimeout * 1000)
+        options.server.maxHelloBytes = maxHelloBytes
+        options.server.outboundSoftLimitBytes = outboundSoftLimit
+        options.server.outboundHardLimitBytes = outboundHardLimit
+        options.server.requestRateLimit = requestRate == 0 ? nil : RateLimit(burst: max(1, requestBurst), refillPerSecond: requestRate)
+        options.server.maxParkedInputBytes = maxParkedBytes
         options.conversations = try conversations.map(Self.parseConversation)
         if db == nil { logger.warning("no --db: messages are kept in memory only") }
 

@@ -11,11 +11,21 @@ final class RelayCore: @unchecked Sendable {
     let store: any ServerStore
     let logger: Logger
     private var channels: [SessionID: any Channel] = [:]
+    /// Bytes handed to each channel and not yet written to its socket (the engine's budgets
+    /// count them: `ServerEngine.setBacklog`).
+    private var backlog: [SessionID: Int] = [:]
+    /// Sessions whose reading is paused because the engine parked their input.
+    private var pausedReads: Set<SessionID> = []
+    let maxConnections: Int
+    let maxUnauthenticatedConnections: Int
     private var timer: Scheduled<Void>?
     private var timerDeadline: UInt64?
     private(set) var stopping = false
 
-    init(loop: any EventLoop, engine: ServerEngine, store: any ServerStore, logger: Logger) {
+    init(loop: any EventLoop, engine: ServerEngine, store: any ServerStore, logger: Logger,
+         maxConnections: Int = 10_000, maxUnauthenticatedConnections: Int = 1_000) {
+        self.maxConnections = maxConnections
+        self.maxUnauthenticatedConnections = maxUnauthenticatedConnections
         self.loop = loop
         self.engine = engine
         self.store = store
@@ -33,6 +43,15 @@ final class RelayCore: @unchecked Sendable {
     func open(_ channel: any Channel) -> SessionID? {
         loop.preconditionInEventLoop()
         guard !stopping else { return nil }
+        guard channels.count < maxConnections else {
+            logger.notice("connection refused: at the connection limit", metadata: ["limit": "\(maxConnections)"])
+            return nil
+        }
+        guard engine.unauthenticatedSessions < maxUnauthenticatedConnections else {
+            logger.notice("connection refused: too many connections have not said hello",
+                          metadata: ["limit": "\(maxUnauthenticatedConnections)"])
+            return nil
+        }
         let id = engine.openSession(now: Self.now())
         channels[id] = channel
         logger.debug("connection opened", metadata: ["session": "\(id)", "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
@@ -41,10 +60,12 @@ final class RelayCore: @unchecked Sendable {
     }
 
     /// Feeds every complete frame in `splitter` to the engine (a framing error ends the session).
-    func receive(_ splitter: inout FrameSplitter, from id: SessionID) {
+    func receive(_ splitter: inout FrameSplitter, from id: SessionID, limits: (hello: Int, frame: Int)) {
         let now = Self.now()
         while true {
             do {
+                // Before hello only a small frame is buffered, let alone accepted.
+                splitter.maxFrameBytes = engine.isAuthenticated(id) ? limits.frame : limits.hello
                 guard let frame = try splitter.next() else { break }
                 frame.withUnsafeBytes { engine.handle(frameBytes: $0, from: id, now: now) }
             } catch {
@@ -52,11 +73,19 @@ final class RelayCore: @unchecked Sendable {
                 break
             }
         }
+        // Requests wait for the connection to read its replies: stop reading it meanwhile,
+        // so that a client that pipelines without reading meets TCP backpressure.
+        if engine.isInputPaused(id), let channel = channels[id], !pausedReads.contains(id) {
+            pausedReads.insert(id)
+            channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
         afterInput()
     }
 
     func closed(_ id: SessionID) {
         channels[id] = nil
+        backlog[id] = nil
+        pausedReads.remove(id)
         engine.closeSession(id, now: Self.now())
         logger.debug("connection closed", metadata: ["session": "\(id)"])
         afterInput()
@@ -81,12 +110,21 @@ final class RelayCore: @unchecked Sendable {
             drainScheduled = false
             drainOutputs()
             drainEvents()
+            resumeReads()
             armTimer()
         }
     }
 
+    private func resumeReads() {
+        guard !pausedReads.isEmpty else { return }
+        for id in pausedReads where !engine.isInputPaused(id) {
+            pausedReads.remove(id)
+            channels[id]?.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
     private func drainOutputs() {
-        var written: [SessionID: any Channel] = [:]
+        var written: [SessionID: (channel: any Channel, bytes: Int)] = [:]
         while let output = engine.pollOutput() {
             switch output {
             case let .frame(id, bytes):
@@ -97,17 +135,34 @@ final class RelayCore: @unchecked Sendable {
                 buffer.writeBytes(prefix)
                 buffer.writeBytes(bytes)
                 channel.write(buffer, promise: nil)
-                written[id] = channel
+                written[id, default: (channel, 0)].bytes += buffer.readableBytes
             case let .close(id):
                 guard let channel = channels.removeValue(forKey: id) else { continue }
                 written[id] = nil
+                backlog[id] = nil
+                pausedReads.remove(id)
                 // Everything queued before the close goes out first.
                 channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in
                     channel.close(promise: nil)
                 }
             }
         }
-        for channel in written.values { channel.flush() }
+        let now = Self.now()
+        for (id, batch) in written {
+            // The backlog is what the channel has not written yet; the batch leaves it when
+            // the empty write queued after it completes (writes complete in order).
+            let pending = backlog[id, default: 0] + batch.bytes
+            backlog[id] = pending
+            engine.setBacklog(id, bytes: pending, now: now)
+            let done = loop.makePromise(of: Void.self)
+            batch.channel.writeAndFlush(batch.channel.allocator.buffer(capacity: 0), promise: done)
+            done.futureResult.whenComplete { [self] _ in
+                guard let left = backlog[id] else { return }
+                backlog[id] = max(0, left - batch.bytes)
+                engine.setBacklog(id, bytes: backlog[id]!, now: Self.now())
+                afterInput()
+            }
+        }
     }
 
     private func drainEvents() {
@@ -190,10 +245,12 @@ final class RelayConnectionHandler: ChannelInboundHandler {
     private let core: RelayCore
     private var session: SessionID?
     private var splitter: FrameSplitter
+    private let limits: (hello: Int, frame: Int)
 
-    init(core: RelayCore, maxFrameBytes: Int) {
+    init(core: RelayCore, maxFrameBytes: Int, maxHelloBytes: Int) {
         self.core = core
-        splitter = FrameSplitter(maxFrameBytes: maxFrameBytes)
+        limits = (min(maxHelloBytes, maxFrameBytes), maxFrameBytes)
+        splitter = FrameSplitter(maxFrameBytes: limits.hello)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -206,7 +263,7 @@ final class RelayConnectionHandler: ChannelInboundHandler {
         let buffer = unwrapInboundIn(data)
         guard let session else { return }
         buffer.withUnsafeReadableBytes { splitter.append($0) }
-        core.receive(&splitter, from: session)
+        core.receive(&splitter, from: session, limits: limits)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -27,6 +27,12 @@ extension ServerEngine {
         }
     }
 
+    /// Whether the session has authenticated (hosts accept only a small hello before:
+    /// `ServerConfig.maxHelloBytes`).
+    public func isAuthenticated(_ id: SessionID) -> Bool {
+        sessions[id]?.user != nil
+    }
+
     /// True while the session has requests waiting for its budgets: the host should not read
     /// more from its connection until this turns false (check again after `pollOutput`,
     /// `handleTimeout`, `setBacklog` and `setWritable`).
