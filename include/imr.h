@@ -28,6 +28,10 @@
  *    Inputs are borrowed for the duration of the call; imr keeps no pointer to them.
  *    Strings are NUL-terminated UTF-8 and bounded (an identifier longer than its
  *    limit gives IMR_ERR_TOO_LARGE without reading past limit + 1 bytes).
+ *  - Identifiers. Conversation and user ids are compared as exact bytes, so they must
+ *    be in Unicode NFC: an identifier argument that is not (say "e" followed by U+0301
+ *    where U+00E9 is meant) gives IMR_ERR_INVALID_ID. imr never normalizes a name, so
+ *    two spellings can never name one conversation; normalize before calling.
  *  - Borrowed outputs. A pointer handed out by a handle (a frame, an event's strings)
  *    stays valid until the next call that takes that handle non-const, or its _free.
  *  - Threads. No callbacks, no globals, no threads of its own. One handle is used by
@@ -93,7 +97,8 @@ typedef int64_t imr_ssize;
 #define IMR_ERR_BUFFER_TOO_SMALL (-3)
 /* A length exceeds a limit: payload, identifier, token, frame, clock entries. */
 #define IMR_ERR_TOO_LARGE (-4)
-/* An identifier or token is empty, not valid UTF-8, or contains NUL. */
+/* An identifier or token is empty, not valid UTF-8, or contains NUL; or a conversation or
+ * user id is not in Unicode NFC. */
 #define IMR_ERR_INVALID_ID (-5)
 /* The bytes are not a valid frame (not protobuf, missing or invalid fields). */
 #define IMR_ERR_MALFORMED_FRAME (-6)
@@ -170,8 +175,13 @@ typedef struct imr_config imr_config;
 #define IMR_CONFIG_MAX_TOKEN_BYTES 19      /* longest auth token (>= 1) */
 #define IMR_CONFIG_SENT_RETENTION 20       /* sent messages kept in the outbox query */
 #define IMR_CONFIG_MAX_BUFFERED 21         /* out-of-order pushes held per conversation */
-/* Server settings (unsigned integers; imr_server_new). Keys 1 to 21 and 30 to 42 are the
- * client's (imr_client_new); the limits (15 to 19) apply to both. */
+#define IMR_CONFIG_MAX_WATERMARKS_PER_FRAME 22 /* most watermarks in one delivered frame
+                                                  (wire limit, 1 ... 1048576) */
+#define IMR_CONFIG_MAX_MEMBERS_PER_FRAME 23    /* most user ids in one list of a frame: the
+                                                  members of a create or of a result (wire
+                                                  limit, 1 ... 1048576) */
+/* Server settings (unsigned integers; imr_server_new). Keys 1 to 23 and 30 to 42 are the
+ * client's (imr_client_new); the limits (15 to 19, 22, 23) apply to both. */
 #define IMR_CONFIG_SERVER_MAX_SYNC_PAGE 50   /* most messages per sync page (>= 1) */
 #define IMR_CONFIG_SERVER_MAX_INFLIGHT 51    /* unacked-send window announced to clients (>= 1) */
 #define IMR_CONFIG_RATE_LIMIT_BURST 52       /* sends per session at once; 0 turns rate limiting off */
@@ -187,6 +197,18 @@ typedef struct imr_config imr_config;
 #define IMR_CONFIG_MAX_QUEUED_EVENTS 62      /* events kept for poll_event before dropping (>= 1) */
 /* Client and server. */
 #define IMR_CONFIG_STORE_DURABILITY 63       /* IMR_DURABILITY_* of the SQLite store */
+/* Server budgets per session (imr_server_set_backlog, imr_server_input_paused). Bytes queued
+ * toward a session count the engine's queue plus the host's unwritten backlog. */
+#define IMR_CONFIG_OUTBOUND_SOFT_BYTES 64     /* past it: no pushes, requests wait unhandled
+                                                 (1 ... 2^31-1; at most the hard limit) */
+#define IMR_CONFIG_OUTBOUND_HARD_BYTES 65     /* past it the session is closed (1 ... 2^31-1) */
+#define IMR_CONFIG_REQUEST_RATE_BURST 66      /* requests other than sends per session at once;
+                                                 0 turns the request budget off */
+#define IMR_CONFIG_REQUEST_RATE_PER_SECOND 67 /* its token bucket refill (>= 1) */
+#define IMR_CONFIG_MAX_PARKED_INPUT_BYTES 68  /* bytes of requests that may wait; past it the
+                                                 session is closed (1 ... 2^31-1) */
+#define IMR_CONFIG_MAX_HELLO_BYTES 69         /* largest frame before authentication
+                                                 (64 ... IMR_LIMIT_MAX_FRAME_BYTES) */
 /* Floating-point settings (imr_config_set_double). */
 #define IMR_CONFIG_BACKOFF_FACTOR 30       /* timeout multiplier per attempt (>= 1.0) */
 #define IMR_CONFIG_JITTER 31               /* relative random spread of timeouts, 0.0 ... 1.0 */
@@ -618,8 +640,8 @@ IMR_API int imr_client_disconnected(imr_client *client, uint64_t now_ms);
  * Sends `payload_len` bytes (copied) to `conversation` and writes the new message's
  * 16-byte id into `out_id`. With a store, returns only after the message is committed.
  * It appears at once in the conversation's timeline, and goes out now if connected.
- * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID (conversation empty or not UTF-8);
- * IMR_ERR_INVALID_ARG (empty payload); IMR_ERR_TOO_LARGE (conversation id or payload
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID (conversation empty, not UTF-8 or not
+ * NFC); IMR_ERR_INVALID_ARG (empty payload); IMR_ERR_TOO_LARGE (conversation id or payload
  * over its limit); IMR_ERR_STORE (nothing was recorded).
  */
 IMR_API int imr_client_send(imr_client *client, const char *conversation, const uint8_t *payload,
@@ -695,14 +717,16 @@ IMR_API imr_ssize imr_client_outbox(imr_client *client, imr_outbox_entry *entrie
  * Returns the number of messages in the conversation (may exceed offset + cap);
  * IMR_ERR_NULL; IMR_ERR_INVALID_ARG (bad view, or a size above INT64_MAX);
  * IMR_ERR_NOT_FOUND (a conversation this device does not know);
- * IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE (not a possible conversation id).
+ * IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE (not a possible conversation id: empty, not
+ * UTF-8, not NFC, or too long).
  */
 IMR_API imr_ssize imr_client_timeline(imr_client *client, const char *conversation, int view,
                                       size_t offset, imr_message *messages, size_t cap);
 
 /*
  * Stores the conversation's cursor (the highest contiguous seq held; 0 when unknown)
- * in *out_cursor. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE.
+ * in *out_cursor. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE (not
+ * a possible conversation id, as for imr_client_timeline).
  */
 IMR_API int imr_client_cursor(const imr_client *client, const char *conversation,
                               uint64_t *out_cursor);
@@ -710,7 +734,8 @@ IMR_API int imr_client_cursor(const imr_client *client, const char *conversation
 /*
  * A copy of the conversation's vector clock on this device (empty when unknown) as a
  * new clock in *out. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID /
- * IMR_ERR_TOO_LARGE. Ownership: the caller releases *out with imr_clock_free.
+ * IMR_ERR_TOO_LARGE (not a possible conversation id, as for imr_client_timeline).
+ * Ownership: the caller releases *out with imr_clock_free.
  */
 IMR_API int imr_client_clock(const imr_client *client, const char *conversation, imr_clock **out);
 
@@ -771,8 +796,9 @@ typedef struct imr_server imr_server;
  * and IMR_CONFIG_STORE_DURABILITY apply; other keys are ignored). No token is
  * registered yet. The config can be freed afterwards.
  * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (inconsistent limits: a payload
- * limit above the frame limit); IMR_ERR_STORE (the file cannot be opened or is not an
- * imr server store).
+ * limit above the frame limit, or IMR_CONFIG_OUTBOUND_SOFT_BYTES above
+ * IMR_CONFIG_OUTBOUND_HARD_BYTES, defaults counted); IMR_ERR_STORE (the file cannot be
+ * opened or is not an imr server store).
  * Ownership: the caller releases *out with imr_server_free.
  */
 IMR_API int imr_server_new(const imr_config *config, imr_server **out);
@@ -784,7 +810,7 @@ IMR_API void imr_server_free(imr_server *server);
  * Registers `token` (copied) as authenticating `user` until `expiry_unix_ms` (wall
  * time, Unix milliseconds; 0 = never expires), replacing an earlier registration of
  * the same token. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ID (empty or not
- * UTF-8); IMR_ERR_TOO_LARGE (over the token or identifier limit).
+ * UTF-8, or `user` not NFC); IMR_ERR_TOO_LARGE (over the token or identifier limit).
  */
 IMR_API int imr_server_add_token(imr_server *server, const char *token, const char *user,
                                  uint64_t expiry_unix_ms);
@@ -806,24 +832,55 @@ IMR_API int imr_server_set_wall_clock(imr_server *server, uint64_t unix_ms, uint
 
 /*
  * Creates a conversation with `n_members` members (`members` may be NULL when
- * `n_members` is 0; duplicates count once).
- * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_EXISTS; IMR_ERR_INVALID_ID; IMR_ERR_TOO_LARGE
- * (an id over its limit, or more members than IMR_CONFIG_MAX_MEMBERS);
- * IMR_ERR_STORE.
+ * `n_members` is 0; duplicates count once), all with IMR_ROLE_MEMBER: it has no owner
+ * until imr_server_set_role names one.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_EXISTS; IMR_ERR_INVALID_ID (an id empty, not
+ * UTF-8 or not NFC); IMR_ERR_TOO_LARGE (an id over its limit, or more members than
+ * IMR_CONFIG_MAX_MEMBERS); IMR_ERR_STORE. On error nothing is created.
  */
 IMR_API int imr_server_create_conversation(imr_server *server, const char *conversation,
                                            const char *const *members, size_t n_members);
 
 /*
- * Adds `user` to a conversation (nothing if already a member).
+ * Adds `user` to a conversation with IMR_ROLE_MEMBER (nothing if already a member; its
+ * role is kept).
  * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_NOT_FOUND (no such conversation);
- * IMR_ERR_INVALID_ID; IMR_ERR_TOO_LARGE; IMR_ERR_STORE.
+ * IMR_ERR_INVALID_ID (an id empty, not UTF-8 or not NFC); IMR_ERR_TOO_LARGE (an id over
+ * its limit, or the conversation is full: IMR_CONFIG_MAX_MEMBERS); IMR_ERR_STORE.
  */
 IMR_API int imr_server_add_member(imr_server *server, const char *conversation, const char *user);
 
-/* Removes `user` from a conversation (nothing if not a member). Errors as add_member. */
+/* Removes `user` (and its role) from a conversation (nothing if not a member). Errors as
+ * add_member. */
 IMR_API int imr_server_remove_member(imr_server *server, const char *conversation,
                                      const char *user);
+
+/* Roles of a conversation's members. Owners add and remove members and grant or take
+ * ownership (by frame); any member may leave; other changes get a ConversationResult
+ * with code RESULT_NOT_OWNER (proto/imr.proto). A client that creates a conversation
+ * by frame is its first owner. */
+#define IMR_ROLE_MEMBER 0
+#define IMR_ROLE_OWNER 1
+
+/*
+ * Sets the role of `user` in a conversation to `role` (IMR_ROLE_MEMBER or
+ * IMR_ROLE_OWNER), adding it as a member first if it is not one. The host needs no role.
+ * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (another `role`); IMR_ERR_NOT_FOUND
+ * (no such conversation); IMR_ERR_INVALID_ID (an id empty, not UTF-8 or not NFC);
+ * IMR_ERR_TOO_LARGE (an id over its limit, or a new member in a full conversation);
+ * IMR_ERR_STORE.
+ */
+IMR_API int imr_server_set_role(imr_server *server, const char *conversation, const char *user,
+                                int role);
+
+/*
+ * Stores the role of `user` in a conversation (IMR_ROLE_MEMBER or IMR_ROLE_OWNER) in
+ * *out_role. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_NOT_FOUND (no such conversation, or
+ * `user` is not a member); IMR_ERR_INVALID_ID / IMR_ERR_TOO_LARGE (not a possible id);
+ * IMR_ERR_STORE.
+ */
+IMR_API int imr_server_member_role(imr_server *server, const char *conversation, const char *user,
+                                   int *out_role);
 
 /*
  * Opens a session for a new connection (it must send a hello first) and stores its id
@@ -844,6 +901,27 @@ IMR_API int imr_server_close_session(imr_server *server, uint64_t session, uint6
  */
 IMR_API int imr_server_set_writable(imr_server *server, uint64_t session, int writable,
                                     uint64_t now_ms);
+
+/*
+ * For hosts that write asynchronously: `bytes` is how much of what imr_server_poll_output
+ * handed out for `session` is not yet written to the peer (0 once it is all written).
+ * Past IMR_CONFIG_OUTBOUND_SOFT_BYTES (with the engine's own queue) the session gets no
+ * pushes and its requests wait unhandled; when the backlog shrinks they are handled
+ * again. Past IMR_CONFIG_OUTBOUND_HARD_BYTES the session gets an error frame and a
+ * close. An unknown or closed session is ignored. Hosts that write synchronously never
+ * call it. Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (`bytes` above INT64_MAX).
+ */
+IMR_API int imr_server_set_backlog(imr_server *server, uint64_t session, uint64_t bytes,
+                                   uint64_t now_ms);
+
+/*
+ * 1 while `session` has requests waiting for its budgets (outbound bytes, request rate):
+ * stop reading its connection until this is 0 again, checking after
+ * imr_server_poll_output, imr_server_handle_timeout, imr_server_set_backlog and
+ * imr_server_set_writable. 0 otherwise, and for an unknown or closed session;
+ * IMR_ERR_NULL if `server` is NULL.
+ */
+IMR_API int imr_server_input_paused(const imr_server *server, uint64_t session);
 
 /*
  * One frame received on `session` (the bytes between two length prefixes). Bad bytes
@@ -889,8 +967,9 @@ IMR_API int imr_server_poll_event(imr_server *server, imr_event *out_event);
 IMR_API int imr_server_next_timeout(const imr_server *server, uint64_t *out_deadline_ms);
 
 /*
- * Runs the timers due at `now_ms` (hello and idle timeouts, pings). Calling it early
- * is harmless. Returns IMR_OK or IMR_ERR_NULL.
+ * Runs the timers due at `now_ms` (hello and idle timeouts, pings) and handles waiting
+ * requests the budgets now allow. Calling it early is harmless. Returns IMR_OK or
+ * IMR_ERR_NULL.
  */
 IMR_API int imr_server_handle_timeout(imr_server *server, uint64_t now_ms);
 

@@ -94,7 +94,7 @@ public func imr_client_send(_ client: OpaquePointer?, _ conversation: UnsafePoin
         guard let client, let outID else { throw ABIFailure(IMR_ERR_NULL) }
         let id = try withObject(client, as: ClientBox.self) { box throws(ABIFailure) -> MessageID in
             let limits = box.engine.config.limits
-            let name = try inputString(conversation, maxBytes: limits.maxIdentifierBytes)
+            let name = try inputIdentifier(conversation, field: "conversation", limits: limits)
             let bytes = try inputBytes(payload, payloadLen)
             guard bytes.count <= limits.maxPayloadBytes else { throw ABIFailure(IMR_ERR_TOO_LARGE) }
             do {
@@ -305,7 +305,7 @@ public func imr_client_timeline(_ client: OpaquePointer?, _ conversation: Unsafe
         let start = try checkedSize(offset)
         let capacity = try checkedSize(cap)
         let box = object(client, as: ClientBox.self)
-        let name = try inputString(conversation, maxBytes: box.engine.config.limits.maxIdentifierBytes)
+        let name = try inputIdentifier(conversation, field: "conversation", limits: box.engine.config.limits)
         guard let timeline = box.engine.timeline(name) else { throw ABIFailure(IMR_ERR_NOT_FOUND) }
         let count = timeline.count
         guard start < count, capacity > 0 else { return count }
@@ -346,7 +346,7 @@ public func imr_client_cursor(_ client: OpaquePointer?, _ conversation: UnsafePo
     abiCall { () throws(ABIFailure) -> Int32 in
         guard let client, let outCursor else { throw ABIFailure(IMR_ERR_NULL) }
         let box = object(client, as: ClientBox.self)
-        let name = try inputString(conversation, maxBytes: box.engine.config.limits.maxIdentifierBytes)
+        let name = try inputIdentifier(conversation, field: "conversation", limits: box.engine.config.limits)
         outCursor.pointee = box.engine.cursor(name)
         return IMR_OK
     }
@@ -357,7 +357,7 @@ public func imr_client_clock(_ client: OpaquePointer?, _ conversation: UnsafePoi
     abiCall { () throws(ABIFailure) -> Int32 in
         guard let client, let out else { throw ABIFailure(IMR_ERR_NULL) }
         let box = object(client, as: ClientBox.self)
-        let name = try inputString(conversation, maxBytes: box.engine.config.limits.maxIdentifierBytes)
+        let name = try inputIdentifier(conversation, field: "conversation", limits: box.engine.config.limits)
         out.pointee = makeHandle(ClockBox(box.engine.clock(name)))
         return IMR_OK
     }

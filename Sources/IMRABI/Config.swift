@@ -24,6 +24,8 @@ final class ConfigBox {
         if let v = int(IMR_CONFIG_MAX_IDENTIFIER_BYTES) { limits.maxIdentifierBytes = v }
         if let v = int(IMR_CONFIG_MAX_CLOCK_ENTRIES) { limits.maxClockEntries = v }
         if let v = int(IMR_CONFIG_MAX_TOKEN_BYTES) { limits.maxTokenBytes = v }
+        if let v = int(IMR_CONFIG_MAX_WATERMARKS_PER_FRAME) { limits.maxWatermarksPerFrame = v }
+        if let v = int(IMR_CONFIG_MAX_MEMBERS_PER_FRAME) { limits.maxMembersPerFrame = v }
         guard limits.maxPayloadBytes <= limits.maxFrameBytes else { throw ABIFailure(IMR_ERR_INVALID_ARG) }
         return limits
     }
@@ -47,12 +49,18 @@ private func integerRange(_ key: Int32) -> ClosedRange<UInt64>? {
     case IMR_CONFIG_MAX_IDENTIFIER_BYTES: return 1...65_536
     case IMR_CONFIG_MAX_CLOCK_ENTRIES: return 1...1_048_576
     case IMR_CONFIG_MAX_TOKEN_BYTES: return 1...1_048_576
+    case IMR_CONFIG_MAX_WATERMARKS_PER_FRAME, IMR_CONFIG_MAX_MEMBERS_PER_FRAME: return 1...1_048_576
     case IMR_CONFIG_SERVER_MAX_SYNC_PAGE, IMR_CONFIG_SERVER_MAX_INFLIGHT, IMR_CONFIG_RATE_LIMIT_PER_SECOND:
         return 1...UInt64(UInt32.max)
     case IMR_CONFIG_RATE_LIMIT_BURST: return 0...UInt64(UInt32.max)
     case IMR_CONFIG_MAX_OUTBOUND_FRAMES, IMR_CONFIG_MAX_OUTBOUND_FRAMES_BEFORE_CLOSE, IMR_CONFIG_MAX_MEMBERS,
          IMR_CONFIG_MAX_QUEUED_EVENTS: return 1...UInt64(Int32.max)
     case IMR_CONFIG_HELLO_TIMEOUT_MS, IMR_CONFIG_PING_INTERVAL_MS, IMR_CONFIG_IDLE_TIMEOUT_MS: return ms
+    case IMR_CONFIG_OUTBOUND_SOFT_BYTES, IMR_CONFIG_OUTBOUND_HARD_BYTES, IMR_CONFIG_MAX_PARKED_INPUT_BYTES:
+        return 1...UInt64(Int32.max)
+    case IMR_CONFIG_REQUEST_RATE_BURST: return 0...UInt64(UInt32.max)
+    case IMR_CONFIG_REQUEST_RATE_PER_SECOND: return 1...UInt64(UInt32.max)
+    case IMR_CONFIG_MAX_HELLO_BYTES: return 64...UInt64(IMR_LIMIT_MAX_FRAME_BYTES)
     case IMR_CONFIG_TIMER_GRANULARITY_MS: return 1...UInt64(IMR_MAX_TIME_MS)
     case IMR_CONFIG_SEND_RECEIPTS: return 0...1
     case IMR_CONFIG_STORE_DURABILITY: return UInt64(IMR_DURABILITY_PROCESS_CRASH)...UInt64(IMR_DURABILITY_POWER_LOSS)

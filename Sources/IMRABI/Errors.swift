@@ -12,7 +12,7 @@ public func imr_strerror(_ code: Int32) -> UnsafePointer<CChar>? {
     case IMR_ERR_INVALID_ARG: text = "invalid argument"
     case IMR_ERR_BUFFER_TOO_SMALL: text = "buffer too small"
     case IMR_ERR_TOO_LARGE: text = "a length exceeds its limit"
-    case IMR_ERR_INVALID_ID: text = "identifier is empty, not valid UTF-8, or contains NUL"
+    case IMR_ERR_INVALID_ID: text = "identifier is empty, not valid UTF-8, not in Unicode NFC, or contains NUL"
     case IMR_ERR_MALFORMED_FRAME: text = "malformed frame"
     case IMR_ERR_UNSUPPORTED_VERSION: text = "unsupported wire version"
     case IMR_ERR_INVALID_CLOCK: text = "invalid vector clock"

@@ -5,18 +5,34 @@ import IMRCore
 final class ServerBox {
     let engine: ServerEngine
     let tokens: TokenTable
+    /// The engine's store, read for the member list (imr_server_member_role); only the
+    /// engine writes it.
+    let store: any ServerStore
     let sqlite: SQLiteServerStore?
     /// The frame last handed out by imr_server_poll_output.
     let frame = OwnedBytes(capacity: 256)
     let events = EventStorage()
 
-    init(engine: ServerEngine, tokens: TokenTable, sqlite: SQLiteServerStore?) {
+    init(engine: ServerEngine, tokens: TokenTable, store: any ServerStore, sqlite: SQLiteServerStore?) {
         self.engine = engine
         self.tokens = tokens
+        self.store = store
         self.sqlite = sqlite
     }
 
     deinit { sqlite?.close() }
+}
+
+/// A token bucket setting: a burst of 0 turns it off (nil); otherwise the engine's default
+/// with whichever of the two keys are set.
+private func rateLimit(_ c: ConfigBox, _ burstKey: Int32, _ perSecondKey: Int32, _ base: RateLimit?) -> RateLimit? {
+    if let burst = c.uint32(burstKey), burst == 0 { return nil }
+    guard c.u64(burstKey) != nil || c.u64(perSecondKey) != nil else { return base }
+    // A default that is off gets a bucket of one token per second, then the keys set.
+    var limit = base ?? RateLimit(burst: 1, refillPerSecond: 1)
+    if let v = c.uint32(burstKey) { limit.burst = v }
+    if let v = c.uint32(perSecondKey) { limit.refillPerSecond = v }
+    return limit
 }
 
 /// The engine's configuration: its defaults, overridden by the keys set.
@@ -25,16 +41,17 @@ private func serverConfig(_ c: ConfigBox) throws(ABIFailure) -> ServerConfig {
     config.limits = try c.limits()
     if let v = c.uint32(IMR_CONFIG_SERVER_MAX_SYNC_PAGE) { config.maxSyncPage = v }
     if let v = c.uint32(IMR_CONFIG_SERVER_MAX_INFLIGHT) { config.maxInflight = v }
-    if let burst = c.uint32(IMR_CONFIG_RATE_LIMIT_BURST), burst == 0 {
-        config.rateLimit = nil
-    } else if c.u64(IMR_CONFIG_RATE_LIMIT_BURST) != nil || c.u64(IMR_CONFIG_RATE_LIMIT_PER_SECOND) != nil {
-        var limit = config.rateLimit ?? RateLimit(burst: 200, refillPerSecond: 100)
-        if let v = c.uint32(IMR_CONFIG_RATE_LIMIT_BURST) { limit.burst = v }
-        if let v = c.uint32(IMR_CONFIG_RATE_LIMIT_PER_SECOND) { limit.refillPerSecond = v }
-        config.rateLimit = limit
-    }
+    config.rateLimit = rateLimit(c, IMR_CONFIG_RATE_LIMIT_BURST, IMR_CONFIG_RATE_LIMIT_PER_SECOND, config.rateLimit)
+    config.requestRateLimit = rateLimit(c, IMR_CONFIG_REQUEST_RATE_BURST, IMR_CONFIG_REQUEST_RATE_PER_SECOND,
+                                        config.requestRateLimit)
     if let v = c.int(IMR_CONFIG_MAX_OUTBOUND_FRAMES) { config.maxOutboundFramesPerSession = v }
     if let v = c.int(IMR_CONFIG_MAX_OUTBOUND_FRAMES_BEFORE_CLOSE) { config.maxOutboundFramesBeforeClose = v }
+    if let v = c.int(IMR_CONFIG_OUTBOUND_SOFT_BYTES) { config.outboundSoftLimitBytes = v }
+    if let v = c.int(IMR_CONFIG_OUTBOUND_HARD_BYTES) { config.outboundHardLimitBytes = v }
+    // Checked against each other after both keys (or their defaults) are known.
+    guard config.outboundSoftLimitBytes <= config.outboundHardLimitBytes else { throw ABIFailure(IMR_ERR_INVALID_ARG) }
+    if let v = c.int(IMR_CONFIG_MAX_PARKED_INPUT_BYTES) { config.maxParkedInputBytes = v }
+    if let v = c.int(IMR_CONFIG_MAX_HELLO_BYTES) { config.maxHelloBytes = v }
     if let v = c.u64(IMR_CONFIG_HELLO_TIMEOUT_MS) { config.helloTimeoutMs = v }
     if let v = c.u64(IMR_CONFIG_PING_INTERVAL_MS) { config.pingIntervalMs = v }
     if let v = c.u64(IMR_CONFIG_IDLE_TIMEOUT_MS) { config.idleTimeoutMs = v }
@@ -68,7 +85,7 @@ public func imr_server_new(_ config: OpaquePointer?, _ out: UnsafeMutablePointer
             store = MemoryServerStore()
         }
         let engine = ServerEngine(config: engineConfig, store: store, verifier: tokens)
-        out.pointee = makeHandle(ServerBox(engine: engine, tokens: tokens, sqlite: sqlite))
+        out.pointee = makeHandle(ServerBox(engine: engine, tokens: tokens, store: store, sqlite: sqlite))
         return IMR_OK
     }
 }
@@ -86,7 +103,7 @@ public func imr_server_add_token(_ server: OpaquePointer?, _ token: UnsafePointe
         let box = object(server, as: ServerBox.self)
         let limits = box.engine.config.limits
         let tokenText = try inputString(token, maxBytes: limits.maxTokenBytes)
-        let userText = try inputString(user, maxBytes: limits.maxIdentifierBytes)
+        let userText = try inputIdentifier(user, field: "user", limits: limits)
         box.tokens.register(token: tokenText, user: userText, expiresAtUnixMs: expiryUnixMs == 0 ? nil : expiryUnixMs)
         return IMR_OK
     }
@@ -159,6 +176,57 @@ public func imr_server_remove_member(_ server: OpaquePointer?, _ conversation: U
     changeMember(server, conversation, user, adding: false)
 }
 
+/// IMR_ROLE_* as the engine's role; nil for any other value.
+private func memberRole(_ role: Int32) -> MemberRole? {
+    switch role {
+    case IMR_ROLE_MEMBER: MemberRole.member
+    case IMR_ROLE_OWNER: MemberRole.owner
+    default: nil
+    }
+}
+
+@c @implementation
+public func imr_server_set_role(_ server: OpaquePointer?, _ conversation: UnsafePointer<CChar>?, _ user: UnsafePointer<CChar>?,
+                                _ role: Int32) -> Int32 {
+    abiCall { () throws(ABIFailure) -> Int32 in
+        guard let server else { throw ABIFailure(IMR_ERR_NULL) }
+        let box = object(server, as: ServerBox.self)
+        let limits = box.engine.config.limits
+        let id = try inputString(conversation, maxBytes: limits.maxIdentifierBytes)
+        let member = try inputString(user, maxBytes: limits.maxIdentifierBytes)
+        guard let memberRole = memberRole(role) else { throw ABIFailure(IMR_ERR_INVALID_ARG) }
+        do { try box.engine.addMember(member, to: id, role: memberRole) } catch { throw ABIFailure(errorCode(error)) }
+        return IMR_OK
+    }
+}
+
+@c @implementation
+public func imr_server_member_role(_ server: OpaquePointer?, _ conversation: UnsafePointer<CChar>?, _ user: UnsafePointer<CChar>?,
+                                   _ outRole: UnsafeMutablePointer<Int32>?) -> Int32 {
+    abiCall { () throws(ABIFailure) -> Int32 in
+        guard let server, let outRole else { throw ABIFailure(IMR_ERR_NULL) }
+        let box = object(server, as: ServerBox.self)
+        let limits = box.engine.config.limits
+        let id = try inputIdentifier(conversation, field: "conversation", limits: limits)
+        let member = try inputIdentifier(user, field: "user", limits: limits)
+        let role: Int32
+        do {
+            guard let owners = try box.engine.owners(of: id) else { throw ABIFailure(IMR_ERR_NOT_FOUND) }
+            if owners.contains(member) {
+                role = IMR_ROLE_OWNER
+            } else if try box.store.members(of: id)?.contains(member) == true {
+                role = IMR_ROLE_MEMBER
+            } else {
+                throw ABIFailure(IMR_ERR_NOT_FOUND)
+            }
+        } catch {
+            throw ABIFailure(errorCode(error))
+        }
+        outRole.pointee = role
+        return IMR_OK
+    }
+}
+
 @c @implementation
 public func imr_server_open_session(_ server: OpaquePointer?, _ outSession: UnsafeMutablePointer<UInt64>?, _ nowMs: UInt64) -> Int32 {
     guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
@@ -182,6 +250,21 @@ public func imr_server_set_writable(_ server: OpaquePointer?, _ session: UInt64,
     guard writable == 0 || writable == 1 else { return IMR_ERR_INVALID_ARG }
     object(server, as: ServerBox.self).engine.setWritable(SessionID(rawValue: session), writable == 1, now: nowMs)
     return IMR_OK
+}
+
+@c @implementation
+public func imr_server_set_backlog(_ server: OpaquePointer?, _ session: UInt64, _ bytes: UInt64, _ nowMs: UInt64) -> Int32 {
+    guard nowMs <= maxTimeMs else { return IMR_ERR_INVALID_ARG }
+    guard let server else { return IMR_ERR_NULL }
+    guard bytes <= UInt64(Int64.max) else { return IMR_ERR_INVALID_ARG }
+    object(server, as: ServerBox.self).engine.setBacklog(SessionID(rawValue: session), bytes: Int(clamping: bytes), now: nowMs)
+    return IMR_OK
+}
+
+@c @implementation
+public func imr_server_input_paused(_ server: OpaquePointer?, _ session: UInt64) -> Int32 {
+    guard let server else { return IMR_ERR_NULL }
+    return object(server, as: ServerBox.self).engine.isInputPaused(SessionID(rawValue: session)) ? 1 : 0
 }
 
 @c @implementation

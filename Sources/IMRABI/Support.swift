@@ -74,6 +74,11 @@ func inputBytes(_ p: UnsafePointer<UInt8>?, _ len: Int) throws(ABIFailure) -> Un
 /// Reads a NUL-terminated UTF-8 string of at most `maxBytes` bytes, never looking past
 /// byte maxBytes + 1. Empty, invalid UTF-8 -> IMR_ERR_INVALID_ID; too long -> IMR_ERR_TOO_LARGE.
 func inputString(_ p: UnsafePointer<CChar>?, maxBytes: Int) throws(ABIFailure) -> String {
+    try inputText(p, maxBytes: maxBytes).text
+}
+
+/// inputString, and whether the text is all ASCII.
+private func inputText(_ p: UnsafePointer<CChar>?, maxBytes: Int) throws(ABIFailure) -> (text: String, ascii: Bool) {
     guard let p else { throw ABIFailure(IMR_ERR_NULL) }
     let n = strnlen(p, maxBytes + 1)
     guard n <= maxBytes else { throw ABIFailure(IMR_ERR_TOO_LARGE) }
@@ -82,9 +87,25 @@ func inputString(_ p: UnsafePointer<CChar>?, maxBytes: Int) throws(ABIFailure) -
     // Identifiers are mostly ASCII, which is valid UTF-8 as it is: skip the validator.
     var ascii = true
     for byte in bytes where byte >= 0x80 { ascii = false; break }
-    if ascii { return String(decoding: bytes, as: UTF8.self) }
+    if ascii { return (String(decoding: bytes, as: UTF8.self), true) }
     guard let s = String(validating: bytes, as: UTF8.self) else { throw ABIFailure(IMR_ERR_INVALID_ID) }
-    return s
+    return (s, false)
+}
+
+/// A conversation or user id argument: inputString under the identifier limit, then the
+/// core's identifier rules (NFC among them). Checked here, before any lookup, because
+/// String keys compare by canonical equivalence: a decomposed look-alike would otherwise
+/// find the entry of the composed name.
+func inputIdentifier(_ p: UnsafePointer<CChar>?, field: String, limits: WireLimits) throws(ABIFailure) -> String {
+    let (id, ascii) = try inputText(p, maxBytes: limits.maxIdentifierBytes)
+    // Non-empty, bounded ASCII without NUL passes the rules as it is: the send path skips the call.
+    if ascii { return id }
+    do throws(WireError) {
+        try IdentifierRules.validate(id, field: field, limits: limits)
+    } catch {
+        throw ABIFailure(error)
+    }
+    return id
 }
 
 // MARK: - Copy-out

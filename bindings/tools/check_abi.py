@@ -7,7 +7,7 @@
   - every IMR_ERR_* code has a strerror text (distinct, not "unknown error"), a Python
     ErrorCode, and a Swift mapping (a use in Sources/IMRABI besides its strerror text);
   - the version macros = the runtime version = the Python package version;
-  - the other constants shared with Python (config keys, orders, limits) agree.
+  - the other constants shared with Python (config keys, orders, limits, roles) agree.
 """
 
 from __future__ import annotations
@@ -143,14 +143,15 @@ def main() -> int:
         m = re.search(r"^#define " + name + r" \(1 << (\d+)\)", header, re.M)
         check(m is not None and 1 << int(m.group(1)) == value, f"{name} != Python")
 
-    # Event kinds, peer codes (= the Swift wire model's), durability.
+    # Event kinds, peer codes and roles (= the Swift wire model's), durability.
     kinds = {k: v for k, v in header_defines(header, "IMR_EVENT_").items() if not k.startswith("IMR_EVENT_FLAG_")}
     check(kinds == {"IMR_EVENT_" + k.name: int(k) for k in imr.EventKind},
           f"IMR_EVENT_* != Python EventKind: {set(kinds.items()) ^ {('IMR_EVENT_' + k.name, int(k)) for k in imr.EventKind}}")
     check(len(set(kinds.values())) == len(kinds), "two IMR_EVENT_* kinds share a value")
     frame_swift = (ROOT / "Sources" / "IMRCore" / "Wire" / "Frame.swift").read_text()
     for prefix, swift_type, py_enum in (("IMR_WIRE_ERROR_", "ErrorCode", imr.WireError),
-                                        ("IMR_REJECT_", "RejectCode", imr.RejectCode)):
+                                        ("IMR_REJECT_", "RejectCode", imr.RejectCode),
+                                        ("IMR_ROLE_", "MemberRole", imr.Role)):
         c_values = header_defines(header, prefix)
         swift_values = {prefix + re.sub(r"(?<!^)([A-Z])", r"_\1", name).upper(): int(v)
                         for name, v in re.findall(r"public static let (\w+) = " + swift_type + r"\(rawValue: (\d+)\)",

@@ -116,6 +116,32 @@ static void test_config(void) {
     CHECK_EQ(imr_config_set_u64(config, -1, 1), IMR_ERR_INVALID_ARG);
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_JITTER, 1), IMR_ERR_INVALID_ARG);
     CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_TOKEN, 1), IMR_ERR_INVALID_ARG);
+    /* The per-frame list limits and the server budgets: each bound of each range. */
+    {
+        static const struct {
+            int key;
+            uint64_t min, max;
+        } ranges[] = {
+            {IMR_CONFIG_MAX_WATERMARKS_PER_FRAME, 1, 1048576},
+            {IMR_CONFIG_MAX_MEMBERS_PER_FRAME, 1, 1048576},
+            {IMR_CONFIG_OUTBOUND_SOFT_BYTES, 1, INT32_MAX},
+            {IMR_CONFIG_OUTBOUND_HARD_BYTES, 1, INT32_MAX},
+            {IMR_CONFIG_REQUEST_RATE_BURST, 0, UINT32_MAX},
+            {IMR_CONFIG_REQUEST_RATE_PER_SECOND, 1, UINT32_MAX},
+            {IMR_CONFIG_MAX_PARKED_INPUT_BYTES, 1, INT32_MAX},
+            {IMR_CONFIG_MAX_HELLO_BYTES, 64, IMR_LIMIT_MAX_FRAME_BYTES},
+        };
+        for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+            CHECK_EQ(imr_config_set_u64(config, ranges[i].key, ranges[i].min), IMR_OK);
+            CHECK_EQ(imr_config_set_u64(config, ranges[i].key, ranges[i].max), IMR_OK);
+            CHECK_EQ(imr_config_set_u64(config, ranges[i].key, ranges[i].max + 1), IMR_ERR_INVALID_ARG);
+            CHECK_EQ(imr_config_set_u64(config, ranges[i].key, UINT64_MAX), IMR_ERR_INVALID_ARG);
+            if (ranges[i].min > 0) {
+                CHECK_EQ(imr_config_set_u64(config, ranges[i].key, ranges[i].min - 1), IMR_ERR_INVALID_ARG);
+            }
+            CHECK_EQ(imr_config_set_double(config, ranges[i].key, 1.0), IMR_ERR_INVALID_ARG);
+        }
+    }
 
     /* double */
     CHECK_EQ(imr_config_set_double(NULL, IMR_CONFIG_JITTER, 0.1), IMR_ERR_NULL);
@@ -754,7 +780,7 @@ static void test_server_arguments(void) {
     CHECK(deadline > 5);
     CHECK_EQ(imr_server_handle_timeout(NULL, 6), IMR_ERR_NULL);
     CHECK_EQ(imr_server_handle_timeout(server, 6), IMR_OK); /* early: harmless */
-    /* Past the hello timeout (10 s by default) the silent session is closed. */
+    /* Past the hello timeout (5 s by default) the silent session is closed. */
     for (uint64_t now = 0; now <= 11000; now += 500) CHECK_EQ(imr_server_handle_timeout(server, now), IMR_OK);
     CHECK_EQ(drain_output(server, session, NULL).closes, 1);
     CHECK_EQ(find_event(server, IMR_EVENT_SESSION_CLOSED, &event), 1);

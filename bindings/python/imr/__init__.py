@@ -14,7 +14,7 @@ from .config import Config, Durability, HistoryOrder
 from .errors import ClosedError, ErrorCode, ImrError
 from .client import Client
 from .events import Event, EventFlag, EventKind, Failure, Message, OutboxEntry, RejectCode, State, WireError
-from .server import Output, Server
+from .server import Output, Role, Server
 from .framing import DEFAULT_MAX_FRAME_BYTES, LIMIT_MAX_FRAME_BYTES, Splitter, delimit, delimited_size
 
 __version__ = "0.1.0"
@@ -52,6 +52,7 @@ __all__ = [
     "OutboxEntry",
     "Output",
     "RejectCode",
+    "Role",
     "Server",
     "State",
     "Splitter",

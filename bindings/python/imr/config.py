@@ -42,6 +42,8 @@ U64_KEYS = {
     "max_token_bytes": 19,
     "sent_retention": 20,
     "max_buffered": 21,
+    "max_watermarks_per_frame": 22,
+    "max_members_per_frame": 23,
     # server
     "server_max_sync_page": 50,
     "server_max_inflight": 51,
@@ -57,6 +59,13 @@ U64_KEYS = {
     "send_receipts": 61,
     "max_queued_events": 62,
     "store_durability": 63,
+    # server budgets per session
+    "outbound_soft_bytes": 64,
+    "outbound_hard_bytes": 65,
+    "request_rate_burst": 66,
+    "request_rate_per_second": 67,
+    "max_parked_input_bytes": 68,
+    "max_hello_bytes": 69,
 }
 #: Floating-point settings.
 DOUBLE_KEYS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from ctypes import byref, c_char_p, c_int, c_size_t, c_uint64, c_void_p, string_at
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence, Union
@@ -9,6 +10,14 @@ from typing import Iterator, Optional, Sequence, Union
 from ._ffi import lib
 from ._engine import Engine
 from .errors import ErrorCode
+
+
+class Role(enum.IntEnum):
+    """A member's role in a conversation (IMR_ROLE_*): owners add and remove members and
+    grant or take ownership; any member may leave."""
+
+    MEMBER = 0  # IMR_ROLE_MEMBER
+    OWNER = 1   # IMR_ROLE_OWNER
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,19 @@ class Server(Engine):
         with self._lock:
             lib.imr_server_remove_member(self._p(), _text(conversation, "conversation"), _text(user, "user"))
 
+    def set_role(self, conversation: str, user: str, role: Role) -> None:
+        """Sets ``user``'s role, adding it as a member first if it is not one."""
+        with self._lock:
+            lib.imr_server_set_role(self._p(), _text(conversation, "conversation"), _text(user, "user"), int(role))
+
+    def member_role(self, conversation: str, user: str) -> Role:
+        """``user``'s role; ImrError NOT_FOUND for an unknown conversation or a non-member."""
+        role = c_int()
+        with self._lock:
+            lib.imr_server_member_role(self._p(), _text(conversation, "conversation"), _text(user, "user"),
+                                       byref(role))
+        return Role(role.value)
+
     def open_session(self, now_ms: int) -> int:
         session = c_uint64()
         with self._lock:
@@ -79,6 +101,19 @@ class Server(Engine):
     def set_writable(self, session: int, writable: bool, now_ms: int) -> None:
         with self._lock:
             lib.imr_server_set_writable(self._p(), session, 1 if writable else 0, now_ms)
+
+    def set_backlog(self, session: int, backlog_bytes: int, now_ms: int) -> None:
+        """Bytes of this session's polled output not yet written to the peer (hosts that
+        write asynchronously); past the soft limit its requests wait, past the hard one it
+        is closed."""
+        with self._lock:
+            lib.imr_server_set_backlog(self._p(), session, backlog_bytes, now_ms)
+
+    def input_paused(self, session: int) -> bool:
+        """True while the session has requests waiting for its budgets: stop reading its
+        connection until this is False again (False for an unknown session)."""
+        with self._lock:
+            return lib.imr_server_input_paused(self._p(), session) == 1
 
     def handle_frame(self, session: int, frame: bytes, now_ms: int) -> None:
         frame = bytes(frame)
@@ -108,4 +143,4 @@ class Server(Engine):
             lib.imr_server_handle_timeout(self._p(), now_ms)
 
 
-__all__ = ["Output", "Server", "ErrorCode"]
+__all__ = ["Output", "Role", "Server", "ErrorCode"]

@@ -8,25 +8,26 @@ public final class TokenTable: TokenVerifier, @unchecked Sendable {
         var expiresAtUnixMs: UInt64?
     }
 
-    private var grants: [String: Grant] = [:]
+    /// Keyed by the token's exact bytes (`ExactIdentifier`): a look-alike token is another token.
+    private var grants: [ExactIdentifier: Grant] = [:]
 
     public init() {}
 
     /// Registers (or replaces) `token` for `user`; nil expiry means it never expires.
     public func register(token: String, user: String, expiresAtUnixMs: UInt64? = nil) {
-        grants[token] = Grant(user: user, expiresAtUnixMs: expiresAtUnixMs)
+        grants[ExactIdentifier(token)] = Grant(user: user, expiresAtUnixMs: expiresAtUnixMs)
     }
 
     /// Forgets `token`; false when it was not registered.
     @discardableResult
     public func revoke(token: String) -> Bool {
-        grants.removeValue(forKey: token) != nil
+        grants.removeValue(forKey: ExactIdentifier(token)) != nil
     }
 
     public var count: Int { grants.count }
 
     public func verify(token: String, nowUnixMs: UInt64) -> TokenVerdict {
-        guard let grant = grants[token] else { return .invalid }
+        guard let grant = grants[ExactIdentifier(token)] else { return .invalid }
         if let expiry = grant.expiresAtUnixMs, nowUnixMs >= expiry { return .expired }
         return .valid(user: grant.user)
     }

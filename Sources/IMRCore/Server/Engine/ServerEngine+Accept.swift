@@ -26,7 +26,7 @@ extension ServerEngine {
             return
         }
 
-        let memberSet: Set<String>
+        let memberSet: Membership
         do {
             guard let m = try members(send.conversation) else {
                 reject(.unknownConversation, "no conversation \(send.conversation)")
@@ -88,7 +88,7 @@ extension ServerEngine {
     func fanOut(_ message: StoredMessage, members: [String]) {
         var bytes: [UInt8]?
         for member in members {
-            guard let devices = online[member] else { continue }
+            guard let devices = online[ExactIdentifier(member)] else { continue }
             if bytes == nil { bytes = encode(.push(message)) }
             guard let bytes else { return }
             for id in devices {

@@ -43,7 +43,7 @@ extension ServerEngine {
         }
         s.phase = .authenticated(user: user, node: hello.deviceNode)
         unauthenticatedSessions -= 1
-        online[user, default: []].append(s.id)
+        online[ExactIdentifier(user), default: []].append(s.id)
         emit(.authenticated(s.id, user: user, node: hello.deviceNode))
         welcome(user, s, now)
     }

@@ -18,9 +18,9 @@ extension ServerEngine {
                 result.owners = [user]
             } else {
                 result.code = .alreadyExists
-                if let existing = try membership(c.conversation), existing.members.contains(user) {
-                    result.members = existing.members.sorted()
-                    result.owners = existing.owners.sorted()
+                if let existing = try membership(c.conversation), existing.contains(user) {
+                    result.members = existing.sortedMembers
+                    result.owners = existing.sortedOwners
                     result.headSeq = try store.headSeq(of: c.conversation) ?? 0
                 }
             }
@@ -38,18 +38,18 @@ extension ServerEngine {
         do {
             if let current = try membership(c.conversation) {
                 let leaving = !adding && c.user == user
-                if !current.members.contains(user) {
+                if !current.contains(user) {
                     result.code = .notMember
-                } else if !leaving && !current.owners.contains(user) {
+                } else if !leaving && !current.isOwner(user) {
                     result.code = .notOwner
-                } else if adding && !current.members.contains(c.user) && current.members.count >= config.maxMembersPerConversation {
+                } else if adding && !current.contains(c.user) && current.count >= config.maxMembersPerConversation {
                     result.code = .invalid
                 } else if adding && c.role != .member && c.role != .owner {
                     result.code = .invalid
                 } else {
                     let updated = try applyMemberChange(c.user, c.conversation, adding: adding, role: c.role, current: current)
-                    result.members = updated.members.sorted()
-                    result.owners = updated.owners.sorted()
+                    result.members = updated.sortedMembers
+                    result.owners = updated.sortedOwners
                     result.headSeq = try store.headSeq(of: c.conversation) ?? 0
                 }
             } else {
@@ -68,26 +68,25 @@ extension ServerEngine {
                                    current: Membership) throws -> Membership {
         var updated = current
         if adding {
-            let isOwner = current.owners.contains(user)
-            if current.members.contains(user) && isOwner == (role == .owner) { return current }
+            let isOwner = current.isOwner(user)
+            if current.contains(user) && isOwner == (role == .owner) { return current }
             try beginWrite()
-            if !current.members.contains(user) {
+            if !current.contains(user) {
                 try store.addMember(user, to: conversation)
-                updated.members.insert(user)
+                updated.insert(user)
             }
             if role == .owner || isOwner {
                 try store.setRole(role, of: user, in: conversation)
-                if role == .owner { updated.owners.insert(user) } else { updated.owners.remove(user) }
+                updated.setOwner(user, role == .owner)
             }
         } else {
-            guard current.members.contains(user) else { return current }
+            guard current.contains(user) else { return current }
             try beginWrite()
             try store.removeMember(user, from: conversation)
-            updated.members.remove(user)
-            updated.owners.remove(user)
+            updated.remove(user)
         }
         cacheMembership(conversation, updated)
-        emit(.membershipChanged(conversation: conversation, members: updated.members.sorted()))
+        emit(.membershipChanged(conversation: conversation, members: updated.sortedMembers))
         return updated
     }
 
@@ -121,8 +120,9 @@ extension ServerEngine {
         guard try store.createConversation(id, members: set.sorted(), owners: owners.sorted()) else {
             throw ServerError.conversationExists(id)
         }
-        cacheMembership(id, Membership(members: set, owners: owners))
-        emit(.membershipChanged(conversation: id, members: set.sorted()))
+        let membership = Membership(members: set, owners: owners)
+        cacheMembership(id, membership)
+        emit(.membershipChanged(conversation: id, members: membership.sortedMembers))
     }
 
     /// Creates the conversation when it does not exist yet, and otherwise leaves it as it is
@@ -147,7 +147,7 @@ extension ServerEngine {
             return
         }
         var now = current
-        for m in set.sorted() where !now.members.contains(m) {
+        for m in set.sorted() where !now.contains(m) {
             now = try applyMemberChange(m, id, adding: true, role: .member, current: now)
         }
     }
@@ -157,7 +157,7 @@ extension ServerEngine {
         _ = try validated(conversation, [user])
         guard let current = try membership(conversation) else { throw ServerError.unknownConversation(conversation) }
         // The same limit as a member's add-member frame and as creation.
-        if !current.members.contains(user) && current.members.count >= config.maxMembersPerConversation {
+        if !current.contains(user) && current.members.count >= config.maxMembersPerConversation {
             throw ServerError.tooManyMembers(current.members.count + 1, limit: config.maxMembersPerConversation)
         }
         _ = try applyMemberChange(user, conversation, adding: true, role: role, current: current)
@@ -174,12 +174,35 @@ extension ServerEngine {
 
     /// The owners of a conversation, sorted; nil for an unknown conversation.
     public func owners(of conversation: String) throws -> [String]? {
-        try membership(conversation)?.owners.sorted()
+        try membership(conversation)?.sortedOwners
     }
 }
 
-/// A conversation's members and, among them, its owners, as the engine caches them.
+/// A conversation's members and, among them, its owners, as the engine caches them: keyed by
+/// exact bytes (`ExactIdentifier`), as the stores key them.
 struct Membership: Equatable {
-    var members: Set<String>
-    var owners: Set<String>
+    private(set) var members: Set<ExactIdentifier>
+    private(set) var owners: Set<ExactIdentifier>
+
+    init(members: some Sequence<String>, owners: some Sequence<String>) {
+        self.members = Set(members.map(ExactIdentifier.init))
+        self.owners = Set(owners.map(ExactIdentifier.init))
+        self.members.formUnion(self.owners)
+    }
+
+    var count: Int { members.count }
+    func contains(_ user: String) -> Bool { members.contains(ExactIdentifier(user)) }
+    func isOwner(_ user: String) -> Bool { owners.contains(ExactIdentifier(user)) }
+    /// Sorted by bytes, as the stores list them.
+    var sortedMembers: [String] { members.sorted().map(\.text) }
+    var sortedOwners: [String] { owners.sorted().map(\.text) }
+
+    mutating func insert(_ user: String) { members.insert(ExactIdentifier(user)) }
+    mutating func remove(_ user: String) {
+        members.remove(ExactIdentifier(user))
+        owners.remove(ExactIdentifier(user))
+    }
+    mutating func setOwner(_ user: String, _ owner: Bool) {
+        if owner { owners.insert(ExactIdentifier(user)) } else { owners.remove(ExactIdentifier(user)) }
+    }
 }

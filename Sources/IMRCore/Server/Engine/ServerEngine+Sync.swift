@@ -101,8 +101,8 @@ extension ServerEngine {
     /// cumulative, so one dropped under backpressure is superseded by the next.
     private func sendReceipt(_ receipt: Receipt, members: [String]) {
         var bytes: [UInt8]?
-        for member in members where member != receipt.user {
-            guard let devices = online[member] else { continue }
+        for member in members where !member.utf8.elementsEqual(receipt.user.utf8) {
+            guard let devices = online[ExactIdentifier(member)] else { continue }
             if bytes == nil { bytes = encode(.receipt(receipt)) }
             guard let bytes else { return }
             for id in devices {

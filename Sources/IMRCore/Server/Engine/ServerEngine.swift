@@ -25,13 +25,13 @@ public final class ServerEngine {
 
     var sessions: [SessionID: Session] = [:]
     /// user -> online (authenticated) sessions, in the order they authenticated.
-    var online: [String: [SessionID]] = [:]
+    var online: [ExactIdentifier: [SessionID]] = [:]
     /// conversation -> members and owners; the engine is the store's only writer, so this
     /// stays exact. Keys and members are NFC-checked identifiers (`IdentifierRules`), among
     /// which `String` equality is byte equality.
-    private(set) var memberCache: [String: Membership] = [:]
+    private(set) var memberCache: [ExactIdentifier: Membership] = [:]
     /// The same members sorted (fan-out order is deterministic), cached per conversation.
-    private var orderedMemberCache: [String: [String]] = [:]
+    private var orderedMemberCache: [ExactIdentifier: [String]] = [:]
 
     private var outputs: [ServerOutput] = []
     private var outputHead = 0
@@ -107,9 +107,9 @@ public final class ServerEngine {
         forgetParked(s)
         if case .awaitingHello = s.phase { unauthenticatedSessions -= 1 }
         guard let user = s.user else { return }
-        if var list = online[user] {
+        if var list = online[ExactIdentifier(user)] {
             list.removeAll { $0 == s.id }
-            online[user] = list.isEmpty ? nil : list
+            online[ExactIdentifier(user)] = list.isEmpty ? nil : list
         }
     }
 
@@ -513,23 +513,25 @@ public final class ServerEngine {
 
     // MARK: Membership helpers
 
-    func members(_ conversation: String) throws -> Set<String>? {
-        try membership(conversation)?.members
+    func members(_ conversation: String) throws -> Membership? {
+        try membership(conversation)
     }
 
     func membership(_ conversation: String) throws -> Membership? {
-        if let cached = memberCache[conversation] { return cached }
+        let key = ExactIdentifier(conversation)
+        if let cached = memberCache[key] { return cached }
         guard let list = try store.members(of: conversation) else { return nil }
         if memberCache.count >= 100_000 { forgetMembers() }
-        let membership = Membership(members: Set(list), owners: Set(try store.owners(of: conversation)))
-        memberCache[conversation] = membership
+        let membership = Membership(members: list, owners: try store.owners(of: conversation))
+        memberCache[key] = membership
         return membership
     }
 
     /// Records a conversation's membership after the engine changed it.
     func cacheMembership(_ conversation: String, _ membership: Membership) {
-        memberCache[conversation] = membership
-        orderedMemberCache[conversation] = nil
+        let key = ExactIdentifier(conversation)
+        memberCache[key] = membership
+        orderedMemberCache[key] = nil
     }
 
     func forgetMembers() {
@@ -537,11 +539,12 @@ public final class ServerEngine {
         orderedMemberCache.removeAll(keepingCapacity: true)
     }
 
-    /// The members in sorted order, for deterministic fan-out.
-    func orderedMembers(_ conversation: String, _ set: Set<String>) -> [String] {
-        if let cached = orderedMemberCache[conversation] { return cached }
-        let sorted = set.sorted()
-        orderedMemberCache[conversation] = sorted
+    /// The members in byte order, for deterministic fan-out.
+    func orderedMembers(_ conversation: String, _ membership: Membership) -> [String] {
+        let key = ExactIdentifier(conversation)
+        if let cached = orderedMemberCache[key] { return cached }
+        let sorted = membership.sortedMembers
+        orderedMemberCache[key] = sorted
         return sorted
     }
 

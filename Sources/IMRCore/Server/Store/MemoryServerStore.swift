@@ -1,75 +1,82 @@
 /// The in-memory server store: tests, simulations, embedded use. Nothing survives the process.
+/// Conversations and users are keyed by their exact bytes (`ExactIdentifier`), as SQLite keys them.
 public final class MemoryServerStore: ServerStore {
+    private typealias Name = ExactIdentifier
+
     private final class Conversation {
-        var members: Set<String>
-        var owners: Set<String> = []
+        var members: Set<Name>
+        var owners: Set<Name> = []
         var messages: [StoredMessage] = []          // index = seq - 1
         var byID: [MessageID: Int] = [:]            // message id -> index
-        init(members: Set<String>) { self.members = members }
+        init(members: Set<Name>) { self.members = members }
     }
 
     private struct DeviceKey: Hashable {
-        var conversation: String
-        var user: String
+        var conversation: Name
+        var user: Name
         var node: UInt64
     }
 
-    private var conversationsByID: [String: Conversation] = [:]
-    private var conversationsByUser: [String: Set<String>] = [:]
+    private var conversationsByID: [Name: Conversation] = [:]
+    private var conversationsByUser: [Name: Set<Name>] = [:]
     private var watermarks: [DeviceKey: WatermarkPair] = [:]
-    private var devicesByUser: [String: [DeviceKey]] = [:]
+    private var devicesByUser: [Name: [DeviceKey]] = [:]
 
     public init() {}
 
+    private static func names(_ list: [String]) -> Set<Name> { Set(list.map(Name.init)) }
+    private static func sorted(_ set: Set<Name>) -> [String] { set.sorted().map(\.text) }
+
     public func createConversation(_ conversation: String, members: [String], owners: [String]) throws -> Bool {
-        guard conversationsByID[conversation] == nil else { return false }
-        let all = Set(members).union(owners)
+        let id = Name(conversation)
+        guard conversationsByID[id] == nil else { return false }
+        let all = Self.names(members).union(Self.names(owners))
         let c = Conversation(members: all)
-        c.owners = Set(owners)
-        conversationsByID[conversation] = c
-        for m in all { conversationsByUser[m, default: []].insert(conversation) }
+        c.owners = Self.names(owners)
+        conversationsByID[id] = c
+        for m in all { conversationsByUser[m, default: []].insert(id) }
         return true
     }
 
-    public func owners(of conversation: String) throws -> [String] {
-        conversationsByID[conversation]?.owners.sorted() ?? []
-    }
-
-    public func setRole(_ role: MemberRole, of user: String, in conversation: String) throws {
-        guard let c = conversationsByID[conversation] else { throw ServerStoreError.unknownConversation(conversation) }
-        guard c.members.contains(user) else { return }
-        if role == .owner { c.owners.insert(user) } else { c.owners.remove(user) }
-    }
-
     public func members(of conversation: String) throws -> [String]? {
-        conversationsByID[conversation].map { $0.members.sorted() }
+        conversationsByID[Name(conversation)].map { Self.sorted($0.members) }
+    }
+
+    public func owners(of conversation: String) throws -> [String] {
+        conversationsByID[Name(conversation)].map { Self.sorted($0.owners) } ?? []
     }
 
     public func addMember(_ user: String, to conversation: String) throws {
-        guard let c = conversationsByID[conversation] else { throw ServerStoreError.unknownConversation(conversation) }
-        c.members.insert(user)
-        conversationsByUser[user, default: []].insert(conversation)
+        guard let c = conversationsByID[Name(conversation)] else { throw ServerStoreError.unknownConversation(conversation) }
+        c.members.insert(Name(user))
+        conversationsByUser[Name(user), default: []].insert(Name(conversation))
+    }
+
+    public func setRole(_ role: MemberRole, of user: String, in conversation: String) throws {
+        guard let c = conversationsByID[Name(conversation)] else { throw ServerStoreError.unknownConversation(conversation) }
+        guard c.members.contains(Name(user)) else { return }
+        if role == .owner { c.owners.insert(Name(user)) } else { c.owners.remove(Name(user)) }
     }
 
     public func removeMember(_ user: String, from conversation: String) throws {
-        guard let c = conversationsByID[conversation] else { throw ServerStoreError.unknownConversation(conversation) }
-        c.members.remove(user)
-        c.owners.remove(user)
-        conversationsByUser[user]?.remove(conversation)
+        guard let c = conversationsByID[Name(conversation)] else { throw ServerStoreError.unknownConversation(conversation) }
+        c.members.remove(Name(user))
+        c.owners.remove(Name(user))
+        conversationsByUser[Name(user)]?.remove(Name(conversation))
     }
 
     public func conversations(of user: String) throws -> [ConversationHead] {
-        (conversationsByUser[user] ?? []).sorted().map {
-            ConversationHead(conversation: $0, headSeq: UInt64(conversationsByID[$0]?.messages.count ?? 0))
+        (conversationsByUser[Name(user)] ?? []).sorted().map {
+            ConversationHead(conversation: $0.text, headSeq: UInt64(conversationsByID[$0]?.messages.count ?? 0))
         }
     }
 
     public func headSeq(of conversation: String) throws -> UInt64? {
-        conversationsByID[conversation].map { UInt64($0.messages.count) }
+        conversationsByID[Name(conversation)].map { UInt64($0.messages.count) }
     }
 
     public func append(_ m: NewMessage) throws -> AppendOutcome {
-        guard let c = conversationsByID[m.conversation] else { throw ServerStoreError.unknownConversation(m.conversation) }
+        guard let c = conversationsByID[Name(m.conversation)] else { throw ServerStoreError.unknownConversation(m.conversation) }
         if let i = c.byID[m.messageID] { return .existing(c.messages[i]) }
         let stored = StoredMessage(conversation: m.conversation, seq: UInt64(c.messages.count + 1),
                                    serverTimeMs: m.serverTimeMs, senderUser: m.senderUser, senderNode: m.senderNode,
@@ -80,20 +87,20 @@ public final class MemoryServerStore: ServerStore {
     }
 
     public func message(in conversation: String, id: MessageID) throws -> StoredMessage? {
-        guard let c = conversationsByID[conversation], let i = c.byID[id] else { return nil }
+        guard let c = conversationsByID[Name(conversation)], let i = c.byID[id] else { return nil }
         return c.messages[i]
     }
 
     public func messages(in conversation: String, after: UInt64, limit: Int) throws -> [StoredMessage] {
-        guard let c = conversationsByID[conversation], limit > 0, after < UInt64(c.messages.count) else { return [] }
+        guard let c = conversationsByID[Name(conversation)], limit > 0, after < UInt64(c.messages.count) else { return [] }
         let start = Int(after)
         return Array(c.messages[start..<min(c.messages.count, start + limit)])
     }
 
     public func recordWatermark(conversation: String, user: String, node: UInt64, delivered: UInt64, read: UInt64) throws -> WatermarkPair {
-        let key = DeviceKey(conversation: conversation, user: user, node: node)
+        let key = DeviceKey(conversation: Name(conversation), user: Name(user), node: node)
         var w = watermarks[key] ?? {
-            devicesByUser[user, default: []].append(key)
+            devicesByUser[Name(user), default: []].append(key)
             return WatermarkPair()
         }()
         w.delivered = max(w.delivered, delivered)
@@ -104,7 +111,8 @@ public final class MemoryServerStore: ServerStore {
 
     public func userWatermark(conversation: String, user: String) throws -> WatermarkPair {
         var out = WatermarkPair()
-        for key in devicesByUser[user] ?? [] where key.conversation == conversation {
+        let id = Name(conversation)
+        for key in devicesByUser[Name(user)] ?? [] where key.conversation == id {
             let w = watermarks[key] ?? WatermarkPair()
             out.delivered = max(out.delivered, w.delivered)
             out.read = max(out.read, w.read)
@@ -113,6 +121,6 @@ public final class MemoryServerStore: ServerStore {
     }
 
     public func deviceWatermark(conversation: String, user: String, node: UInt64) throws -> WatermarkPair {
-        watermarks[DeviceKey(conversation: conversation, user: user, node: node)] ?? WatermarkPair()
+        watermarks[DeviceKey(conversation: Name(conversation), user: Name(user), node: node)] ?? WatermarkPair()
     }
 }
