@@ -20,6 +20,7 @@ struct BenchCommand: ParsableCommand {
         ABIBench(),
         ClientBench(),
         OrderingBench(),
+        HostileBench(),
     ]
 
     func run() throws {

@@ -296,12 +296,26 @@ import Testing
             try e.send(conversation: String(repeating: "x", count: 129), payload: [1], now: 0)
         }
         #expect(throws: ClientError.invalidConversation(.containsNUL)) { try e.send(conversation: "a\u{0}b", payload: [1], now: 0) }
+        // A look-alike that is not in NFC is refused; its composed form is the name.
+        #expect(throws: ClientError.invalidConversation(.notNFC)) { try e.send(conversation: "jose\u{301}", payload: [1], now: 0) }
         #expect(throws: ClientError.emptyPayload) { try e.send(conversation: "c", payload: [], now: 0) }
         #expect(throws: ClientError.payloadTooLarge(9, limit: 8)) { try e.send(conversation: "c", payload: Array(repeating: 0, count: 9), now: 0) }
         #expect(e.drainFrames().isEmpty)
         #expect(e.drainEvents().isEmpty)
         #expect(e.outbox().isEmpty)
         #expect(e.conversations.isEmpty)
+    }
+
+    @Test func aSendOverTheServersAnnouncedPayloadLimitIsRefusedLocally() throws {
+        let e = try ClientEngine(config: testConfig())
+        e.connected(now: 0)
+        _ = e.drainFrames()
+        try e.handle(.welcome(Welcome(user: "me", serverTimeMs: 0, limits: ServerLimits(maxPayloadBytes: 16))), now: 0)
+        _ = e.drainFrames(); _ = e.drainEvents()
+        #expect(throws: ClientError.payloadTooLarge(17, limit: 16)) { try e.send(conversation: "c", payload: Array(repeating: 1, count: 17), now: 0) }
+        #expect(e.drainFrames().isEmpty && e.outbox().isEmpty)
+        _ = try e.send(conversation: "c", payload: Array(repeating: 1, count: 16), now: 0)
+        #expect(e.drainFrames().count == 1)
     }
 
     @Test func badBytesAndClientBoundFramesAreTypedErrors() throws {

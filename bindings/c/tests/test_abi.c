@@ -884,6 +884,486 @@ static void test_server_durable(void) {
     rmdir(dir);
 }
 
+/* Frame{version: 1, ping: {nonce}} */
+static pb ping_frame(uint64_t nonce) {
+    pb body = {{0}, 0}, frame = {{0}, 0};
+    pb_varint(&body, 1 << 3 | 0);
+    pb_varint(&body, nonce);
+    pb_varint(&frame, 1 << 3 | 0);
+    pb_varint(&frame, 1);
+    pb_bytes(&frame, 19, body.data, body.len);
+    return frame;
+}
+
+/* Frame{version: 1, add_member: {request_id, conversation, user, role}} */
+static pb add_member_frame(uint64_t request, const char *conversation, const char *user, int role) {
+    pb body = {{0}, 0}, frame = {{0}, 0};
+    pb_varint(&body, 1 << 3 | 0);
+    pb_varint(&body, request);
+    pb_bytes(&body, 2, conversation, strlen(conversation));
+    pb_bytes(&body, 3, user, strlen(user));
+    pb_varint(&body, 4 << 3 | 0);
+    pb_varint(&body, (uint64_t)role);
+    pb_varint(&frame, 1 << 3 | 0);
+    pb_varint(&frame, 1);
+    pb_bytes(&frame, 23, body.data, body.len);
+    return frame;
+}
+
+/* Frame{version: 1, create_conversation: {request_id, conversation, members}} */
+static pb create_frame(uint64_t request, const char *conversation, const char *const *members, size_t n) {
+    pb body = {{0}, 0}, frame = {{0}, 0};
+    pb_varint(&body, 1 << 3 | 0);
+    pb_varint(&body, request);
+    pb_bytes(&body, 2, conversation, strlen(conversation));
+    for (size_t i = 0; i < n; i++) pb_bytes(&body, 3, members[i], strlen(members[i]));
+    pb_varint(&frame, 1 << 3 | 0);
+    pb_varint(&frame, 1);
+    pb_bytes(&frame, 22, body.data, body.len);
+    return frame;
+}
+
+/* Frame{version: 1, delivered: {watermarks: [{conversation, delivered_seq: 1}] x n}} */
+static pb delivered_frame(const char *conversation, int n) {
+    pb mark = {{0}, 0}, body = {{0}, 0}, frame = {{0}, 0};
+    pb_bytes(&mark, 1, conversation, strlen(conversation));
+    pb_varint(&mark, 2 << 3 | 0);
+    pb_varint(&mark, 1);
+    for (int i = 0; i < n; i++) pb_bytes(&body, 1, mark.data, mark.len);
+    pb_varint(&frame, 1 << 3 | 0);
+    pb_varint(&frame, 1);
+    pb_bytes(&frame, 16, body.data, body.len);
+    return frame;
+}
+
+/* A minimal protobuf reader for the server's replies. */
+static const uint8_t *pb_read_varint(const uint8_t *p, const uint8_t *end, uint64_t *v) {
+    *v = 0;
+    for (int shift = 0; p < end && shift < 64; shift += 7) {
+        uint8_t b = *p++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return p;
+    }
+    return NULL;
+}
+
+/* Finds `field` in the message p[0, n): 1 with its bytes (length-delimited) or its value
+ * (varint), 0 when absent (proto3 leaves out a varint that is 0) or unreadable. */
+static int pb_field(const uint8_t *p, size_t n, unsigned field, const uint8_t **bytes, size_t *len,
+                    uint64_t *value) {
+    const uint8_t *end = p + n;
+    while (p < end) {
+        uint64_t key, v;
+        if (!(p = pb_read_varint(p, end, &key))) return 0;
+        switch (key & 7) {
+        case 0:
+            if (!(p = pb_read_varint(p, end, &v))) return 0;
+            if (key >> 3 == field) {
+                if (value) *value = v;
+                return 1;
+            }
+            break;
+        case 1:
+            if (end - p < 8) return 0;
+            p += 8;
+            break;
+        case 2:
+            if (!(p = pb_read_varint(p, end, &v)) || v > (uint64_t)(end - p)) return 0;
+            if (key >> 3 == field) {
+                if (bytes) *bytes = p;
+                if (len) *len = (size_t)v;
+                return 1;
+            }
+            p += v;
+            break;
+        case 5:
+            if (end - p < 4) return 0;
+            p += 4;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* The frame fields of proto/imr.proto these tests look for. */
+enum { FRAME_PONG = 20, FRAME_ERROR = 21, FRAME_CONVERSATION_RESULT = 25 };
+/* ResultCode of a ConversationResult (proto/imr.proto): the header does not mirror it. */
+enum { RESULT_OK = 0, RESULT_NOT_OWNER = 5 };
+
+/* What the server sent to one session: its frames by kind, closes, and the code of the
+ * last ConversationResult (-1 when none). */
+typedef struct {
+    int frames, closes, pongs, errors, results, result_code;
+} replies;
+
+static replies drain_replies(imr_server *server, uint64_t session) {
+    replies r = {0, 0, 0, 0, 0, -1};
+    uint64_t s = 0;
+    const uint8_t *frame = NULL;
+    size_t len = 0;
+    int closing = 0;
+    while (imr_server_poll_output(server, &s, &frame, &len, &closing) == 1) {
+        if (s != session) continue;
+        if (closing) {
+            r.closes++;
+            continue;
+        }
+        r.frames++;
+        const uint8_t *body = NULL;
+        size_t body_len = 0;
+        uint64_t code = 0;
+        if (pb_field(frame, len, FRAME_PONG, NULL, NULL, NULL)) r.pongs++;
+        if (pb_field(frame, len, FRAME_ERROR, NULL, NULL, NULL)) r.errors++;
+        if (pb_field(frame, len, FRAME_CONVERSATION_RESULT, &body, &body_len, NULL)) {
+            r.results++;
+            r.result_code = pb_field(body, body_len, 3, NULL, NULL, &code) ? (int)code : RESULT_OK;
+        }
+    }
+    return r;
+}
+
+/* A new server from `config` (freed), with a token per user ("<user>-token"). */
+static imr_server *server_with_tokens(imr_config *config) {
+    imr_server *server = NULL;
+    CHECK_EQ(imr_server_new(config, &server), IMR_OK);
+    imr_config_free(config);
+    if (!server) return NULL;
+    static const char *users[] = {"alice", "bob", "carol"};
+    char token[32];
+    for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) {
+        snprintf(token, sizeof token, "%s-token", users[i]);
+        CHECK_EQ(imr_server_add_token(server, token, users[i], 0), IMR_OK);
+    }
+    return server;
+}
+
+/* Opens a session authenticated with `token` and drains its welcome. */
+static uint64_t authenticated_session(imr_server *server, const char *token, uint64_t node, uint64_t now) {
+    uint64_t session = 0;
+    CHECK_EQ(imr_server_open_session(server, &session, now), IMR_OK);
+    pb hello = hello_frame(token, node);
+    CHECK_EQ(imr_server_handle_frame(server, session, hello.data, hello.len, now), IMR_OK);
+    replies r = drain_replies(server, session);
+    CHECK_EQ(r.frames, 1);
+    CHECK_EQ(r.closes, 0);
+    return session;
+}
+
+/* "josé" composed (U+00E9) and decomposed ("e" + U+0301). */
+#define NAME_NFC "jos\xc3\xa9"
+#define NAME_NFD "jose\xcc\x81"
+
+static void test_server_roles(void) {
+    imr_config *config = NULL;
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    imr_server *server = server_with_tokens(config);
+    REQUIRE(server != NULL);
+    const char *members[] = {"alice", "bob"};
+    int role = 77;
+    CHECK_EQ(imr_server_create_conversation(server, "team", members, 2), IMR_OK);
+
+    /* member_role: arguments, and the roles of an admin-created conversation (no owner). */
+    CHECK_EQ(imr_server_member_role(NULL, "team", "alice", &role), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_member_role(server, NULL, "alice", &role), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_member_role(server, "team", NULL, &role), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_member_role(server, "team", "alice", NULL), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_member_role(server, "", "alice", &role), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_member_role(server, "team", "\xff", &role), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_member_role(server, "nope", "alice", &role), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_server_member_role(server, "team", "carol", &role), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(role, 77); /* out-parameters are written only on success */
+    CHECK_EQ(imr_server_member_role(server, "team", "alice", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+
+    /* set_role: arguments; a failed call changes nothing. */
+    CHECK_EQ(imr_server_set_role(NULL, "team", "alice", IMR_ROLE_OWNER), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_set_role(server, NULL, "alice", IMR_ROLE_OWNER), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_set_role(server, "team", NULL, IMR_ROLE_OWNER), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_set_role(server, "team", "alice", 2), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_role(server, "team", "alice", -1), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_role(server, "team", "dave", 2), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_member_role(server, "team", "dave", &role), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_server_set_role(server, "nope", "alice", IMR_ROLE_OWNER), IMR_ERR_NOT_FOUND);
+    CHECK_EQ(imr_server_set_role(server, "", "alice", IMR_ROLE_OWNER), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_set_role(server, "team", "", IMR_ROLE_OWNER), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_member_role(server, "team", "alice", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+
+    /* alice becomes the owner; carol is added as an owner, then made a member. */
+    CHECK_EQ(imr_server_set_role(server, "team", "alice", IMR_ROLE_OWNER), IMR_OK);
+    CHECK_EQ(imr_server_member_role(server, "team", "alice", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_OWNER);
+    CHECK_EQ(imr_server_set_role(server, "team", "alice", IMR_ROLE_OWNER), IMR_OK); /* idempotent */
+    CHECK_EQ(imr_server_set_role(server, "team", "carol", IMR_ROLE_OWNER), IMR_OK);
+    CHECK_EQ(imr_server_member_role(server, "team", "carol", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_OWNER);
+    imr_event event;
+    int changes = 0;
+    while (imr_server_poll_event(server, &event) == 1) {
+        if (event.kind != IMR_EVENT_MEMBERSHIP_CHANGED) continue;
+        changes++;
+        CHECK(strcmp(event.conversation, "team") == 0);
+    }
+    CHECK(changes >= 2); /* the creation, carol's arrival */
+    CHECK_EQ(imr_server_set_role(server, "team", "carol", IMR_ROLE_MEMBER), IMR_OK);
+    CHECK_EQ(imr_server_member_role(server, "team", "carol", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+    CHECK_EQ(imr_server_member_role(server, "team", "bob", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+    /* Removing a member drops its role. */
+    CHECK_EQ(imr_server_remove_member(server, "team", "carol"), IMR_OK);
+    CHECK_EQ(imr_server_member_role(server, "team", "carol", &role), IMR_ERR_NOT_FOUND);
+
+    /* By frame: bob (a member, not an owner) may not add; alice (the owner) may. */
+    uint64_t now = 100;
+    uint64_t bob = authenticated_session(server, "bob-token", 0xB0B, now);
+    uint64_t alice = authenticated_session(server, "alice-token", 0xA11CE, now);
+    pb add = add_member_frame(7, "team", "erin", IMR_ROLE_MEMBER);
+    CHECK_EQ(imr_server_handle_frame(server, bob, add.data, add.len, ++now), IMR_OK);
+    replies r = drain_replies(server, bob);
+    CHECK_EQ(r.results, 1);
+    CHECK_EQ(r.result_code, RESULT_NOT_OWNER);
+    CHECK_EQ(r.closes, 0);
+    CHECK_EQ(imr_server_member_role(server, "team", "erin", &role), IMR_ERR_NOT_FOUND);
+    add = add_member_frame(8, "team", "bob", IMR_ROLE_OWNER);
+    CHECK_EQ(imr_server_handle_frame(server, bob, add.data, add.len, ++now), IMR_OK);
+    CHECK_EQ(drain_replies(server, bob).result_code, RESULT_NOT_OWNER);
+    CHECK_EQ(imr_server_member_role(server, "team", "bob", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+
+    add = add_member_frame(9, "team", "erin", IMR_ROLE_MEMBER);
+    CHECK_EQ(imr_server_handle_frame(server, alice, add.data, add.len, ++now), IMR_OK);
+    r = drain_replies(server, alice);
+    CHECK_EQ(r.results, 1);
+    CHECK_EQ(r.result_code, RESULT_OK);
+    CHECK_EQ(imr_server_member_role(server, "team", "erin", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+    /* An owner grants ownership; the new owner may then add. */
+    add = add_member_frame(10, "team", "bob", IMR_ROLE_OWNER);
+    CHECK_EQ(imr_server_handle_frame(server, alice, add.data, add.len, ++now), IMR_OK);
+    CHECK_EQ(drain_replies(server, alice).result_code, RESULT_OK);
+    CHECK_EQ(imr_server_member_role(server, "team", "bob", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_OWNER);
+    add = add_member_frame(11, "team", "frank", IMR_ROLE_MEMBER);
+    CHECK_EQ(imr_server_handle_frame(server, bob, add.data, add.len, ++now), IMR_OK);
+    CHECK_EQ(drain_replies(server, bob).result_code, RESULT_OK);
+    CHECK_EQ(imr_server_member_role(server, "team", "frank", &role), IMR_OK);
+
+    /* A client that creates a conversation by frame is its first owner. */
+    const char *with[] = {"erin"};
+    pb create = create_frame(12, "club", with, 1);
+    CHECK_EQ(imr_server_handle_frame(server, bob, create.data, create.len, ++now), IMR_OK);
+    CHECK_EQ(drain_replies(server, bob).result_code, RESULT_OK);
+    CHECK_EQ(imr_server_member_role(server, "club", "bob", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_OWNER);
+    CHECK_EQ(imr_server_member_role(server, "club", "erin", &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+    imr_server_free(server);
+}
+
+/* A session whose unwritten output passes the soft limit has its requests parked until
+ * the backlog drains; past the hard limit it is closed. */
+static void test_server_backlog(void) {
+    imr_config *config = NULL;
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_OUTBOUND_SOFT_BYTES, 4096), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_OUTBOUND_HARD_BYTES, 65536), IMR_OK);
+    imr_server *server = server_with_tokens(config);
+    REQUIRE(server != NULL);
+    uint64_t now = 10;
+    uint64_t session = authenticated_session(server, "alice-token", 1, now);
+
+    CHECK_EQ(imr_server_input_paused(NULL, session), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_input_paused(server, 999999), 0);
+    CHECK_EQ(imr_server_input_paused(server, session), 0);
+    CHECK_EQ(imr_server_set_backlog(NULL, session, 0, now), IMR_ERR_NULL);
+    CHECK_EQ(imr_server_set_backlog(server, session, (uint64_t)INT64_MAX + 1, now), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_backlog(server, session, UINT64_MAX, now), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_backlog(server, session, 0, IMR_MAX_TIME_MS + 1), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_server_set_backlog(server, 999999, 1 << 20, now), IMR_OK); /* unknown: ignored */
+    /* Below the soft limit a request is answered at once. */
+    CHECK_EQ(imr_server_set_backlog(server, session, 4000, now), IMR_OK);
+    pb ping = ping_frame(1);
+    CHECK_EQ(imr_server_handle_frame(server, session, ping.data, ping.len, ++now), IMR_OK);
+    CHECK_EQ(drain_replies(server, session).pongs, 1);
+
+    /* Above it: parked, no reply, input paused, even after the timers ran. */
+    CHECK_EQ(imr_server_set_backlog(server, session, 5000, ++now), IMR_OK);
+    ping = ping_frame(2);
+    CHECK_EQ(imr_server_handle_frame(server, session, ping.data, ping.len, ++now), IMR_OK);
+    CHECK_EQ(drain_replies(server, session).frames, 0);
+    CHECK_EQ(imr_server_input_paused(server, session), 1);
+    CHECK_EQ(imr_server_handle_timeout(server, ++now), IMR_OK);
+    CHECK_EQ(drain_replies(server, session).frames, 0);
+    CHECK_EQ(imr_server_input_paused(server, session), 1);
+
+    /* Written out: the reply comes and input resumes. */
+    CHECK_EQ(imr_server_set_backlog(server, session, 0, ++now), IMR_OK);
+    CHECK_EQ(imr_server_handle_timeout(server, ++now), IMR_OK);
+    replies r = drain_replies(server, session);
+    CHECK_EQ(r.pongs, 1);
+    CHECK_EQ(r.closes, 0);
+    CHECK_EQ(imr_server_input_paused(server, session), 0);
+
+    /* Past the hard limit: an error frame and a close. */
+    CHECK_EQ(imr_server_set_backlog(server, session, 70000, ++now), IMR_OK);
+    r = drain_replies(server, session);
+    CHECK_EQ(r.errors, 1);
+    CHECK_EQ(r.closes, 1);
+    CHECK_EQ(imr_server_input_paused(server, session), 0);
+    CHECK_EQ(imr_server_set_backlog(server, session, 0, ++now), IMR_OK); /* closed: ignored */
+    imr_server_free(server);
+
+    /* A soft limit above the hard one (set or default) is refused. */
+    imr_server *bad = NULL;
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_OUTBOUND_SOFT_BYTES, 2000), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_OUTBOUND_HARD_BYTES, 1000), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &bad), IMR_ERR_INVALID_ARG);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_OUTBOUND_SOFT_BYTES, 1000), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &bad), IMR_OK);
+    imr_server_free(bad);
+    bad = NULL;
+    imr_config_free(config);
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_OUTBOUND_SOFT_BYTES, 16u << 20), IMR_OK);
+    CHECK_EQ(imr_server_new(config, &bad), IMR_ERR_INVALID_ARG);
+    CHECK(bad == NULL);
+    imr_config_free(config);
+}
+
+/* The request budget: requests beyond the burst wait for their tokens; 0 turns it off. */
+static void test_server_request_budget(void) {
+    imr_config *config = NULL;
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_REQUEST_RATE_BURST, 1), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_REQUEST_RATE_PER_SECOND, 1), IMR_OK);
+    imr_server *server = server_with_tokens(config);
+    REQUIRE(server != NULL);
+    uint64_t session = authenticated_session(server, "alice-token", 1, 100);
+    pb ping = ping_frame(1);
+    CHECK_EQ(imr_server_handle_frame(server, session, ping.data, ping.len, 100), IMR_OK);
+    CHECK_EQ(drain_replies(server, session).pongs, 1);
+    CHECK_EQ(imr_server_handle_frame(server, session, ping.data, ping.len, 100), IMR_OK);
+    CHECK_EQ(drain_replies(server, session).frames, 0);
+    CHECK_EQ(imr_server_input_paused(server, session), 1);
+    uint64_t deadline = 0;
+    CHECK_EQ(imr_server_next_timeout(server, &deadline), 1);
+    CHECK(deadline > 100 && deadline <= 1100);
+    CHECK_EQ(imr_server_handle_timeout(server, 1100), IMR_OK);
+    CHECK_EQ(drain_replies(server, session).pongs, 1);
+    CHECK_EQ(imr_server_input_paused(server, session), 0);
+    imr_server_free(server);
+
+    /* Off: 600 requests at one instant (beyond the default burst) are all answered. */
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_REQUEST_RATE_BURST, 0), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_REQUEST_RATE_PER_SECOND, 1), IMR_OK);
+    server = server_with_tokens(config);
+    REQUIRE(server != NULL);
+    session = authenticated_session(server, "alice-token", 1, 100);
+    int pongs = 0;
+    for (int i = 0; i < 600; i++) {
+        CHECK_EQ(imr_server_handle_frame(server, session, ping.data, ping.len, 100), IMR_OK);
+        pongs += drain_replies(server, session).pongs;
+    }
+    CHECK_EQ(pongs, 600);
+    CHECK_EQ(imr_server_input_paused(server, session), 0);
+    imr_server_free(server);
+}
+
+/* IMR_CONFIG_MAX_HELLO_BYTES, IMR_CONFIG_MAX_MEMBERS_PER_FRAME and
+ * IMR_CONFIG_MAX_WATERMARKS_PER_FRAME reach the engine. */
+static void test_server_frame_limits(void) {
+    char token[101];
+    memset(token, 't', 100);
+    token[100] = '\0';
+    pb hello = hello_frame(token, 1);
+    imr_event event;
+    for (int limited = 0; limited < 2; limited++) {
+        imr_config *config = NULL;
+        imr_server *server = NULL;
+        uint64_t session = 0;
+        REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+        if (limited) CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_HELLO_BYTES, 64), IMR_OK);
+        REQUIRE_EQ(imr_server_new(config, &server), IMR_OK);
+        imr_config_free(config);
+        CHECK_EQ(imr_server_add_token(server, token, "alice", 0), IMR_OK);
+        CHECK_EQ(imr_server_open_session(server, &session, 0), IMR_OK);
+        CHECK_EQ(imr_server_handle_frame(server, session, hello.data, hello.len, 1), IMR_OK);
+        CHECK_EQ(drain_replies(server, session).closes, limited);
+        CHECK_EQ(find_event(server, IMR_EVENT_SESSION_AUTHENTICATED, &event), !limited);
+        imr_server_free(server);
+    }
+
+    imr_config *config = NULL;
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_MEMBERS_PER_FRAME, 2), IMR_OK);
+    CHECK_EQ(imr_config_set_u64(config, IMR_CONFIG_MAX_WATERMARKS_PER_FRAME, 2), IMR_OK);
+    imr_server *server = server_with_tokens(config);
+    REQUIRE(server != NULL);
+    uint64_t session = authenticated_session(server, "alice-token", 1, 10);
+    int role = 0;
+    const char *three[] = {"bob", "carol", "dave"};
+    pb create = create_frame(1, "big", three, 3);
+    CHECK_EQ(imr_server_handle_frame(server, session, create.data, create.len, 11), IMR_OK);
+    replies r = drain_replies(server, session);
+    CHECK_EQ(r.errors, 1);
+    CHECK_EQ(r.results, 0);
+    CHECK_EQ(r.closes, 0);
+    CHECK_EQ(imr_server_member_role(server, "big", "alice", &role), IMR_ERR_NOT_FOUND);
+    create = create_frame(2, "small", three, 1);
+    CHECK_EQ(imr_server_handle_frame(server, session, create.data, create.len, 12), IMR_OK);
+    CHECK_EQ(drain_replies(server, session).result_code, RESULT_OK);
+    CHECK_EQ(imr_server_member_role(server, "small", "alice", &role), IMR_OK);
+    pb delivered = delivered_frame("small", 3);
+    CHECK_EQ(imr_server_handle_frame(server, session, delivered.data, delivered.len, 13), IMR_OK);
+    r = drain_replies(server, session);
+    CHECK_EQ(r.errors, 1);
+    CHECK_EQ(r.closes, 0);
+    delivered = delivered_frame("small", 2);
+    CHECK_EQ(imr_server_handle_frame(server, session, delivered.data, delivered.len, 14), IMR_OK);
+    CHECK_EQ(drain_replies(server, session).errors, 0);
+    imr_server_free(server);
+}
+
+/* Identifiers must be in NFC: a decomposed name is refused wherever a name goes in, and
+ * changes nothing; the composed one works. */
+static void test_server_identifiers_nfc(void) {
+    imr_config *config = NULL;
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    imr_server *server = server_with_tokens(config);
+    REQUIRE(server != NULL);
+    const char *nfd_member[] = {"alice", NAME_NFD};
+    const char *nfc_member[] = {"alice", NAME_NFC};
+    const char *alice[] = {"alice"};
+    int role = 77;
+    CHECK_EQ(imr_server_create_conversation(server, NAME_NFD, alice, 1), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_create_conversation(server, "room", nfd_member, 2), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_member_role(server, "room", "alice", &role), IMR_ERR_NOT_FOUND); /* not created */
+    CHECK_EQ(imr_server_create_conversation(server, NAME_NFC, alice, 1), IMR_OK);
+    CHECK_EQ(imr_server_create_conversation(server, "room", nfc_member, 2), IMR_OK);
+    CHECK_EQ(imr_server_member_role(server, "room", NAME_NFC, &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+    /* The decomposed spelling never finds the composed entry. */
+    role = 77;
+    CHECK_EQ(imr_server_member_role(server, "room", NAME_NFD, &role), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_member_role(server, NAME_NFD, "alice", &role), IMR_ERR_INVALID_ID);
+    CHECK_EQ(role, 77);
+    CHECK_EQ(imr_server_add_member(server, NAME_NFD, "bob"), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_add_member(server, "room", NAME_NFD), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_remove_member(server, "room", NAME_NFD), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_set_role(server, "room", NAME_NFD, IMR_ROLE_OWNER), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_set_role(server, NAME_NFD, "alice", IMR_ROLE_OWNER), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_member_role(server, "room", NAME_NFC, &role), IMR_OK);
+    CHECK_EQ(role, IMR_ROLE_MEMBER);
+    CHECK_EQ(imr_server_add_token(server, "jose-token", NAME_NFD, 0), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_server_add_token(server, "jose-token", NAME_NFC, 0), IMR_OK);
+    imr_server_free(server);
+}
+
 /* ---------------------------------------------------------------- client */
 
 static imr_client *new_client(uint64_t node, const char *token, const char *store) {
@@ -1107,6 +1587,52 @@ static void test_client_arguments(void) {
     CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_SENDING, &e), 1);
     CHECK(memcmp(e.message_id, id, 16) == 0 && strcmp(e.conversation, "c") == 0);
     imr_client_free(client);
+}
+
+/* A decomposed conversation name is refused by every client call, before and after the
+ * composed spelling is known; the composed one goes through the server. */
+static void test_client_identifiers_nfc(void) {
+    imr_config *config = NULL;
+    REQUIRE_EQ(imr_config_new(&config), IMR_OK);
+    imr_server *server = server_with_tokens(config);
+    REQUIRE(server != NULL);
+    const char *alice[] = {"alice"};
+    CHECK_EQ(imr_server_create_conversation(server, NAME_NFC, alice, 1), IMR_OK);
+    device d = {new_client(7, "alice-token", NULL), 0, 0};
+    imr_client *client = d.client;
+    REQUIRE(client != NULL);
+    uint8_t id[16], untouched[16];
+    memset(id, 0xAA, sizeof id);
+    memcpy(untouched, id, sizeof id);
+    imr_message message;
+    imr_clock *clock = NULL;
+    uint64_t cursor = 99;
+    imr_event e;
+
+    CHECK_EQ(imr_client_send(client, NAME_NFD, (const uint8_t *)"x", 1, id, 1), IMR_ERR_INVALID_ID);
+    CHECK(memcmp(id, untouched, sizeof id) == 0);
+    CHECK_EQ(imr_client_outbox(client, NULL, 0), 0);
+    connect_device(server, &d, 2);
+    pump(server, &d, 1, 2);
+    CHECK_EQ(imr_client_send(client, NAME_NFC, (const uint8_t *)"hola", 4, id, 3), IMR_OK);
+    pump(server, &d, 1, 3);
+    CHECK_EQ(count_events(client, IMR_EVENT_MESSAGE_SENT, &e), 1);
+    CHECK(memcmp(e.message_id, id, 16) == 0 && e.conversation_len == 5 && memcmp(e.conversation, NAME_NFC, 5) == 0);
+
+    memcpy(untouched, id, sizeof id);
+    CHECK_EQ(imr_client_send(client, NAME_NFD, (const uint8_t *)"x", 1, id, 4), IMR_ERR_INVALID_ID);
+    CHECK(memcmp(id, untouched, sizeof id) == 0);
+    CHECK_EQ(imr_client_outbox(client, NULL, 0), 1);
+    CHECK_EQ(imr_client_timeline(client, NAME_NFC, IMR_VIEW_LIVE, 0, &message, 1), 1);
+    CHECK_EQ(imr_client_timeline(client, NAME_NFD, IMR_VIEW_LIVE, 0, &message, 1), IMR_ERR_INVALID_ID);
+    CHECK_EQ(imr_client_cursor(client, NAME_NFD, &cursor), IMR_ERR_INVALID_ID);
+    CHECK_EQ(cursor, 99);
+    CHECK_EQ(imr_client_cursor(client, NAME_NFC, &cursor), IMR_OK);
+    CHECK_EQ(cursor, 1);
+    CHECK_EQ(imr_client_clock(client, NAME_NFD, &clock), IMR_ERR_INVALID_ID);
+    CHECK(clock == NULL);
+    imr_client_free(client);
+    imr_server_free(server);
 }
 
 /* Reading a timeline view page by page (several page sizes) gives the whole view read at once. */
@@ -1388,8 +1914,14 @@ int main(void) {
     test_server_arguments();
     test_server_exchange(NULL);
     test_server_durable();
+    test_server_roles();
+    test_server_backlog();
+    test_server_request_budget();
+    test_server_frame_limits();
+    test_server_identifiers_nfc();
     test_client_arguments();
     test_client_server(NULL);
+    test_client_identifiers_nfc();
     test_client_durable();
     test_time_limits();
     if (failures) {

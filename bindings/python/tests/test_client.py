@@ -191,3 +191,31 @@ def test_times_and_integers_are_checked():
             c.timeline("c", offset=-1)
     with pytest.raises(ValueError):
         Client(node_id=2**64, token="t")
+
+
+NFC = "jos\u00e9"    # "josé" composed
+NFD = "jose\u0301"   # the same letters decomposed
+
+
+def test_identifiers_must_be_nfc(net):
+    assert NFC.encode() == bytes.fromhex("6a6f73c3a9") and NFD.encode() == bytes.fromhex("6a6f7365cc81")
+    net.server.create_conversation(NFC, ["alice"])
+    with Client(node_id=1, token="alice-token") as alice:
+        with pytest.raises(ImrError) as info:
+            alice.send(NFD, b"x", net.now)
+        assert info.value.code is ErrorCode.INVALID_ID
+        assert alice.outbox() == []
+        net.connect(alice)
+        net.pump()
+        mid = alice.send(NFC, b"hola", net.now)
+        net.pump()
+        (sent,) = events(alice, EventKind.MESSAGE_SENT)
+        assert (sent.message_id, sent.conversation) == (mid, NFC)
+        # Known under its composed spelling, the name is still refused decomposed.
+        for call in (lambda: alice.send(NFD, b"x", net.now), lambda: alice.timeline(NFD),
+                     lambda: alice.cursor(NFD), lambda: alice.clock(NFD)):
+            with pytest.raises(ImrError) as info:
+                call()
+            assert info.value.code is ErrorCode.INVALID_ID
+        assert [e.message_id for e in alice.outbox()] == [mid]
+        assert alice.cursor(NFC) == 1

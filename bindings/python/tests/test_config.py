@@ -21,12 +21,33 @@ def test_settings_by_name():
     ("token", "", ErrorCode.INVALID_ID),
     ("token", b"\xff\xfe", ErrorCode.INVALID_ID),
     ("token", "x" * 4097, ErrorCode.TOO_LARGE),
+    ("max_watermarks_per_frame", 0, ErrorCode.INVALID_ARG),
+    ("max_watermarks_per_frame", 1_048_577, ErrorCode.INVALID_ARG),
+    ("max_members_per_frame", 0, ErrorCode.INVALID_ARG),
+    ("max_members_per_frame", 1_048_577, ErrorCode.INVALID_ARG),
+    ("outbound_soft_bytes", 0, ErrorCode.INVALID_ARG),
+    ("outbound_soft_bytes", 2**31, ErrorCode.INVALID_ARG),
+    ("outbound_hard_bytes", 0, ErrorCode.INVALID_ARG),
+    ("outbound_hard_bytes", 2**31, ErrorCode.INVALID_ARG),
+    ("request_rate_burst", 2**32, ErrorCode.INVALID_ARG),
+    ("request_rate_per_second", 0, ErrorCode.INVALID_ARG),
+    ("max_parked_input_bytes", 0, ErrorCode.INVALID_ARG),
+    ("max_parked_input_bytes", 2**31, ErrorCode.INVALID_ARG),
+    ("max_hello_bytes", 63, ErrorCode.INVALID_ARG),
+    ("max_hello_bytes", imr.LIMIT_MAX_FRAME_BYTES + 1, ErrorCode.INVALID_ARG),
 ])
 def test_bad_values_are_errors(name, value, code):
     with Config() as c:
         with pytest.raises(ImrError) as info:
             c.set(name, value)
         assert info.value.code is code
+
+
+def test_budget_and_list_limits_in_range():
+    with Config(max_watermarks_per_frame=1_048_576, max_members_per_frame=1, outbound_soft_bytes=2**31 - 1,
+                outbound_hard_bytes=1, request_rate_burst=0, request_rate_per_second=2**32 - 1,
+                max_parked_input_bytes=1, max_hello_bytes=imr.LIMIT_MAX_FRAME_BYTES) as c:
+        c.set("max_hello_bytes", 64)
 
 
 def test_type_and_name_errors_are_caught_in_python():

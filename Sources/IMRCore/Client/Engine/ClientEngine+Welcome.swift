@@ -19,6 +19,7 @@ extension ClientEngine {
         let serverWindow = welcome.limits.maxInflight > 0 ? Int(welcome.limits.maxInflight) : Int.max
         window = max(1, min(config.inflightWindow, serverWindow))
         serverMaxSyncPage = welcome.limits.maxSyncPage
+        serverMaxPayloadBytes = welcome.limits.maxPayloadBytes > 0 ? Int(welcome.limits.maxPayloadBytes) : Int.max
         emit(.connectionReady)
         // Unacked messages first, in their original order; then the syncs.
         resumeSendingLeg(now: now)

@@ -69,6 +69,9 @@ public final class ClientEngine {
     @exclusivity(unchecked) var window: Int
     /// The server's page limit from the welcome (0: none announced).
     @exclusivity(unchecked) var serverMaxSyncPage: UInt32 = 0
+    /// The payload limit the server announced (its welcome); a larger send is refused here,
+    /// before anything is queued, rather than by the server.
+    var serverMaxPayloadBytes = Int.max
     /// Recently sent messages, for `outbox()`: a ring of `config.sentRetention`.
     @exclusivity(unchecked) var recentSent: [SentRecord] = []
     @exclusivity(unchecked) var recentSentNext = 0

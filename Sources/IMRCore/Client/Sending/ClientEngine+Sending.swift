@@ -25,8 +25,8 @@ extension ClientEngine {
             }
         }
         guard !payload.isEmpty else { throw .emptyPayload }
-        guard payload.count <= config.limits.maxPayloadBytes else {
-            throw .payloadTooLarge(payload.count, limit: config.limits.maxPayloadBytes)
+        guard payload.count <= config.limits.maxPayloadBytes, payload.count <= serverMaxPayloadBytes else {
+            throw .payloadTooLarge(payload.count, limit: min(config.limits.maxPayloadBytes, serverMaxPayloadBytes))
         }
         if let failure = storeFailure { throw .store(failure) }
         settle(now)
