@@ -119,6 +119,14 @@ import Testing
         let refused = h.take(bob)
         #expect(refused.count == 1 && refused[0].errorFrame?.code == .badFrame && refused[0].errorFrame?.fatal == false)
         #expect(try h.store.deviceWatermark(conversation: "c", user: "bob", node: h.engine.sessions[bob]!.node).delivered == 0)
+        // A frame far larger than 256 watermarks can be is refused before it is unpacked.
+        let huge = (0..<50_000).map { Watermark(conversation: "conv-\($0)", deliveredSeq: 1) }
+        let hugeBytes = try wide.encode(.delivered(Delivered(watermarks: huge)))
+        #expect(hugeBytes.count > 600_000 && hugeBytes.count < 1 << 20)
+        h.feedBytes(hugeBytes, from: bob)
+        let tooBig = h.take(bob)
+        #expect(tooBig.count == 1 && tooBig[0].errorFrame?.code == .badFrame && tooBig[0].errorFrame?.fatal == false)
+        #expect(tooBig.first?.errorFrame?.detail.contains("bytes of a delivered frame") == true, "refused by its size, before unpacking")
         // Under the cap, one conversation named 200 times: one receipt, the highest.
         let repeated = (0..<200).map { Watermark(conversation: "c", deliveredSeq: UInt64($0 % 4)) }
         h.feed(.delivered(Delivered(watermarks: repeated)), from: bob)

@@ -118,6 +118,18 @@ extension ServerEngine {
         return earliest
     }
 
+    /// The largest encoding a frame of this body kind can have within the limits, for the
+    /// kinds whose size is bounded by them; nil for sends (bounded by the frame limit).
+    func sizeBound(ofBodyField field: Int) -> Int? {
+        let limits = config.limits
+        switch field {
+        case FrameBodyKind.send: return nil
+        case FrameBodyKind.delivered: return 64 + limits.maxWatermarksPerFrame * (limits.maxIdentifierBytes + 40)
+        case FrameBodyKind.createConversation: return 64 + (limits.maxMembersPerFrame + 1) * (limits.maxIdentifierBytes + 8)
+        default: return 1024 + 2 * limits.maxIdentifierBytes + limits.maxTokenBytes
+        }
+    }
+
     /// Request tokens a frame costs: one per request, more for frames whose lists cost the
     /// store a read each; sends have their own bucket and pongs are free.
     static func requestCost(_ frame: Frame) -> UInt64 {

@@ -152,6 +152,16 @@ public final class ServerEngine {
             fail(s, .frameTooLarge, "before hello a frame is at most \(config.maxHelloBytes) bytes, got \(frameBytes.count)")
             return
         }
+        // A frame larger than its kind can be (a delivered frame of 80,000 watermarks) is
+        // refused before it is unpacked: no frame may hold the loop.
+        if frameBytes.count > 4096, let field = FrameBodyKind.fieldNumber(of: frameBytes),
+           let bound = sizeBound(ofBodyField: field), frameBytes.count > bound {
+            counters.framesIn += 1
+            s.lastReceivedAt = now
+            let kind = field == FrameBodyKind.delivered ? "delivered" : field == FrameBodyKind.createConversation ? "create" : "request"
+            rejectUndecodable(s, .tooManyItems(field: "bytes of a \(kind) frame", frameBytes.count, limit: bound), frameBytes, now)
+            return
+        }
         let frame: Frame
         do {
             frame = try codec.decode(frameBytes)
