@@ -176,6 +176,14 @@ extension ServerEngine {
     public func owners(of conversation: String) throws -> [String]? {
         try membership(conversation)?.sortedOwners
     }
+
+    /// The role of `user` in a conversation, nil when it is not a member. Throws
+    /// `ServerError.unknownConversation` for a conversation that does not exist.
+    public func role(of user: String, in conversation: String) throws -> MemberRole? {
+        guard let membership = try membership(conversation) else { throw ServerError.unknownConversation(conversation) }
+        if membership.isOwner(user) { return .owner }
+        return membership.contains(user) ? .member : nil
+    }
 }
 
 /// A conversation's members and, among them, its owners, as the engine caches them: keyed by
