@@ -864,7 +864,8 @@ IMR_API int imr_server_remove_member(imr_server *server, const char *conversatio
 
 /*
  * Sets the role of `user` in a conversation to `role` (IMR_ROLE_MEMBER or
- * IMR_ROLE_OWNER), adding it as a member first if it is not one. The host needs no role.
+ * IMR_ROLE_OWNER), adding it as a member first if it is not one (the host's calls need
+ * no owner).
  * Returns IMR_OK; IMR_ERR_NULL; IMR_ERR_INVALID_ARG (another `role`); IMR_ERR_NOT_FOUND
  * (no such conversation); IMR_ERR_INVALID_ID (an id empty, not UTF-8 or not NFC);
  * IMR_ERR_TOO_LARGE (an id over its limit, or a new member in a full conversation);

@@ -5,18 +5,14 @@ import IMRCore
 final class ServerBox {
     let engine: ServerEngine
     let tokens: TokenTable
-    /// The engine's store, read for the member list (imr_server_member_role); only the
-    /// engine writes it.
-    let store: any ServerStore
     let sqlite: SQLiteServerStore?
     /// The frame last handed out by imr_server_poll_output.
     let frame = OwnedBytes(capacity: 256)
     let events = EventStorage()
 
-    init(engine: ServerEngine, tokens: TokenTable, store: any ServerStore, sqlite: SQLiteServerStore?) {
+    init(engine: ServerEngine, tokens: TokenTable, sqlite: SQLiteServerStore?) {
         self.engine = engine
         self.tokens = tokens
-        self.store = store
         self.sqlite = sqlite
     }
 
@@ -85,7 +81,7 @@ public func imr_server_new(_ config: OpaquePointer?, _ out: UnsafeMutablePointer
             store = MemoryServerStore()
         }
         let engine = ServerEngine(config: engineConfig, store: store, verifier: tokens)
-        out.pointee = makeHandle(ServerBox(engine: engine, tokens: tokens, store: store, sqlite: sqlite))
+        out.pointee = makeHandle(ServerBox(engine: engine, tokens: tokens, sqlite: sqlite))
         return IMR_OK
     }
 }
@@ -211,14 +207,10 @@ public func imr_server_member_role(_ server: OpaquePointer?, _ conversation: Uns
         let member = try inputIdentifier(user, field: "user", limits: limits)
         let role: Int32
         do {
-            guard let owners = try box.engine.owners(of: id) else { throw ABIFailure(IMR_ERR_NOT_FOUND) }
-            if owners.contains(member) {
-                role = IMR_ROLE_OWNER
-            } else if try box.store.members(of: id)?.contains(member) == true {
-                role = IMR_ROLE_MEMBER
-            } else {
-                throw ABIFailure(IMR_ERR_NOT_FOUND)
-            }
+            guard let found = try box.engine.role(of: member, in: id) else { throw ABIFailure(IMR_ERR_NOT_FOUND) }
+            role = found == .owner ? IMR_ROLE_OWNER : IMR_ROLE_MEMBER
+        } catch let failure as ABIFailure {
+            throw failure
         } catch {
             throw ABIFailure(errorCode(error))
         }

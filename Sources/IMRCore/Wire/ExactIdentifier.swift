@@ -16,7 +16,15 @@ public struct ExactIdentifier: Hashable, Comparable, Sendable, CustomStringConve
     public init(_ text: String) { self.text = text }
 
     public static func == (a: ExactIdentifier, b: ExactIdentifier) -> Bool {
-        a.withBytes { x in b.withBytes { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
+        same(a.text, b.text)
+    }
+
+    /// Whether two strings have the same UTF-8 bytes (not merely canonical equivalence).
+    @inline(__always)
+    public static func same(_ a: String, _ b: String) -> Bool {
+        ExactIdentifier(a).withBytes { x in
+            ExactIdentifier(b).withBytes { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+        }
     }
 
     public func hash(into hasher: inout Hasher) {

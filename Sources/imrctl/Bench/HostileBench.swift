@@ -131,7 +131,7 @@ struct HostileBench: BenchSuite {
                 let client = try BlockingFrameClient.connect(port: port, readTimeout: 1, writeTimeout: 0.05)
                 _ = try client.hello(user: "mallory", node: 3)
                 while !stop.isSet {
-                    // A write blocked by the relay's backpressure waits until the window ends.
+                    // A write blocked by the relay's backpressure waits for it to read again or for the window to end.
                     try client.sendRaw(try source.next(), keepWaiting: { !stop.isSet })
                     frames += 1
                     if flood.readsReplies { try client.discardArrived() }
@@ -146,24 +146,27 @@ struct HostileBench: BenchSuite {
     }
 
     /// Opens connections as fast as it can, each sending the start of a frame and no hello.
-    /// Half stop inside a 1 MiB length prefix (the relay must time them out); half send the
-    /// whole prefix and some of the body (over the hello size, refused at once). Up to
-    /// `keepOpen` stay open, more than the relay's cap of connections before hello.
+    /// Half stop inside a 1 MiB length prefix and are held open, up to `keepOpen` of them (more
+    /// than the relay's cap of connections before hello; it must time them out). Half send the
+    /// whole prefix and some of the body (over the hello size: refused at once) and are dropped.
     static func floodConnections(port: Int, until stop: StopFlag) -> (Int, Int) {
         let keepOpen = 1_200
         var prefix: [UInt8] = []
         Varint.append(1 << 20, to: &prefix)
         let partialPrefix = Array(prefix.dropLast())
         let prefixAndBody = prefix + [UInt8](repeating: 0x5A, count: 4 << 10)
-        var open: [BlockingFrameClient] = []
+        var held: [BlockingFrameClient] = []
         var opened = 0, failed = 0
         while !stop.isSet {
             do {
                 let client = try BlockingFrameClient.connect(port: port, readTimeout: 0.05, writeTimeout: 0.05, resetOnClose: true)
-                try client.sendRaw(opened % 2 == 0 ? partialPrefix : prefixAndBody)
-                open.append(client)
-                if open.count > keepOpen { open.removeFirst() }
+                let hold = opened % 2 == 0
+                try client.sendRaw(hold ? partialPrefix : prefixAndBody)
                 opened += 1
+                if hold {
+                    held.append(client)
+                    if held.count > keepOpen { held.removeFirst() }
+                }
             } catch {
                 failed += 1
             }
@@ -199,7 +202,9 @@ struct HostileBench: BenchSuite {
         }
         let sorted = roundTrips.sorted()
         guard let worst = sorted.last else { throw SuiteError("the prober got no pong") }
-        return ProbeResult(worst: worst, p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
+        // Nearest rank: the smallest round trip that 99% of them do not exceed.
+        let rank = (sorted.count * 99 + 99) / 100
+        return ProbeResult(worst: worst, p99: sorted[rank - 1])
     }
 
     /// Reads until the pong of `nonce`, passing over receipts and anything else the relay sends.

@@ -306,6 +306,18 @@ import Testing
         #expect(e.conversations.isEmpty)
     }
 
+    @Test func aLookAlikeOfAKnownConversationIsAnotherNameAndRefused() throws {
+        let e = try ClientEngine(config: testConfig())
+        try e.goLive(now: 0)
+        _ = try e.send(conversation: "jos\u{E9}", payload: [1], now: 0)
+        _ = e.drainFrames(); _ = e.drainEvents()
+        // Canonically equal to the known name, but other bytes: not that conversation.
+        #expect(throws: ClientError.invalidConversation(.notNFC)) { try e.send(conversation: "jose\u{301}", payload: [2], now: 0) }
+        #expect(e.cursor("jose\u{301}") == 0 && e.timeline("jose\u{301}") == nil)
+        #expect(e.timeline("jos\u{E9}")?.count == 1)
+        #expect(e.drainFrames().isEmpty)
+    }
+
     @Test func aSendOverTheServersAnnouncedPayloadLimitIsRefusedLocally() throws {
         let e = try ClientEngine(config: testConfig())
         e.connected(now: 0)

@@ -40,7 +40,9 @@ def _text(value: Union[str, bytes], what: str) -> bytes:
 class Server(Engine):
     """The server engine. Per connection: ``open_session``, ``handle_frame`` for each
     received frame, ``close_session``; after each call drain ``outputs()`` and ``events()``
-    and re-arm a timer at ``next_timeout``."""
+    and re-arm a timer at ``next_timeout``. A host that writes asynchronously reports each
+    session's unwritten bytes with ``set_backlog`` and stops reading a session while
+    ``input_paused`` is True."""
 
     _free = "imr_server_free"
     _what = "Server"

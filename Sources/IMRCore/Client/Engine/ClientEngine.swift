@@ -80,7 +80,8 @@ public final class ClientEngine {
 
     // Receiving leg.
     @exclusivity(unchecked) var convs: [ConversationState] = []
-    @exclusivity(unchecked) var convIndex: [String: UInt32] = [:]
+    /// Keyed by the name's exact bytes: a look-alike name is another conversation.
+    @exclusivity(unchecked) var convIndex: [ExactIdentifier: UInt32] = [:]
     /// The conversation the last lookup by name found (see `knownConversationIndex(_:)`).
     @exclusivity(unchecked) var lastConversation: UInt32?
     @exclusivity(unchecked) var deliveredDirty: [UInt32] = []
@@ -322,17 +323,17 @@ public final class ClientEngine {
 
     /// The conversation's timeline (live and history views), nil for an unknown conversation.
     public func timeline(_ conversation: String) -> Timeline? {
-        convIndex[conversation].map { convs[Int($0)].timeline }
+        convIndex[ExactIdentifier(conversation)].map { convs[Int($0)].timeline }
     }
 
     /// Highest contiguous seq held in the conversation (0 when unknown).
     public func cursor(_ conversation: String) -> UInt64 {
-        convIndex[conversation].map { convs[Int($0)].cursor } ?? 0
+        convIndex[ExactIdentifier(conversation)].map { convs[Int($0)].cursor } ?? 0
     }
 
     /// The conversation's vector clock on this device.
     public func clock(_ conversation: String) -> VectorClock {
-        convIndex[conversation].map { convs[Int($0)].clock } ?? VectorClock()
+        convIndex[ExactIdentifier(conversation)].map { convs[Int($0)].clock } ?? VectorClock()
     }
 
     /// Every conversation known here, in the order they became known.
@@ -433,8 +434,8 @@ public final class ClientEngine {
     /// The index in `convs` of the conversation if it is known here.
     func knownConversationIndex(_ name: String) -> UInt32? {
         // Consecutive inputs usually name the same conversation: skip the hash lookup.
-        if let last = lastConversation, withConversation(at: last, { $0.name == name }) { return last }
-        guard let i = convIndex[name] else { return nil }
+        if let last = lastConversation, withConversation(at: last, { ExactIdentifier.same($0.name, name) }) { return last }
+        guard let i = convIndex[ExactIdentifier(name)] else { return nil }
         lastConversation = i
         return i
     }
@@ -459,7 +460,7 @@ public final class ClientEngine {
         } catch {}
         c.timer = wheel.makeKey(owner: Self.ownerConversation | index)
         convs.append(c)
-        convIndex[name] = index
+        convIndex[ExactIdentifier(name)] = index
         lastConversation = index
         markStoreDirty(c)
         return c
