@@ -54,6 +54,16 @@ import Testing
         #expect(!h.engine.isInputPaused(bob))
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func aPageOfLargeMessagesIsReadOnlyAsFarAsOneFrameCarries(_ kind: StoreKind) throws {
+        let h = try ServerHarness(kind)
+        _ = try Self.filled(h, count: 30, size: 100 << 10)
+        let page = try h.store.messages(in: "big", after: 0, limit: 256, maxBytes: 1 << 20)
+        #expect(page.map(\.seq) == Array(1...11), "stops after the message that crosses the budget")
+        #expect(try h.store.messages(in: "big", after: 5, limit: 3, maxBytes: 1 << 20).map(\.seq) == [6, 7, 8])
+        #expect(try h.store.messages(in: "big", after: 0, limit: 10, maxBytes: 0).map(\.seq) == [1], "at least one")
+    }
+
     @Test func requestsBeyondTheRateWaitForTokens() throws {
         let config = ServerConfig(rateLimit: nil, requestRateLimit: RateLimit(burst: 5, refillPerSecond: 10))
         let h = try ServerHarness(.memory, config: config)

@@ -18,7 +18,9 @@ extension ServerEngine {
             // limit 0 is a head probe; any other limit is clamped to the page size.
             let limit = Int(min(request.limit, max(1, config.maxSyncPage)))
             if limit > 0 && request.afterSeq < head {
-                page = try store.messages(in: request.conversation, after: request.afterSeq, limit: limit)
+                // Read no further than one frame can carry (a page of large messages is cut there anyway).
+                page = try store.messages(in: request.conversation, after: request.afterSeq, limit: limit,
+                                          maxBytes: config.limits.maxFrameBytes)
             }
         } catch {
             storeFailed(error, "syncing \(request.conversation)")

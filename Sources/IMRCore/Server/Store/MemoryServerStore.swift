@@ -97,6 +97,18 @@ public final class MemoryServerStore: ServerStore {
         return Array(c.messages[start..<min(c.messages.count, start + limit)])
     }
 
+    public func messages(in conversation: String, after: UInt64, limit: Int, maxBytes: Int) throws -> [StoredMessage] {
+        guard let c = conversationsByID[Name(conversation)], limit > 0, after < UInt64(c.messages.count) else { return [] }
+        var out: [StoredMessage] = []
+        var total = 0
+        for m in c.messages[Int(after)..<min(c.messages.count, Int(after) + limit)] {
+            out.append(m)
+            total += m.payload.count
+            if total > maxBytes { break }
+        }
+        return out
+    }
+
     public func recordWatermark(conversation: String, user: String, node: UInt64, delivered: UInt64, read: UInt64) throws -> WatermarkPair {
         let key = DeviceKey(conversation: Name(conversation), user: Name(user), node: node)
         var w = watermarks[key] ?? {

@@ -228,12 +228,22 @@ public final class SQLiteServerStore: ServerStore {
     }
 
     public func messages(in conversation: String, after: UInt64, limit: Int) throws -> [StoredMessage] {
+        try messages(in: conversation, after: after, limit: limit, maxBytes: .max)
+    }
+
+    public func messages(in conversation: String, after: UInt64, limit: Int, maxBytes: Int) throws -> [StoredMessage] {
         guard limit > 0 else { return [] }
         let db = try open()
         let s = try db.prepare("SELECT \(Self.selectColumns) FROM messages WHERE conversation = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
         s.bind(1, conversation).bind(2, Int64(clamping: after)).bind(3, Int64(limit))
         var out: [StoredMessage] = []
-        while try s.step() { out.append(Self.row(s)) }
+        var total = 0
+        // Rows are read one by one: stopping here leaves the rest of the page unread.
+        while total <= maxBytes, try s.step() {
+            let m = Self.row(s)
+            total += m.payload.count
+            out.append(m)
+        }
         return out
     }
 

@@ -79,6 +79,9 @@ public protocol ServerStore: AnyObject {
     func message(in conversation: String, id: MessageID) throws -> StoredMessage?
     /// Up to `limit` messages with seq > `after`, in seq order.
     func messages(in conversation: String, after: UInt64, limit: Int) throws -> [StoredMessage]
+    /// The same, stopping after the message whose payload takes the total past `maxBytes`
+    /// (at least one message): a page of large messages is read only as far as it can be sent.
+    func messages(in conversation: String, after: UInt64, limit: Int, maxBytes: Int) throws -> [StoredMessage]
     /// Raises (never lowers) one device's watermarks; returns the device's watermarks after.
     @discardableResult
     func recordWatermark(conversation: String, user: String, node: UInt64, delivered: UInt64, read: UInt64) throws -> WatermarkPair
@@ -101,6 +104,18 @@ extension ServerStore {
     /// A conversation without owners (hosts that manage membership themselves).
     public func createConversation(_ conversation: String, members: [String]) throws -> Bool {
         try createConversation(conversation, members: members, owners: [])
+    }
+
+    /// Reads the whole page, then trims it (stores that can stop early implement it themselves).
+    public func messages(in conversation: String, after: UInt64, limit: Int, maxBytes: Int) throws -> [StoredMessage] {
+        var total = 0
+        var out: [StoredMessage] = []
+        for m in try messages(in: conversation, after: after, limit: limit) {
+            out.append(m)
+            total += m.payload.count
+            if total > maxBytes { break }
+        }
+        return out
     }
 
     public func beginBatch() throws {}
