@@ -119,7 +119,7 @@ struct ServerBench: BenchSuite {
             Thread.detachNewThread {
                 defer { finished.leave() }
                 do {
-                    let client = try BlockingFrameClient(port: port)
+                    let client = try BlockingFrameClient.connect(port: port, readTimeout: 30, writeTimeout: 30)
                     try client.send(.hello(Hello(token: user, deviceNode: UInt64(c + 1))))
                     _ = try client.read()   // welcome
                     ready.leave()
@@ -200,52 +200,3 @@ private func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -
     return try box.result!.get()
 }
 
-/// A blocking loopback client speaking delimited frames (bench load generator).
-private final class BlockingFrameClient {
-    private let fd: Int32
-    private let codec = FrameCodec()
-    private var splitter = FrameSplitter()
-    private var chunk = [UInt8](repeating: 0, count: 256 << 10)
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("socket: \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { close(fd); throw BenchError("connect: \(errno)") }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var tv = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit { close(fd) }
-
-    func send(_ frames: Frame...) throws { try send(frames) }
-
-    func send(_ frames: [Frame]) throws {
-        var bytes: [UInt8] = []
-        for f in frames { try codec.encodeDelimited(f, appendingTo: &bytes) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; throw BenchError("send: \(errno)") }
-            offset += n
-        }
-    }
-
-    func read() throws -> Frame {
-        while true {
-            if let bytes = try splitter.next() { return try codec.decode(bytes) }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 { throw BenchError("connection closed") }
-            if n < 0 { if errno == EINTR { continue }; throw BenchError("recv: \(errno)") }
-            splitter.append(chunk[0..<n])
-        }
-    }
-}
