@@ -20,7 +20,6 @@ public struct ExactIdentifier: Hashable, Comparable, Sendable, CustomStringConve
     }
 
     /// Whether two strings have the same UTF-8 bytes (not merely canonical equivalence).
-    @inline(__always)
     public static func same(_ a: String, _ b: String) -> Bool {
         ExactIdentifier(a).withBytes { x in
             ExactIdentifier(b).withBytes { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }

@@ -80,8 +80,9 @@ public final class ClientEngine {
 
     // Receiving leg.
     @exclusivity(unchecked) var convs: [ConversationState] = []
-    /// Keyed by the name's exact bytes: a look-alike name is another conversation.
-    @exclusivity(unchecked) var convIndex: [ExactIdentifier: UInt32] = [:]
+    /// By name. Every name here is NFC (checked on the way in), so a `String` key finds the
+    /// same bytes; a lookup by an app's name confirms them (`ConversationState.isNamed`).
+    @exclusivity(unchecked) var convIndex: [String: UInt32] = [:]
     /// The conversation the last lookup by name found (see `knownConversationIndex(_:)`).
     @exclusivity(unchecked) var lastConversation: UInt32?
     @exclusivity(unchecked) var deliveredDirty: [UInt32] = []
@@ -323,17 +324,17 @@ public final class ClientEngine {
 
     /// The conversation's timeline (live and history views), nil for an unknown conversation.
     public func timeline(_ conversation: String) -> Timeline? {
-        convIndex[ExactIdentifier(conversation)].map { convs[Int($0)].timeline }
+        knownConversationIndex(conversation).map { convs[Int($0)].timeline }
     }
 
     /// Highest contiguous seq held in the conversation (0 when unknown).
     public func cursor(_ conversation: String) -> UInt64 {
-        convIndex[ExactIdentifier(conversation)].map { convs[Int($0)].cursor } ?? 0
+        knownConversationIndex(conversation).map { convs[Int($0)].cursor } ?? 0
     }
 
     /// The conversation's vector clock on this device.
     public func clock(_ conversation: String) -> VectorClock {
-        convIndex[ExactIdentifier(conversation)].map { convs[Int($0)].clock } ?? VectorClock()
+        knownConversationIndex(conversation).map { convs[Int($0)].clock } ?? VectorClock()
     }
 
     /// Every conversation known here, in the order they became known.
@@ -434,8 +435,8 @@ public final class ClientEngine {
     /// The index in `convs` of the conversation if it is known here.
     func knownConversationIndex(_ name: String) -> UInt32? {
         // Consecutive inputs usually name the same conversation: skip the hash lookup.
-        if let last = lastConversation, withConversation(at: last, { ExactIdentifier.same($0.name, name) }) { return last }
-        guard let i = convIndex[ExactIdentifier(name)] else { return nil }
+        if let last = lastConversation, withConversation(at: last, { $0.isNamed(name) }) { return last }
+        guard let i = convIndex[name], withConversation(at: i, { $0.isNamed(name) }) else { return nil }
         lastConversation = i
         return i
     }
@@ -460,7 +461,7 @@ public final class ClientEngine {
         } catch {}
         c.timer = wheel.makeKey(owner: Self.ownerConversation | index)
         convs.append(c)
-        convIndex[ExactIdentifier(name)] = index
+        convIndex[name] = index
         lastConversation = index
         markStoreDirty(c)
         return c

@@ -18,7 +18,7 @@ extension ClientEngine {
     }
 
     func handleSyncResponse(_ r: SyncResponse, now: UInt64) throws(ClientError) {
-        guard let ci = convIndex[ExactIdentifier(r.conversation)] else {
+        guard let ci = convIndex[r.conversation] else {
             statistics.invalidSyncPages += 1
             throw .invalidSyncPage(conversation: r.conversation, .unsolicited)
         }

@@ -8,6 +8,9 @@ import Darwin
 /// out-of-order buffer and gap, its sync state, and its timeline.
 final class ConversationState {
     let name: String
+    /// `name` is all ASCII: then a name `==` to it with as many UTF-8 bytes has its bytes (a
+    /// non-ASCII string canonically equal to an ASCII one is longer: U+212A for "K").
+    let nameIsASCII: Bool
     /// `name`, NUL-terminated, once it passed the engine's identifier rules (a name restored
     /// from a store kept under other limits may not): `send` need not check it again, and
     /// each send frame's encoding points protobuf-c at it instead of copying and checking it.
@@ -75,11 +78,19 @@ final class ConversationState {
 
     init(name: String, index: UInt32, order: HistoryOrder) {
         self.name = name
+        nameIsASCII = name.utf8.allSatisfy { $0 < 0x80 }
         self.index = index
         self.timeline = Timeline(order: order)
     }
 
     deinit { free(checkedName) }
+
+    /// Whether `other` is this conversation's name byte for byte (not merely canonically
+    /// equal): cheap for the usual ASCII names, on the send and ack paths.
+    @inline(__always)
+    func isNamed(_ other: String) -> Bool {
+        name == other && name.utf8.count == other.utf8.count && (nameIsASCII || ExactIdentifier.same(name, other))
+    }
 
     /// Records that `name` passed the identifier rules the codec applies (so it has no NUL).
     func nameChecked() {

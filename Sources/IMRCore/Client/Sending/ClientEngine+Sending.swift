@@ -122,7 +122,7 @@ extension ClientEngine {
     func handleAck(_ ack: SendAck, now: UInt64) throws(ClientError) {
         guard let slot = outboxSlot(of: ack.messageID) else {
             // Already sent (an answer to a retransmission) or never ours.
-            if let ci = convIndex[ExactIdentifier(ack.conversation)], case let t = convs[Int(ci)].timeline,
+            if let ci = convIndex[ack.conversation], case let t = convs[Int(ci)].timeline,
                let live = t.liveIndex(of: ack.messageID), t.senderNode(at: live) == config.nodeID, t.seq(at: live) != nil {
                 statistics.duplicateAcks += 1
             } else {
@@ -131,7 +131,8 @@ extension ClientEngine {
             return
         }
         try withConversation(at: outgoing[slot].conversation) { c throws(ClientError) in
-            guard ExactIdentifier.same(c.name, ack.conversation) else {
+            // Decoded names are NFC (the codec refuses others), so `==` compares their bytes.
+            guard c.name == ack.conversation else {
                 statistics.mismatchedAcks += 1
                 throw .ackConversationMismatch(ack.messageID, expected: c.name, got: ack.conversation)
             }
@@ -153,7 +154,7 @@ extension ClientEngine {
         }
         let s = outgoing[slot]
         let name = convs[Int(s.conversation)].name
-        guard ExactIdentifier.same(name, reject.conversation) else {
+        guard name == reject.conversation else {   // decoded, so NFC: `==` is byte equality
             statistics.mismatchedAcks += 1
             throw .ackConversationMismatch(reject.messageID, expected: name, got: reject.conversation)
         }

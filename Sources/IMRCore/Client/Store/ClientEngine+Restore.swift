@@ -20,7 +20,7 @@ extension ClientEngine {
         }
         outgoing.noteRestoredOrder(snapshot.outbox.map(\.order).max() ?? 0)
         for row in snapshot.outbox {
-            guard let ci = convIndex[ExactIdentifier(row.conversation)],
+            guard let ci = convIndex[row.conversation],
                   let live = convs[Int(ci)].timeline.liveIndex(of: row.id),
                   convs[Int(ci)].timeline.seq(at: live) == nil else {
                 emit(.error(.store(SQLiteError(code: 11, message: "outbox row \(row.id) has no pending message"))))
