@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The embeddable core (IMRCore, and libimr.so built from IMRABI) depends only on
-// protobuf-c, libc and libsqlite3. NIO and friends belong to the imrctl executable.
+// protobuf-c, libc and libsqlite3. NIO and friends belong to IMRRelay and imrctl.
 let package = Package(
     name: "imr",
     products: [
@@ -10,6 +10,8 @@ let package = Package(
         // libimr.so: the C ABI. Built for distribution by `make lib` (static Swift
         // runtime, exact export list, SONAME); see the Makefile.
         .library(name: "imr", type: .dynamic, targets: ["IMRABI"]),
+        // The relay as a library a Swift server embeds (NIO, stores, tokens); `imrctl relay` runs it.
+        .library(name: "IMRRelay", targets: ["IMRRelay"]),
         .executable(name: "imrctl", targets: ["imrctl"]),
     ],
     dependencies: [
@@ -57,10 +59,21 @@ let package = Package(
             name: "IMRSimulation",
             dependencies: ["IMRCore"]
         ),
+        .target(
+            name: "IMRRelay",
+            dependencies: [
+                "IMRCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "imrctl",
             dependencies: [
                 "IMRCore",
+                "IMRRelay",
                 "IMRSimulation",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 "IMRBenchC",
@@ -78,7 +91,7 @@ let package = Package(
         // The relay over real TCP: in-process, and as a child process killed mid-stream.
         .testTarget(
             name: "RelayTests",
-            dependencies: ["imrctl", "IMRCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["imrctl", "IMRRelay", "IMRCore", .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

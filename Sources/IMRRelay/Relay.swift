@@ -3,40 +3,21 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// How a relay is set up.
-struct RelayOptions: Sendable {
-    /// SQLite file of the server store; nil keeps everything in memory.
-    var databasePath: String?
-    var durability: SQLiteDatabase.Durability = .powerLoss
-    var verifier: any TokenVerifier
-    var server = ServerConfig()
-    /// Conversations created at the first start (later starts leave them to their members).
-    var conversations: [(id: String, members: [String])] = []
-    /// Most connections at once; more are closed as they arrive.
-    var maxConnections = 10_000
-    /// Most connections that have not authenticated yet; more are closed as they arrive.
-    var maxUnauthenticatedConnections = 1_000
-
-    init(databasePath: String?, verifier: any TokenVerifier) {
-        self.databasePath = databasePath
-        self.verifier = verifier
-    }
-}
-
 /// The reference relay: one `ServerEngine` behind a TCP listener speaking the delimited
-/// framing, on SwiftNIO. Start it in-process (`start` returns the bound port, 0 picks one) or
-/// through `imrctl relay`. All connections and the engine share one event loop.
-final class Relay: @unchecked Sendable {
-    let options: RelayOptions
-    let logger: Logger
+/// framing, on SwiftNIO, as a library a Swift server can embed. Start it in-process (`start`
+/// returns the bound port, 0 picks one) or through `imrctl relay`. All connections and the
+/// engine share one event loop.
+public final class Relay: @unchecked Sendable {
+    public let options: RelayOptions
+    public let logger: Logger
     private let group: any EventLoopGroup
     private let ownsGroup: Bool
     private let loop: any EventLoop
     private var core: RelayCore?
     private var serverChannel: (any Channel)?
-    private(set) var port = 0
+    public private(set) var port = 0
 
-    init(options: RelayOptions, group: (any EventLoopGroup)? = nil, logger: Logger = Logger(label: "imr.relay")) {
+    public init(options: RelayOptions, group: (any EventLoopGroup)? = nil, logger: Logger = Logger(label: "imr.relay")) {
         self.options = options
         self.logger = logger
         if let group {
@@ -51,7 +32,7 @@ final class Relay: @unchecked Sendable {
 
     /// Opens the store, ensures the configured conversations and starts listening. Returns the
     /// bound port.
-    func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+    public func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
         precondition(core == nil, "a relay starts once")
         let options = self.options
         let logger = self.logger
@@ -104,7 +85,7 @@ final class Relay: @unchecked Sendable {
     }
 
     /// Graceful stop: stop accepting, flush and close every connection, close the store.
-    func stop() async throws {
+    public func stop() async throws {
         if let serverChannel {
             self.serverChannel = nil
             try? await serverChannel.close()
@@ -118,7 +99,7 @@ final class Relay: @unchecked Sendable {
     }
 
     /// Runs `body` with the engine on the relay's loop (admin calls, stats).
-    func withEngine<T: Sendable>(_ body: @escaping @Sendable (ServerEngine) throws -> T) async throws -> T {
+    public func withEngine<T: Sendable>(_ body: @escaping @Sendable (ServerEngine) throws -> T) async throws -> T {
         guard let core else { throw RelayError.notRunning }
         return try await loop.submit {
             let result = try body(core.engine)
@@ -127,5 +108,5 @@ final class Relay: @unchecked Sendable {
         }.get()
     }
 
-    enum RelayError: Error { case notRunning }
+    public enum RelayError: Error { case notRunning }
 }

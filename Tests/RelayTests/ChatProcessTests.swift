@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import IMRRelay
 @testable import imrctl
 
 /// `imrctl chat` against `imrctl relay`, both as child processes.

@@ -1,6 +1,7 @@
 import Foundation
 import IMRCore
 import Testing
+@testable import IMRRelay
 @testable import imrctl
 
 /// The relay over real TCP, as a separate process: several raw clients send, the relay is

@@ -2,6 +2,7 @@ import Foundation
 import IMRCore
 import Logging
 import Testing
+@testable import IMRRelay
 @testable import imrctl
 
 @Suite struct HMACTokenTests {

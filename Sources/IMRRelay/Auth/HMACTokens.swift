@@ -8,15 +8,15 @@ import IMRCore
 /// decimal and mac = HMAC-SHA256(secret, "imr-token-v1\n" + user + "\n" + expiry). Anyone with
 /// the secret can mint tokens; the relay only verifies them. Tokens are not revocable before
 /// their expiry (keep TTLs short, rotate the secret to revoke all).
-struct HMACTokenAuthority: Sendable {
+public struct HMACTokenAuthority: Sendable {
     /// The shortest secret accepted.
-    static let minimumSecretBytes = 16
+    public static let minimumSecretBytes = 16
     private let key: SymmetricKey
 
-    enum SecretError: Error, CustomStringConvertible {
+    public enum SecretError: Error, CustomStringConvertible {
         case unreadable(String, String)
         case tooShort(Int)
-        var description: String {
+        public var description: String {
             switch self {
             case let .unreadable(path, why): return "cannot read the secret file \(path): \(why)"
             case let .tooShort(n): return "the secret is \(n) bytes; at least \(HMACTokenAuthority.minimumSecretBytes) are needed"
@@ -24,13 +24,13 @@ struct HMACTokenAuthority: Sendable {
         }
     }
 
-    init(secret: [UInt8]) throws {
+    public init(secret: [UInt8]) throws {
         guard secret.count >= Self.minimumSecretBytes else { throw SecretError.tooShort(secret.count) }
         key = SymmetricKey(data: secret)
     }
 
     /// Reads a secret file; surrounding whitespace (a trailing newline) is not part of the secret.
-    init(secretFile path: String) throws {
+    public init(secretFile path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SecretError.unreadable(path, "no such file or not readable")
         }
@@ -41,7 +41,7 @@ struct HMACTokenAuthority: Sendable {
     }
 
     /// A new random secret as 64 hex characters (32 bytes of entropy), for a secret file.
-    static func generateSecret() -> String {
+    public static func generateSecret() -> String {
         var rng = SystemRandomNumberGenerator()
         return (0..<32).map { _ in
             let b = UInt8.random(in: 0...255, using: &rng)
@@ -49,16 +49,16 @@ struct HMACTokenAuthority: Sendable {
         }.joined()
     }
 
-    func mint(user: String, expiresAtUnixSeconds expiry: UInt64) -> String {
+    public func mint(user: String, expiresAtUnixSeconds expiry: UInt64) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Self.signedBytes(user: user, expiry: String(expiry)), using: key)
         return Base64URL.encode(Array(user.utf8)) + "." + String(expiry) + "." + Base64URL.encode(Array(mac))
     }
 
-    func mint(user: String, ttlSeconds: UInt64, nowUnixMs: UInt64 = currentUnixMilliseconds()) -> String {
+    public func mint(user: String, ttlSeconds: UInt64, nowUnixMs: UInt64 = currentUnixMilliseconds()) -> String {
         mint(user: user, expiresAtUnixSeconds: nowUnixMs / 1000 + ttlSeconds)
     }
 
-    func verify(token: String, nowUnixMs: UInt64) -> TokenVerdict {
+    public func verify(token: String, nowUnixMs: UInt64) -> TokenVerdict {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3,
               let userBytes = Base64URL.decode(parts[0]), !userBytes.isEmpty,
@@ -81,9 +81,10 @@ struct HMACTokenAuthority: Sendable {
 }
 
 /// The relay's `TokenVerifier`: HMAC tokens minted with the relay's secret.
-struct HMACTokenVerifier: TokenVerifier {
-    let authority: HMACTokenAuthority
-    func verify(token: String, nowUnixMs: UInt64) -> TokenVerdict {
+public struct HMACTokenVerifier: TokenVerifier {
+    public let authority: HMACTokenAuthority
+    public init(authority: HMACTokenAuthority) { self.authority = authority }
+    public func verify(token: String, nowUnixMs: UInt64) -> TokenVerdict {
         authority.verify(token: token, nowUnixMs: nowUnixMs)
     }
 }
@@ -113,7 +114,7 @@ enum Base64URL {
 }
 
 /// Unix time in milliseconds (wall clock), for token expiry and server time.
-func currentUnixMilliseconds() -> UInt64 {
+public func currentUnixMilliseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import IMRCore
+import IMRRelay
 
 /// `imrctl token`: mints an HMAC token for a user with the relay's secret.
 struct TokenCommand: ParsableCommand {
@@ -13,8 +15,8 @@ struct TokenCommand: ParsableCommand {
     @Flag(help: "Create the secret file with a fresh random secret if it does not exist.") var createSecret = false
 
     func validate() throws {
-        guard !user.isEmpty, user.utf8.count <= 128, !user.utf8.contains(0) else {
-            throw ValidationError("--user must be 1 to 128 bytes of UTF-8 without NUL")
+        guard (try? IdentifierRules.validate(user, field: "user")) != nil else {
+            throw ValidationError("--user must be 1 to 128 bytes of UTF-8 in Unicode NFC, without NUL")
         }
         guard ttl > 0 else { throw ValidationError("--ttl must be positive") }
     }

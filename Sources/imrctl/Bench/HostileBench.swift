@@ -1,5 +1,6 @@
 import Foundation
 import IMRCore
+import IMRRelay
 import Logging
 #if canImport(Glibc)
 import Glibc

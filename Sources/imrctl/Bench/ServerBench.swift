@@ -1,5 +1,6 @@
 import Foundation
 import IMRCore
+import IMRRelay
 import Logging
 import NIOCore
 #if canImport(Glibc)

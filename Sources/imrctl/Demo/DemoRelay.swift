@@ -1,4 +1,5 @@
 import IMRCore
+import IMRRelay
 import Logging
 import NIOCore
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import IMRCore
+import IMRRelay
 import Logging
 
 /// `imrctl relay`: the reference relay server.

@@ -1,0 +1,21 @@
+import IMRCore
+
+/// How a relay is set up.
+public struct RelayOptions: Sendable {
+    /// SQLite file of the server store; nil keeps everything in memory.
+    public var databasePath: String?
+    public var durability: SQLiteDatabase.Durability = .powerLoss
+    public var verifier: any TokenVerifier
+    public var server = ServerConfig()
+    /// Conversations created at the first start (later starts leave them to their members).
+    public var conversations: [(id: String, members: [String])] = []
+    /// Most connections at once; more are closed as they arrive.
+    public var maxConnections = 10_000
+    /// Most connections that have not authenticated yet; more are closed as they arrive.
+    public var maxUnauthenticatedConnections = 1_000
+
+    public init(databasePath: String?, verifier: any TokenVerifier) {
+        self.databasePath = databasePath
+        self.verifier = verifier
+    }
+}
