@@ -44,10 +44,12 @@ public final class Relay: @unchecked Sendable {
             } else {
                 store = MemoryServerStore()
             }
-            let engine = ServerEngine(config: options.server, store: store, verifier: options.verifier)
+            let metrics = options.metrics.map { RelayMetrics(factory: $0) }
+            let engineStore: any ServerStore = metrics.map { TimedStore(store, metrics: $0) } ?? store
+            let engine = ServerEngine(config: options.server, store: engineStore, verifier: options.verifier)
             // Created once: later starts leave them to their members (removed members stay removed).
             for c in options.conversations { try engine.createConversationIfMissing(c.id, members: c.members) }
-            let core = RelayCore(loop: loop, engine: engine, store: store, logger: logger,
+            let core = RelayCore(loop: loop, engine: engine, store: store, logger: logger, metrics: metrics,
                                  maxConnections: options.maxConnections,
                                  maxUnauthenticatedConnections: options.maxUnauthenticatedConnections)
             core.afterInput()

@@ -18,12 +18,14 @@ final class RelayCore: @unchecked Sendable {
     private var pausedReads: Set<SessionID> = []
     let maxConnections: Int
     let maxUnauthenticatedConnections: Int
+    private let metrics: RelayMetrics?
     private var timer: Scheduled<Void>?
     private var timerDeadline: UInt64?
     private(set) var stopping = false
 
-    init(loop: any EventLoop, engine: ServerEngine, store: any ServerStore, logger: Logger,
+    init(loop: any EventLoop, engine: ServerEngine, store: any ServerStore, logger: Logger, metrics: RelayMetrics? = nil,
          maxConnections: Int = 10_000, maxUnauthenticatedConnections: Int = 1_000) {
+        self.metrics = metrics
         self.maxConnections = maxConnections
         self.maxUnauthenticatedConnections = maxUnauthenticatedConnections
         self.loop = loop
@@ -44,10 +46,12 @@ final class RelayCore: @unchecked Sendable {
         loop.preconditionInEventLoop()
         guard !stopping else { return nil }
         guard channels.count < maxConnections else {
+            metrics?.connectionRefused()
             logger.notice("connection refused: at the connection limit", metadata: ["limit": "\(maxConnections)"])
             return nil
         }
         guard engine.unauthenticatedSessions < maxUnauthenticatedConnections else {
+            metrics?.connectionRefused()
             logger.notice("connection refused: too many connections have not said hello",
                           metadata: ["limit": "\(maxUnauthenticatedConnections)"])
             return nil
@@ -112,7 +116,19 @@ final class RelayCore: @unchecked Sendable {
             drainEvents()
             resumeReads()
             armTimer()
+            updateMetrics()
         }
+    }
+
+    private var metricsUpdatedAt: UInt64 = 0
+
+    /// At most every 100 ms: the engine's stats walk every online user.
+    private func updateMetrics() {
+        guard let metrics else { return }
+        let now = Self.now()
+        guard now >= metricsUpdatedAt + 100 else { return }
+        metricsUpdatedAt = now
+        metrics.update(engine.stats, unauthenticated: engine.unauthenticatedSessions, bytesQueued: backlog.values.reduce(0, +))
     }
 
     private func resumeReads() {
@@ -177,6 +193,7 @@ final class RelayCore: @unchecked Sendable {
             case let .duplicateAcknowledged(conversation, seq, messageID):
                 logger.debug("duplicate acknowledged", metadata: ["conversation": "\(conversation)", "seq": "\(seq)", "id": "\(messageID)"])
             case let .rejected(id, messageID, code):
+                metrics?.sendRefused(code)
                 logger.debug("send rejected", metadata: ["session": "\(id)", "id": "\(messageID)", "code": "\(code.rawValue)"])
             case let .sessionBehind(id):
                 logger.notice("session behind: pushes paused, it catches up by sync", metadata: ["session": "\(id)"])

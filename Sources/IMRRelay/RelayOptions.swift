@@ -1,3 +1,4 @@
+import CoreMetrics
 import IMRCore
 
 /// How a relay is set up.
@@ -13,6 +14,9 @@ public struct RelayOptions: Sendable {
     public var maxConnections = 10_000
     /// Most connections that have not authenticated yet; more are closed as they arrive.
     public var maxUnauthenticatedConnections = 1_000
+    /// Where the relay reports its metrics (connections, sends accepted and refused by code,
+    /// pushes, syncs, store commit latency and batch size, bytes queued); nil reports none.
+    public var metrics: (any MetricsFactory)?
 
     public init(databasePath: String?, verifier: any TokenVerifier) {
         self.databasePath = databasePath

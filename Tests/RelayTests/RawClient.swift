@@ -76,6 +76,22 @@ final class RawClient {
         }
     }
 
+    /// Raw bytes until the peer closes (for a peer that does not speak frames: HTTP).
+    func readAllBytes() throws -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return out }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw Failure.timeout }
+                throw Failure.io(errno)
+            }
+            out += chunk[0..<n]
+        }
+    }
+
     /// Reads until EOF; returns the frames seen.
     func readToEnd() throws -> [Frame] {
         var frames: [Frame] = []

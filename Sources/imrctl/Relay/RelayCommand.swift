@@ -4,6 +4,7 @@ import Foundation
 import IMRCore
 import IMRRelay
 import Logging
+import Prometheus
 
 /// `imrctl relay`: the reference relay server.
 struct RelayCommand: AsyncParsableCommand {
@@ -40,6 +41,7 @@ struct RelayCommand: AsyncParsableCommand {
     var maxParkedBytes = 1 << 20
     @Option(help: "Durability of acked messages: full (survives power loss) or normal (survives a process crash).")
     var durability = "full"
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one).") var metrics: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func validate() throws {
@@ -47,6 +49,7 @@ struct RelayCommand: AsyncParsableCommand {
             throw ValidationError("give --secret-file (or --insecure-user-tokens for local experiments)")
         }
         _ = try Self.parseListen(listen)
+        if let metrics { _ = try Self.parseListen(metrics) }
         for c in conversations { _ = try Self.parseConversation(c) }
         guard ["full", "normal"].contains(durability) else { throw ValidationError("--durability is full or normal") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -108,6 +111,16 @@ struct RelayCommand: AsyncParsableCommand {
         options.conversations = try conversations.map(Self.parseConversation)
         if db == nil { logger.warning("no --db: messages are kept in memory only") }
 
+        var endpoint: MetricsEndpoint?
+        if let metrics {
+            let registry = PrometheusCollectorRegistry()
+            options.metrics = PrometheusMetricsFactory(registry: registry)
+            let (metricsHost, metricsPort) = try Self.parseListen(metrics)
+            let served = MetricsEndpoint(registry: registry)
+            let bound = try await served.start(host: metricsHost, port: metricsPort)
+            logger.info("metrics", metadata: ["url": "http://\(metricsHost):\(bound)/metrics"])
+            endpoint = served
+        }
         let (host, port) = try Self.parseListen(listen)
         let relay = Relay(options: options, logger: logger)
         let signals = SignalWaiter([SIGINT, SIGTERM])
@@ -117,6 +130,7 @@ struct RelayCommand: AsyncParsableCommand {
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
         try await relay.stop()
+        try await endpoint?.stop()
     }
 }
 
