@@ -6,10 +6,12 @@ PROTO      := proto/imr.proto
 WIRE_DIR   := Sources/IMRWireC
 # python3-protobuf: Google's protobuf for Debian's /usr/bin/python3, the wire vectors' independent checker.
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libsqlite3-dev pkg-config valgrind gcc g++ binutils
+# The servers and the MQTT client library of `make bench-relay` only (make test never installs them).
+BENCH_APT_PACKAGES := nats-server mosquitto libmosquitto-dev
 # The Python with python3-protobuf (Tests/Vectors/vectors.py; the Swift tests use the same).
 VECTOR_PYTHON ?= /usr/bin/python3
 
-.PHONY: all build deps test test-swift proto proto-check vectors bench bench-abi bench-compare bench-instructions demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
+.PHONY: all build deps deps-bench bench-relay test test-swift proto proto-check vectors bench bench-abi bench-compare bench-instructions demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
 
 # The C ABI library (make lib): version from the header, SONAME libimr.so.MAJOR.
 imr_version_part = $(shell sed -n 's/^\#define IMR_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/imr.h)
@@ -28,6 +30,16 @@ all: build
 deps:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# The same, for the packages of `make bench-relay`.
+deps-bench:
+	@missing=""; \
+	for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -135,6 +147,17 @@ bench: deps
 	$(SWIFT) build -c release --product imrctl
 	.build/release/imrctl bench
 	$(MAKE) --no-print-directory bench-abi
+
+# The relay beside NATS JetStream and mosquitto (Debian's, installed when missing), each
+# started fresh per run, under one load generator in C (bindings/c/bench/relay_load):
+# tables of medians and relay / peer ratios, a JSON line last. MESSAGES=N (main load,
+# default 500,000), ROUNDS=N (default 3), PHASES=main,fanout,idle,catchup, QUICK=1 (smoke).
+bench-relay: deps deps-bench lib
+	$(SWIFT) build -c release --product imrctl
+	$(MAKE) --no-print-directory -C bindings/c build/relay_load
+	python3 bindings/tools/bench_relay.py --imrctl .build/release/imrctl --load bindings/c/build/relay_load \
+	  $(if $(QUICK),--quick) $(if $(MESSAGES),--messages $(MESSAGES)) $(if $(ROUNDS),--rounds $(ROUNDS)) \
+	  $(if $(PHASES),--phases $(PHASES))
 
 # Two builds side by side (bindings/tools/compare_builds.py): the base revision (BASE, default
 # HEAD) from a git worktree and the working tree, both with functions and branch targets
