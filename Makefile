@@ -49,7 +49,7 @@ deps-bench:
 build: deps
 	$(SWIFT) build
 
-test: deps test-swift test-abi
+test: deps test-swift test-abi test-fuzz
 
 # Every check of the C ABI and its bindings.
 test-abi: test-header check-abi test-c test-install test-python test-examples
@@ -229,4 +229,46 @@ install: lib
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/imr.pc
 
 clean:
-	rm -rf .build build $(LIB_SCRATCH) $(COMPARE_DIR)
+	rm -rf .build build $(LIB_SCRATCH) $(COMPARE_DIR) $(FUZZ_SCRATCH)
+
+# Coverage-guided fuzzing (Tests/Fuzz, README "Fuzzing"): libFuzzer targets for the frame
+# decoder, the stream splitter and both engines (Swift, a package of their own so that
+# `swift build` never builds them, with AddressSanitizer) and for the C ABI (clang with
+# AddressSanitizer and UndefinedBehaviorSanitizer against libimr.so). `make fuzz` runs each
+# for FUZZ_SECONDS, keeping what it finds in build/fuzz/campaign; `make test-fuzz` (part of
+# `make test`) runs each for 20 s on the committed corpus and fails on any finding.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := decode splitter server client abi
+FUZZ_SCRATCH := .build-fuzz
+FUZZ_DIR     := build/fuzz
+# swiftc's -sanitize=fuzzer instruments no coverage in whole-module (release) builds: it is
+# asked for explicitly.
+FUZZ_SWIFT_FLAGS := --sanitize=fuzzer --sanitize=address \
+  -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp,indirect-calls
+# The toolchain's clang, which ships libFuzzer.
+FUZZ_CC := $(dir $(shell command -v $(SWIFT)))clang
+FUZZ_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+  -fno-sanitize-recover=undefined -fuse-ld=lld
+
+.PHONY: fuzz test-fuzz fuzz-build
+
+fuzz-build: deps lib
+	$(SWIFT) build -c release --package-path Tests/Fuzz --scratch-path $(FUZZ_SCRATCH) $(FUZZ_SWIFT_FLAGS)
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iinclude -o $(FUZZ_DIR)/fuzz-abi Tests/Fuzz/c/*.c \
+	  -L$(LIB_DIR) -limr -Wl,-rpath,$(CURDIR)/$(LIB_DIR) -lm
+
+# TARGET SECONDS WORKDIR for each target; fails after all have run if any found something.
+define run_fuzz_targets
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  bin=$(FUZZ_SCRATCH)/release/fuzz-$$t; [ $$t = abi ] && bin=$(FUZZ_DIR)/fuzz-abi; \
+	  Tests/Fuzz/run.sh $$t $(1) $$bin $(2) || status=1; \
+	done; exit $$status
+endef
+
+fuzz: fuzz-build
+	$(call run_fuzz_targets,$(FUZZ_SECONDS),$(FUZZ_DIR)/campaign)
+
+test-fuzz: fuzz-build
+	rm -rf $(FUZZ_DIR)/test
+	$(call run_fuzz_targets,20,$(FUZZ_DIR)/test)

@@ -52,7 +52,9 @@ extension FrameCodec {
             let m = arena.new(Imrpb__SendReject.self); imrpb__send_reject__init(m)
             m.pointee.message_id = arena.binary(v.messageID)
             // Empty when the refused send named no valid conversation.
-            m.pointee.conversation = try text(v.conversation, "conversation", maxBytes: limits.maxIdentifierBytes, allowEmpty: true)
+            m.pointee.conversation = try v.conversation.isEmpty
+                ? text(v.conversation, "conversation", maxBytes: limits.maxIdentifierBytes, allowEmpty: true)
+                : identifier(v.conversation, "conversation")
             m.pointee.code = Imrpb__RejectCode(rawValue: v.code.rawValue)
             if let retry = v.retryAfterMs {
                 m.pointee.retry_case = IMRPB__SEND_REJECT__RETRY_RETRY_AFTER_MS
@@ -234,7 +236,12 @@ extension FrameCodec {
     }
 
     private func identifier(_ s: String, _ field: String) throws(WireError) -> UnsafeMutablePointer<CChar> {
-        try text(s, field, maxBytes: limits.maxIdentifierBytes, allowEmpty: false)
+        let copy = try text(s, field, maxBytes: limits.maxIdentifierBytes, allowEmpty: false)
+        // The decoder refuses a name not in NFC: so does the encoder, or a frame could leave
+        // that its peer must refuse.
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(copy).assumingMemoryBound(to: UInt8.self), count: strlen(copy))
+        guard IdentifierRules.isNFC(utf8: bytes) else { throw .invalidIdentifier(field: field, .notNFC) }
+        return copy
     }
 
     private func identifiers(_ list: [String], _ field: String) throws(WireError) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {

@@ -42,6 +42,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Durability of acked messages: full (survives power loss) or normal (survives a process crash).")
     var durability = "full"
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one).") var metrics: String?
+    @Option(help: "Delivered/read receipts to the other members: on or off.") var receipts = "on"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func validate() throws {
@@ -52,6 +53,7 @@ struct RelayCommand: AsyncParsableCommand {
         if let metrics { _ = try Self.parseListen(metrics) }
         for c in conversations { _ = try Self.parseConversation(c) }
         guard ["full", "normal"].contains(durability) else { throw ValidationError("--durability is full or normal") }
+        guard ["on", "off"].contains(receipts) else { throw ValidationError("--receipts is on or off") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard maxConnections > 0, maxUnauthenticated > 0 else { throw ValidationError("connection limits must be at least 1") }
         guard maxHelloBytes >= 64, helloTimeout > 0 else { throw ValidationError("--max-hello-bytes >= 64 and --hello-timeout > 0") }
@@ -100,6 +102,7 @@ struct RelayCommand: AsyncParsableCommand {
         options.server.rateLimit = rate == 0 ? nil : RateLimit(burst: max(1, burst), refillPerSecond: rate)
         options.server.maxSyncPage = max(1, maxSyncPage)
         options.server.autoJoinConversations = autoJoin
+        options.server.sendReceipts = receipts == "on"
         options.maxConnections = maxConnections
         options.maxUnauthenticatedConnections = maxUnauthenticated
         options.server.helloTimeoutMs = UInt64(helloTimeout * 1000)

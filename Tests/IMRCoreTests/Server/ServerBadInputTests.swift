@@ -55,6 +55,24 @@ import Testing
         #expect(!h.closed.contains(s))
     }
 
+    /// Found by fuzz-server: a frame handed in as a value, with an id the codec refuses, got an
+    /// answer naming that id, which could not be encoded; it was lost and counted as a store
+    /// failure. It is refused as its bytes would be, and a send is refused naming no conversation.
+    @Test func aValueFrameTheCodecWouldRefuseIsRefusedLikeItsBytes() throws {
+        let h = try ServerHarness(.memory)
+        let s = h.connect("a")
+        _ = h.take(s)
+        h.engine.handle(.removeMember(MemberChange(requestID: 1, conversation: "", user: "")), from: s, now: h.now)
+        h.engine.handle(.createConversation(CreateConversation(requestID: 2, conversation: "cafe\u{301}", members: [])), from: s, now: h.now)
+        let id = h.newID()
+        h.engine.handle(.send(Send(conversation: "nul\u{0}x", messageID: id, clock: VectorClock(), payload: [1])), from: s, now: h.now)
+        let frames = h.take(s)
+        #expect(frames.compactMap(\.errorFrame).map(\.code) == [.badFrame, .badFrame])
+        #expect(frames.compactMap(\.reject).map { [$0.messageID == id, $0.conversation == "", $0.code == .invalid] } == [[true, true, true]])
+        #expect(!h.closed.contains(s))
+        #expect(h.engine.stats.storeFailures == 0)
+    }
+
     @Test(arguments: StoreKind.allCases)
     func randomBytesNeverTrapAndNeverStoreAnything(_ kind: StoreKind) throws {
         let h = try ServerHarness(kind)

@@ -114,6 +114,24 @@ import Testing
         #expect(h.closed.contains(alice))
     }
 
+    /// Found by fuzz-server: a backlog of Int.max (the C ABI allows INT64_MAX) added to the
+    /// bytes already queued overflowed, a trap that killed the host.
+    @Test func aBacklogOfIntMaxClosesWithoutOverflow() throws {
+        let h = try ServerHarness(.memory, config: ServerConfig(rateLimit: nil, outboundHardLimitBytes: 1 << 20))
+        let alice = h.connect("alice")   // its welcome is still queued
+        h.engine.setBacklog(alice, bytes: Int.max, now: h.now)
+        #expect(h.take(alice).last?.errorFrame?.fatal == true)
+        #expect(h.closed.contains(alice))
+
+        let unbounded = try ServerHarness(.memory, config: ServerConfig(rateLimit: nil, outboundHardLimitBytes: .max))
+        let bob = unbounded.connect("bob")
+        unbounded.engine.setBacklog(bob, bytes: Int.max, now: unbounded.now)
+        unbounded.feed(.ping(nonce: 1), from: bob)
+        unbounded.engine.setBacklog(bob, bytes: 0, now: unbounded.now)
+        #expect(unbounded.take(bob).contains { $0 == .pong(nonce: 1) })
+        #expect(!unbounded.closed.contains(bob))
+    }
+
     @Test(arguments: StoreKind.allCases)
     func watermarkListsAreCappedAndCollapsed(_ kind: StoreKind) throws {
         let h = try ServerHarness(kind)

@@ -18,8 +18,38 @@ import Testing
         }
         // The codec refuses it both ways: no such name is encoded or decoded.
         let loose = Frame.syncRequest(SyncRequest(conversation: Self.decomposed, afterSeq: 0, limit: 1))
-        let bytes = try FrameCodec().encode(loose)
+        #expect(throws: WireError.invalidIdentifier(field: "conversation", .notNFC)) { try FrameCodec().encode(loose) }
+        let bytes = try Self.encoded(loose, naming: Self.decomposed)
         #expect(throws: WireError.invalidIdentifier(field: "conversation", .notNFC)) { try FrameCodec().decode(bytes) }
+    }
+
+    /// A frame naming `name`, which the encoder would refuse (a hostile peer's bytes): encoded
+    /// with an ASCII stand-in of the same length, whose bytes are then swapped for the name's.
+    static func encoded(_ frame: Frame, naming name: String) throws -> [UInt8] {
+        let target = Array(name.utf8)
+        let standIn = String(repeating: "Z", count: target.count)
+        func swapped(_ text: String) -> String { text == name ? standIn : text }
+        let stood: Frame = switch frame {
+        case let .syncRequest(r): .syncRequest(SyncRequest(conversation: swapped(r.conversation), afterSeq: r.afterSeq, limit: r.limit))
+        case let .send(m): .send(Send(conversation: swapped(m.conversation), messageID: m.messageID, clock: m.clock, payload: m.payload))
+        case let .createConversation(c): .createConversation(CreateConversation(requestID: c.requestID, conversation: swapped(c.conversation),
+                                                                                members: c.members.map(swapped)))
+        case let .addMember(c): .addMember(MemberChange(requestID: c.requestID, conversation: swapped(c.conversation), user: swapped(c.user)))
+        case let .hello(hello): .hello(Hello(token: swapped(hello.token), deviceNode: hello.deviceNode))
+        default: frame
+        }
+        var bytes = try FrameCodec().encode(stood)
+        let pattern = Array(standIn.utf8)
+        var i = 0
+        while i + pattern.count <= bytes.count {
+            if Array(bytes[i..<i + pattern.count]) == pattern {
+                bytes.replaceSubrange(i..<i + pattern.count, with: target)
+                i += pattern.count
+            } else {
+                i += 1
+            }
+        }
+        return bytes
     }
 
     @Test(arguments: StoreKind.allCases)
@@ -50,14 +80,14 @@ import Testing
         // Every request naming the decomposed look-alike is refused; a send by its id.
         let lookAlike = "cafe\u{301}"
         let id = h.newID()
-        h.feedBytes(try FrameCodec().encode(.send(Send(conversation: lookAlike, messageID: id, clock: VectorClock(), payload: [1]))),
+        h.feedBytes(try Self.encoded(.send(Send(conversation: lookAlike, messageID: id, clock: VectorClock(), payload: [1])), naming: lookAlike),
                     from: mallory)
         for frame: Frame in [
             .createConversation(CreateConversation(requestID: 1, conversation: lookAlike, members: [])),
             .syncRequest(SyncRequest(conversation: lookAlike, afterSeq: 0, limit: 10)),
             .addMember(MemberChange(requestID: 2, conversation: lookAlike, user: "mallory")),
         ] {
-            h.feedBytes(try FrameCodec().encode(frame), from: mallory)
+            h.feedBytes(try Self.encoded(frame, naming: lookAlike), from: mallory)
         }
         let answers = h.take(mallory)
         #expect(answers.first?.reject.map { [$0.messageID == id, $0.code == .invalid] } == [true, true])

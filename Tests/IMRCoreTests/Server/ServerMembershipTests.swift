@@ -118,6 +118,30 @@ import Testing
         try h.engine.addMember("c", to: "g")
         #expect(try h.store.members(of: "g") == ["a", "b", "c"])
     }
+
+    /// Found by fuzz-server: a conversation with more members than a frame may list (10,000
+    /// against 1,024 by default, or a create naming 1,024 besides its creator) got results that
+    /// did not encode: the answer was lost. A result lists the first members that fit.
+    @Test func aResultListsNoMoreMembersThanAFrameMay() throws {
+        var limits = WireLimits.default
+        limits.maxMembersPerFrame = 2
+        let h = try ServerHarness(.memory, config: ServerConfig(limits: limits, rateLimit: nil))
+        let codec = FrameCodec(limits: limits)
+        let d = h.connect("d")
+        _ = h.take(d)
+        let create = try codec.encode(.createConversation(CreateConversation(requestID: 1, conversation: "g", members: ["a", "b"])))
+        create.withUnsafeBytes { h.engine.handle(frameBytes: $0, from: d, now: h.now) }
+        h.engine.handle(.addMember(MemberChange(requestID: 2, conversation: "g", user: "c", role: .owner)), from: d, now: h.now)
+        var results: [ConversationResult] = []
+        while let out = h.engine.pollOutput() {
+            if case let .frame(_, bytes) = out, let result = try codec.decode(bytes).result { results.append(result) }
+        }
+        #expect(results.map(\.code) == [.ok, .ok])
+        #expect(results.map(\.members) == [["a", "b"], ["a", "b"]])
+        #expect(results.map(\.owners) == [[], []])
+        #expect(try h.store.members(of: "g") == ["a", "b", "c", "d"])
+        #expect(h.engine.stats.storeFailures == 0)
+    }
 }
 
 @Suite struct ServerAutoJoinTests {

@@ -58,6 +58,13 @@ import Foundation
         #expect(encodeError(send(String(repeating: "é", count: 65))) == "invalidIdentifier(conversation, tooLong(130, limit: 128))")
         #expect(encodeError(send(String(repeating: "c", count: 128))) == nil)
         #expect(encodeError(send("gen\0eral")) == "invalidIdentifier(conversation, containsNUL)")
+        // Not in NFC: refused by the encoder as by the decoder (a frame that encodes must decode).
+        #expect(encodeError(send("cafe\u{301}")) == "invalidIdentifier(conversation, notNFC)")
+        #expect(encodeError(.welcome(Welcome(user: "zoe\u{308}", serverTimeMs: 1))) == "invalidIdentifier(user, notNFC)")
+        #expect(encodeError(send("caf\u{e9}")) == nil)
+        #expect(encodeError(.sendReject(SendReject(messageID: MessageID(high: 1, low: 1), conversation: "cafe\u{301}", code: .invalid)))
+                == "invalidIdentifier(conversation, notNFC)")
+        #expect(encodeError(.sendReject(SendReject(messageID: MessageID(high: 1, low: 1), conversation: "", code: .invalid))) == nil)
         #expect(encodeError(.createConversation(CreateConversation(requestID: 1, conversation: "t", members: ["a", ""])))
                 == "invalidIdentifier(members, empty)")
         #expect(encodeError(.hello(Hello(token: String(repeating: "t", count: 4097), deviceNode: 1)))

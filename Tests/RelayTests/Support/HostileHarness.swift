@@ -77,6 +77,23 @@ extension HostileClientTests {
     /// Identifiers compare by bytes here: Swift's == equates canonically equivalent strings.
     static func sameBytes(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
 
+    /// A delimited create naming `conversation`, which the encoder refuses when it is not NFC
+    /// (a hostile peer's bytes): encoded with an ASCII stand-in of the same length, whose bytes
+    /// are then swapped for the name's.
+    static func rawCreate(requestID: UInt64, conversation: String, members: [String]) throws -> [UInt8] {
+        let target = Array(conversation.utf8)
+        let standIn = String(repeating: "Z", count: target.count)
+        var bytes: [UInt8] = []
+        try FrameCodec().encodeDelimited(.createConversation(CreateConversation(requestID: requestID, conversation: standIn,
+                                                                                 members: members)), appendingTo: &bytes)
+        let pattern = Array(standIn.utf8)
+        guard let at = (0...(bytes.count - pattern.count)).first(where: { Array(bytes[$0..<$0 + pattern.count]) == pattern }) else {
+            return bytes
+        }
+        bytes.replaceSubrange(at..<at + pattern.count, with: target)
+        return bytes
+    }
+
     /// A delimited hello whose token is exactly `token` (the codec refuses to write a bad one).
     static func rawHello(token: [UInt8]) -> [UInt8] {
         var hello: [UInt8] = [0x0A]                      // token, field 1, length-delimited

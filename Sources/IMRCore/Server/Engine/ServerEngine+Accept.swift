@@ -2,12 +2,15 @@
 extension ServerEngine {
     func handleSend(_ send: Send, _ s: Session, _ now: UInt64) {
         guard let user = s.user else { return }
+        // A send handed in as a value may name an invalid conversation, which a reject could
+        // not carry (it would not encode): the reject then names none, as for refused bytes.
+        let validConversation = (try? IdentifierRules.validate(send.conversation, field: "conversation", limits: config.limits)) != nil
         func reject(_ code: RejectCode, retryAfterMs: UInt64? = nil, _ detail: String) {
             counters.rejected += 1
             if code == .rateLimited { counters.rateLimited += 1 }
             emit(.rejected(s.id, messageID: send.messageID, code: code))
-            enqueue(.sendReject(SendReject(messageID: send.messageID, conversation: send.conversation, code: code,
-                                           retryAfterMs: retryAfterMs, detail: detail)), to: s)
+            enqueue(.sendReject(SendReject(messageID: send.messageID, conversation: validConversation ? send.conversation : "",
+                                           code: code, retryAfterMs: retryAfterMs, detail: detail)), to: s)
         }
 
         if let wait = s.bucket?.take(now: now) {
@@ -19,9 +22,7 @@ extension ServerEngine {
             reject(.payloadTooLarge, "payload of \(send.payload.count) bytes exceeds \(config.limits.maxPayloadBytes)")
             return
         }
-        guard send.clock.count <= config.limits.maxClockEntries,
-              (try? IdentifierRules.validate(send.conversation, field: "conversation", limits: config.limits)) != nil
-        else {
+        guard send.clock.count <= config.limits.maxClockEntries, validConversation else {
             reject(.invalid, "invalid conversation id or vector clock")
             return
         }
@@ -80,18 +81,20 @@ extension ServerEngine {
             emit(.accepted(conversation: message.conversation, seq: message.seq, messageID: message.messageID, sender: user))
             enqueue(.sendAck(SendAck(messageID: message.messageID, conversation: message.conversation, seq: message.seq,
                                      serverTimeMs: message.serverTimeMs, duplicate: false)), to: s)
-            fanOut(message, members: orderedMembers(message.conversation, memberSet))
+            fanOut(message, members: orderedMembers(message.conversation, memberSet), except: s.id)
         }
     }
 
-    /// Pushes a stored message to every online device of every member (sender's devices included).
-    func fanOut(_ message: StoredMessage, members: [String]) {
+    /// Pushes a stored message to every online device of every member but the device that
+    /// sent it (DESIGN.md §3 server rule 9): its ack carries the seq, and the client holds the
+    /// message from the ack. The sender's other devices get the push.
+    func fanOut(_ message: StoredMessage, members: [String], except sender: SessionID) {
         var bytes: [UInt8]?
         for member in members {
             guard let devices = online[ExactIdentifier(member)] else { continue }
             if bytes == nil { bytes = encode(.push(message)) }
             guard let bytes else { return }
-            for id in devices {
+            for id in devices where id != sender {
                 guard let d = sessions[id] else { continue }
                 if enqueueDroppable(bytes: bytes, to: d, conversation: message.conversation) {
                     counters.pushesQueued += 1

@@ -19,7 +19,9 @@ extension ServerEngine {
     public func setBacklog(_ id: SessionID, bytes: Int, now: UInt64) {
         guard let s = sessions[id], s.isOpen else { return }
         let previous = s.hostBacklogBytes
-        s.hostBacklogBytes = max(0, bytes)
+        // Clamped so that adding the engine's own queue to it cannot overflow (a host may
+        // report anything up to Int.max, the C ABI up to INT64_MAX).
+        s.hostBacklogBytes = min(max(0, bytes), Int.max / 2)
         if s.outboundBytes > config.outboundHardLimitBytes {
             fail(s, .rateLimited, "outbound backlog of \(s.outboundBytes) bytes: the connection does not read")
         } else if s.hostBacklogBytes < previous {

@@ -29,7 +29,7 @@ extension ServerEngine {
             violation(s, .internalError, "server store unavailable")
             return
         }
-        enqueue(.conversationResult(result), to: s)
+        enqueue(.conversationResult(fitted(result)), to: s)
     }
 
     func handleMemberChange(_ c: MemberChange, adding: Bool, _ s: Session, _ now: UInt64) {
@@ -60,7 +60,21 @@ extension ServerEngine {
             violation(s, .internalError, "server store unavailable")
             return
         }
-        enqueue(.conversationResult(result), to: s)
+        enqueue(.conversationResult(fitted(result)), to: s)
+    }
+
+    /// A result lists at most `maxMembersPerFrame` members, the codec's limit (a conversation
+    /// may have more, and a create names up to that many besides its creator): the first ones
+    /// in byte order, with the owners among them. Longer lists would not encode, and the
+    /// answer would be lost.
+    func fitted(_ result: ConversationResult) -> ConversationResult {
+        let limit = config.limits.maxMembersPerFrame
+        guard result.members.count > limit || result.owners.count > limit else { return result }
+        var out = result
+        out.members = Array(result.members.prefix(limit))
+        let listed = Set(out.members.map(ExactIdentifier.init))
+        out.owners = result.owners.filter { listed.contains(ExactIdentifier($0)) }
+        return out
     }
 
     /// Adds `user` with `role` (or sets the role of a member already there), or removes it.

@@ -8,9 +8,9 @@
 /// `pollOutput()` (frames to write, connections to close) and re-arms one timer at
 /// `nextTimeout`. Time: see `ServerConfig`. One engine is used by one thread at a time.
 ///
-/// Push policy: a stored message is pushed to every online device of every member, the
-/// sending device included (its ack is queued first, then the push). That keeps each device's
-/// receive cursor contiguous without special cases; the client merges its own echo by message id.
+/// Push policy: a stored message is pushed to every online device of every member except the
+/// device that sent it: its ack carries the seq, and the client counts the ack as the message
+/// held (its cursor stays contiguous). The sender's other devices get the push.
 ///
 /// Budgets (DESIGN.md §3 server rule 6, `ServerEngine+Budgets`): bytes queued toward each
 /// session are counted (the engine's queue plus what the host reports unwritten); past the soft
@@ -223,9 +223,22 @@ public final class ServerEngine {
         }
     }
 
-    /// One decoded frame (hosts that decode themselves, and tests).
+    /// One decoded frame (hosts that decode themselves, and tests). It has not met the codec's
+    /// rules: one the codec would refuse is refused as its bytes would be (an answer naming
+    /// its invalid conversation could not be encoded, and would be lost). Sends are checked
+    /// field by field in `handleSend`, which refuses them by id.
     public func handle(_ frame: Frame, from id: SessionID, now: UInt64) {
         guard let s = sessions[id], s.isOpen else { return }
+        if case .send = frame {} else {
+            do {
+                _ = try codec.encode(frame)
+            } catch {
+                counters.framesIn += 1
+                s.lastReceivedAt = now
+                rejectUndecodable(s, error, UnsafeRawBufferPointer(start: nil, count: 0), now)
+                return
+            }
+        }
         handle(frame, cost: Self.estimatedSize(frame), from: s, now: now)
     }
 
