@@ -42,12 +42,16 @@ import Testing
         }
         _ = try alice.read { if case .sendAck = $0 { true } else { nil } }
         _ = try alice.read { if case .sendReject = $0 { true } else { nil } }
-        // Metrics follow the engine at most every 100 ms: wait, then make the relay drain once more.
-        try await Task.sleep(for: .milliseconds(150))
-        try alice.send(.ping(nonce: 1))
-        _ = try alice.read { if case .pong = $0 { true } else { nil } }
-
-        let text = try scrape(port: metricsPort)
+        // Metrics follow the engine at most every 100 ms, after a drain: ping (a drain) until a
+        // scrape shows the send, or give up after 10 s.
+        var text = ""
+        for _ in 0..<50 {
+            try await Task.sleep(for: .milliseconds(200))
+            try alice.send(.ping(nonce: 1))
+            _ = try alice.read { if case .pong = $0 { true } else { nil } }
+            text = try scrape(port: metricsPort)
+            if text.contains("imr_sends_accepted_total 1") && text.contains(#"imr_connections{state="authenticated"} 1"#) { break }
+        }
         #expect(text.contains("imr_sends_accepted_total 1"), "\(text)")
         #expect(text.contains(#"imr_sends_refused_total{code="payload_too_large"} 1"#))
         #expect(text.contains(#"imr_connections{state="authenticated"} 1"#))
