@@ -12,6 +12,22 @@ public enum Varint {
         buffer.append(UInt8(v))
     }
 
+    /// The varint at `index`, which moves past it; nil when the bytes end first or it runs
+    /// past 64 bits.
+    public static func read<Bytes: RandomAccessCollection>(_ bytes: Bytes, at index: inout Int) -> UInt64?
+        where Bytes.Element == UInt8, Bytes.Index == Int {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while index < bytes.endIndex && shift < 64 {
+            let b = bytes[index]
+            index += 1
+            value |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return value }
+            shift += 7
+        }
+        return nil
+    }
+
     public static func encodedSize(_ value: UInt64) -> Int {
         var n = 1
         var v = value

@@ -6,18 +6,7 @@ public enum FrameBodyKind {
     /// nil when the bytes do not start like a frame (the decoder then says why).
     public static func fieldNumber(of bytes: UnsafeRawBufferPointer) -> Int? {
         var i = 0
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < bytes.count && shift < 64 {
-                let b = bytes[i]
-                i += 1
-                value |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return value }
-                shift += 7
-            }
-            return nil
-        }
+        func varint() -> UInt64? { Varint.read(bytes, at: &i) }
         while i < bytes.count {
             guard let key = varint() else { return nil }
             let field = Int(truncatingIfNeeded: key >> 3)

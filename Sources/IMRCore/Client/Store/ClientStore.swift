@@ -245,16 +245,10 @@ enum ClockCoding {
     static func decode(_ bytes: [UInt8], limits: WireLimits) throws(SQLiteError) -> VectorClock {
         var i = 0
         func next() throws(SQLiteError) -> UInt64 {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < bytes.count && shift < 64 {
-                let b = bytes[i]
-                i += 1
-                value |= UInt64(b & 0x7F) << shift
-                if b & 0x80 == 0 { return value }
-                shift += 7
+            guard let value = Varint.read(bytes, at: &i) else {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "client store: invalid clock")
             }
-            throw SQLiteError(code: SQLITE_CORRUPT, message: "client store: invalid clock")
+            return value
         }
         let n = try next()
         guard n <= UInt64(limits.maxClockEntries) else { throw SQLiteError(code: SQLITE_CORRUPT, message: "client store: invalid clock") }
