@@ -241,9 +241,12 @@ FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := decode splitter server client abi
 FUZZ_SCRATCH := .build-fuzz
 FUZZ_DIR     := build/fuzz
-# swiftc's -sanitize=fuzzer instruments no coverage in whole-module (release) builds: it is
-# asked for explicitly.
-FUZZ_SWIFT_FLAGS := --sanitize=fuzzer --sanitize=address \
+# SwiftPM's --sanitize=fuzzer links libFuzzer's main. AddressSanitizer is asked of swiftc in
+# the same flag as the fuzzer (given as two flags, in whatever order SwiftPM writes them,
+# the last one wins and ASan was sometimes lost), and of clang for the C targets. swiftc's
+# -sanitize=fuzzer instruments no coverage in whole-module (release) builds: it is asked
+# for explicitly.
+FUZZ_SWIFT_FLAGS := --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=address \
   -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp,indirect-calls
 # The toolchain's clang, which ships libFuzzer.
 FUZZ_CC := $(dir $(shell command -v $(SWIFT)))clang

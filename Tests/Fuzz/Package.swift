@@ -2,8 +2,8 @@
 import PackageDescription
 
 // The libFuzzer targets (`make fuzz`, `make test-fuzz`): a package of its own, so that
-// `swift build` of the root package never builds them. Built with SwiftPM's
-// `--sanitize=fuzzer --sanitize=address`, which instruments IMRCore as well.
+// `swift build` of the root package never builds them. Built with libFuzzer's coverage
+// and AddressSanitizer (the Makefile's FUZZ_SWIFT_FLAGS), IMRCore included.
 let package = Package(
     name: "imr-fuzz",
     dependencies: [

@@ -99,7 +99,7 @@ struct ClientScript {
             server.refuseNextSend = true
         case 15:
             server.toggleMembership()
-        case 16, 17 where !mayLie:
+        case 16 where !mayLie, 17 where !mayLie:
             clientReads(&input)
         case 16:
             // A lie: any frame a server could send, as bytes or as the value a host's decoder
