@@ -57,7 +57,8 @@ public struct DeliveryReport: Sendable, Equatable {
     }
 }
 
-/// Checks DESIGN.md §5's invariants over the final state of every device.
+/// Checks the delivery invariants (nothing acked lost, nothing shown twice, every device the
+/// same history, every send ended) over the final state of every device.
 public enum InvariantChecker {
     /// - Parameters:
     ///   - members: conversation -> its member users.

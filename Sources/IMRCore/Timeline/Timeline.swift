@@ -1,7 +1,7 @@
 /// The messages of one conversation on one device, with two views:
 ///
 /// - **live**: arrival order. Each insert appends and returns its live index; nothing already
-///   shown ever moves (DESIGN.md §3 Ordering 2).
+///   shown ever moves.
 /// - **history**: a linear extension of happened-before; concurrent messages ordered by
 ///   (causal depth, seq, message id), see `HistoryKey`. Every device holding the same
 ///   messages (with the same seqs) builds the identical history. With `.arrival`, history

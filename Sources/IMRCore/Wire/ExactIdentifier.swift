@@ -9,7 +9,7 @@ import Darwin
 /// `String`'s own `==`, hashing and `<` follow canonical equivalence, so "josé" and
 /// "jose" + U+0301 are one key of a `[String: ...]` while a database holds them as two rows.
 /// Maps of identities and members use this key instead, so that no layer can ever merge two
-/// names another layer keeps apart (DESIGN.md §3 "Identifiers"), whatever reached it.
+/// names another layer keeps apart, whatever reached it.
 public struct ExactIdentifier: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let text: String
 

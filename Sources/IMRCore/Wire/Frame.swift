@@ -253,7 +253,7 @@ public struct MemberChange: Sendable, Equatable {
     }
 }
 
-/// What a member may do in a conversation (DESIGN.md §3 server rule 8): owners add and remove
+/// What a member may do in a conversation: owners add and remove
 /// members and grant ownership; every member sends, syncs and may leave.
 public struct MemberRole: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt32

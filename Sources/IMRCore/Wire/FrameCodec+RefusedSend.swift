@@ -4,7 +4,7 @@ import IMRWireC
 extension FrameCodec {
     /// The message id and conversation of a send frame that failed to decode for a field out
     /// of bounds (payload too large, clock too large or malformed, bad conversation id), so
-    /// that the refusal can name the message (DESIGN.md §3 server rule 7). Nil when the bytes
+    /// that the refusal can name the message. Nil when the bytes
     /// are not a send or carry no valid 16-byte id. The conversation is empty when it is not
     /// a valid identifier itself.
     public func refusedSend(_ bytes: UnsafeRawBufferPointer) -> (messageID: MessageID, conversation: String)? {

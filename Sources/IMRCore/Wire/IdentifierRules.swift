@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// The rules for identifiers (user and conversation ids), shared by encode, decode, the
-/// engines and the ABI (DESIGN.md §3 "Identifiers").
+/// engines and the ABI.
 ///
 /// An identifier is compared as exact bytes everywhere. Swift's `String` compares and hashes
 /// by canonical equivalence, so "josé" (U+00E9) and "jose" + U+0301 would be one key in a map

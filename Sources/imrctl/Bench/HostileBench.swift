@@ -58,9 +58,10 @@ struct HostileBench: BenchSuite {
         let dir = NSTemporaryDirectory() + "imr-bench-hostile-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let relay = try Self.startRelay(databasePath: "\(dir)/relay.sqlite")
+        let (relay, _) = try startBenchRelay(databasePath: "\(dir)/relay.sqlite", conversation: Self.room,
+                                             members: ["alice", "bob", "mallory"], label: "imr.bench.hostile")
         // Declared after the directory's clean-up, so it runs first: the store is closed before its files go.
-        defer { _ = try? Self.blocking { try await relay.stop() } }
+        defer { _ = try? runBlocking { try await relay.stop() } }
         try Self.fillRoom(port: relay.port)
 
         let baseline = try Self.probe(port: relay.port, seconds: window)
@@ -221,19 +222,6 @@ struct HostileBench: BenchSuite {
 
     // MARK: The relay
 
-    /// An in-process relay on a SQLite store (synchronous=NORMAL), so that store work is real.
-    static func startRelay(databasePath: String) throws -> Relay {
-        var options = RelayOptions(databasePath: databasePath, verifier: InsecureUserNameVerifier())
-        options.durability = .processCrash
-        options.server.rateLimit = nil
-        options.conversations = [(room, ["alice", "bob", "mallory"])]
-        var logger = Logger(label: "imr.bench.hostile")
-        logger.logLevel = .error
-        let relay = Relay(options: options, logger: logger)
-        _ = try blocking { try await relay.start(host: "127.0.0.1", port: 0) }
-        return relay
-    }
-
     /// Forty 200 KiB messages from bob, so that a sync of the room costs the store real reads
     /// and fills the outbound budget fast.
     static func fillRoom(port: Int) throws {
@@ -261,21 +249,6 @@ struct HostileBench: BenchSuite {
     }
 
     // MARK: Plumbing
-
-    /// Runs async work to completion from the suite's synchronous code.
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let outcome = AsyncOutcome<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { outcome.result = .success(try await body()) } catch { outcome.result = .failure(error) }
-            done.signal()
-        }
-        done.wait()
-        return try outcome.result!.get()
-    }
-
-    /// Written before a semaphore is signalled and read after it is waited on.
-    final class AsyncOutcome<T: Sendable>: @unchecked Sendable { var result: Result<T, any Error>? }
 
     /// A flooder's counts: written by its thread before it signals, read after the join.
     final class FloodCounts: @unchecked Sendable {

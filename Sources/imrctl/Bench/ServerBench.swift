@@ -101,15 +101,8 @@ struct ServerBench: BenchSuite {
     /// pushes); latency is send -> ack per message.
     static func relayLoopback(clients: Int, perClient: Int, window: Int, databasePath: String) throws -> LoopbackResult {
         let users = (0..<clients).map { "c\($0)" }
-        var options = RelayOptions(databasePath: databasePath, verifier: InsecureUserNameVerifier())
-        options.durability = .processCrash
-        options.server.rateLimit = nil
-        options.conversations = [("bench", users)]
-        var logger = Logger(label: "imr.bench.relay")
-        logger.logLevel = .error
-        let relay = Relay(options: options, logger: logger)
-        let port = try blocking { try await relay.start(host: "127.0.0.1", port: 0) }
-        defer { _ = try? blocking { try await relay.stop() } }
+        let (relay, port) = try startBenchRelay(databasePath: databasePath, conversation: "bench", members: users, label: "imr.bench.relay")
+        defer { _ = try? runBlocking { try await relay.stop() } }
 
         let results = BenchResults()
         let ready = DispatchGroup(), finished = DispatchGroup()
@@ -185,19 +178,5 @@ private final class BenchResults: @unchecked Sendable {
         lock.lock(); latencies += l; lastFinish = max(lastFinish, t); lock.unlock()
     }
     func fail(_ s: String) { lock.lock(); failure = failure ?? s; lock.unlock() }
-}
-
-/// Runs async work to completion from synchronous code (bench suites are synchronous).
-private final class ResultBox<T: Sendable>: @unchecked Sendable { var result: Result<T, any Error>? }
-
-private func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-    let box = ResultBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
-        done.signal()
-    }
-    done.wait()
-    return try box.result!.get()
 }
 

@@ -1,7 +1,7 @@
 import Testing
 @testable import IMRCore
 
-/// Every connection has a budget (DESIGN.md §3 server rule 6): bytes queued toward it, the
+/// Every connection has a budget: bytes queued toward it, the
 /// rate of its requests, the requests waiting for it to read, the size of its lists.
 @Suite struct ServerBudgetTests {
     /// A conversation of `count` messages of `size` bytes each.

@@ -3,7 +3,7 @@ import Testing
 @testable import IMRSimulation
 import IMRCore
 
-/// DESIGN.md §5's invariants over thousands of seeded runs: lossy, duplicating, reordering
+/// The delivery invariants over thousands of seeded runs: lossy, duplicating, reordering
 /// links, disconnects, and (every eighth seed) client and server crash-restarts on SQLite stores.
 @Suite struct FaultSimulatorTests {
     static let seedCount: UInt64 = {

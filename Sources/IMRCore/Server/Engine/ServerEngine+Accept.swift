@@ -29,7 +29,7 @@ extension ServerEngine {
 
         let memberSet: Membership
         do {
-            guard let m = try members(send.conversation) else {
+            guard let m = try membership(send.conversation) else {
                 reject(.unknownConversation, "no conversation \(send.conversation)")
                 return
             }
@@ -86,7 +86,7 @@ extension ServerEngine {
     }
 
     /// Pushes a stored message to every online device of every member but the device that
-    /// sent it (DESIGN.md §3 server rule 9): its ack carries the seq, and the client holds the
+    /// sent it: its ack carries the seq, and the client holds the
     /// message from the ack. The sender's other devices get the push.
     func fanOut(_ message: StoredMessage, members: [String], except sender: SessionID) {
         var bytes: [UInt8]?

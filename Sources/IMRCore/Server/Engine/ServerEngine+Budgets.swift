@@ -1,4 +1,4 @@
-/// Per-session budgets (DESIGN.md §3 server rule 6): what a session may cost before its input
+/// Per-session budgets (the README's "Limits, roles and names"): what a session may cost before its input
 /// waits, and before it is closed.
 ///
 /// - Outbound bytes: the engine's queue for the session plus what the host reports it has not

@@ -1,6 +1,6 @@
 /// Conversation creation and member changes, from clients (frames) and from the host (admin).
 ///
-/// Roles (DESIGN.md §3 server rule 8): any authenticated user may create a conversation and is
+/// Roles: any authenticated user may create a conversation and is
 /// its first owner; owners add and remove members and grant or take ownership (an add naming
 /// a member already there sets its role); any member may leave (remove itself); everyone else
 /// gets `notOwner` or `notMember`. Changes are idempotent: adding a member twice is fine.

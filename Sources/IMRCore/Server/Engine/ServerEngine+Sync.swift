@@ -6,7 +6,7 @@ extension ServerEngine {
         let head: UInt64
         var page: [StoredMessage] = []
         do {
-            guard let memberSet = try members(request.conversation), let h = try store.headSeq(of: request.conversation) else {
+            guard let memberSet = try membership(request.conversation), let h = try store.headSeq(of: request.conversation) else {
                 violation(s, .unknownConversation, "no conversation \(request.conversation)")
                 return
             }
@@ -57,7 +57,7 @@ extension ServerEngine {
         guard let user = s.user else { return }
         for mark in Self.collapsed(delivered.watermarks) {
             do {
-                guard let memberSet = try members(mark.conversation), memberSet.contains(user),
+                guard let memberSet = try membership(mark.conversation), memberSet.contains(user),
                       let head = try store.headSeq(of: mark.conversation)
                 else { continue }   // not a member: nothing to record, nothing to tell
                 let deliveredSeq = min(mark.deliveredSeq, head)

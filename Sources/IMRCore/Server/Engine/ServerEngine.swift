@@ -1,6 +1,6 @@
 /// The sans-IO server engine: sessions, authentication, idempotent accept with per-conversation
 /// sequencing, fan-out to every online member device, watermarks, paged sync, membership, rate
-/// limits and per-session backpressure (DESIGN.md §3 "Server").
+/// limits and per-session backpressure.
 ///
 /// The host (the NIO relay, a C or Python program through the ABI, a simulation) owns the
 /// sockets and the clock. Per connection it calls `openSession`, feeds every received frame to
@@ -12,7 +12,7 @@
 /// device that sent it: its ack carries the seq, and the client counts the ack as the message
 /// held (its cursor stays contiguous). The sender's other devices get the push.
 ///
-/// Budgets (DESIGN.md §3 server rule 6, `ServerEngine+Budgets`): bytes queued toward each
+/// Budgets (`ServerEngine+Budgets`): bytes queued toward each
 /// session are counted (the engine's queue plus what the host reports unwritten); past the soft
 /// limit the session gets no pushes and its requests wait unhandled (the host stops reading it,
 /// `isInputPaused`); past the hard limit it is closed. Requests draw on a per-session token
@@ -536,10 +536,6 @@ public final class ServerEngine {
 
     // MARK: Membership helpers
 
-    func members(_ conversation: String) throws -> Membership? {
-        try membership(conversation)
-    }
-
     func membership(_ conversation: String) throws -> Membership? {
         let key = ExactIdentifier(conversation)
         if let cached = memberCache[key] { return cached }
@@ -572,7 +568,7 @@ public final class ServerEngine {
     }
 
     func isMember(_ user: String, _ conversation: String) throws -> Bool {
-        try members(conversation)?.contains(user) ?? false
+        try membership(conversation)?.contains(user) ?? false
     }
 
     func storeFailed(_ error: any Error, _ what: String) {
