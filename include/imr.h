@@ -209,6 +209,10 @@ typedef struct imr_config imr_config;
                                                  session is closed (1 ... 2^31-1) */
 #define IMR_CONFIG_MAX_HELLO_BYTES 69         /* largest frame before authentication
                                                  (64 ... IMR_LIMIT_MAX_FRAME_BYTES) */
+#define IMR_CONFIG_RECEIPT_INTERVAL_MS 70     /* one user's receipts in a conversation are
+                                                 coalesced over this; 0: each at once */
+#define IMR_CONFIG_RECEIPT_GROUP_LIMIT 71     /* in larger conversations a receipt goes only to
+                                                 the members whose messages it covers (>= 1) */
 /* Floating-point settings (imr_config_set_double). */
 #define IMR_CONFIG_BACKOFF_FACTOR 30       /* timeout multiplier per attempt (>= 1.0) */
 #define IMR_CONFIG_JITTER 31               /* relative random spread of timeouts, 0.0 ... 1.0 */

@@ -63,6 +63,8 @@ private func integerRange(_ key: Int32) -> ClosedRange<UInt64>? {
     case IMR_CONFIG_MAX_HELLO_BYTES: return 64...UInt64(IMR_LIMIT_MAX_FRAME_BYTES)
     case IMR_CONFIG_TIMER_GRANULARITY_MS: return 1...UInt64(IMR_MAX_TIME_MS)
     case IMR_CONFIG_SEND_RECEIPTS: return 0...1
+    case IMR_CONFIG_RECEIPT_INTERVAL_MS: return ms
+    case IMR_CONFIG_RECEIPT_GROUP_LIMIT: return 1...UInt64(Int32.max)
     case IMR_CONFIG_STORE_DURABILITY: return UInt64(IMR_DURABILITY_PROCESS_CRASH)...UInt64(IMR_DURABILITY_POWER_LOSS)
     default: return nil
     }

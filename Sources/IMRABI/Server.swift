@@ -54,6 +54,8 @@ private func serverConfig(_ c: ConfigBox) throws(ABIFailure) -> ServerConfig {
     if let v = c.u64(IMR_CONFIG_TIMER_GRANULARITY_MS) { config.timerGranularityMs = v }
     if let v = c.int(IMR_CONFIG_MAX_MEMBERS) { config.maxMembersPerConversation = v }
     if let v = c.u64(IMR_CONFIG_SEND_RECEIPTS) { config.sendReceipts = v == 1 }
+    if let v = c.u64(IMR_CONFIG_RECEIPT_INTERVAL_MS) { config.receiptIntervalMs = v }
+    if let v = c.int(IMR_CONFIG_RECEIPT_GROUP_LIMIT) { config.receiptGroupLimit = v }
     if let v = c.int(IMR_CONFIG_MAX_QUEUED_EVENTS) { config.maxQueuedEvents = v }
     return config
 }

@@ -45,6 +45,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxMembersPerConversation: Int
     /// Send `Receipt` frames to the other members when a user's delivered/read watermark advances.
     public var sendReceipts: Bool
+    /// A user's receipts in one conversation leave at most once per this interval, coalesced
+    /// (several devices and reports make one receipt); 0 sends each advance at once.
+    public var receiptIntervalMs: UInt64
+    /// In conversations with more members than this, a receipt goes only to the members with
+    /// a message the user had not yet passed (the receipts of their own messages); up to it,
+    /// to every other member.
+    public var receiptGroupLimit: Int
     /// Events not yet polled beyond this are dropped (counted in `ServerStats.eventsDropped`).
     public var maxQueuedEvents: Int
     /// Wall time minus the monotonic `now`, in milliseconds (see the type's documentation).
@@ -76,6 +83,8 @@ public struct ServerConfig: Sendable, Equatable {
         timerGranularityMs: UInt64 = 500,
         maxMembersPerConversation: Int = 10_000,
         sendReceipts: Bool = true,
+        receiptIntervalMs: UInt64 = 250,
+        receiptGroupLimit: Int = 32,
         maxQueuedEvents: Int = 10_000,
         wallClockOffsetMs: Int64 = 0,
         autoJoinConversations: [String] = [],
@@ -98,6 +107,8 @@ public struct ServerConfig: Sendable, Equatable {
         self.timerGranularityMs = timerGranularityMs
         self.maxMembersPerConversation = maxMembersPerConversation
         self.sendReceipts = sendReceipts
+        self.receiptIntervalMs = receiptIntervalMs
+        self.receiptGroupLimit = receiptGroupLimit
         self.maxQueuedEvents = maxQueuedEvents
         self.wallClockOffsetMs = wallClockOffsetMs
         self.autoJoinConversations = autoJoinConversations

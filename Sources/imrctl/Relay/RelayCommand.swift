@@ -43,6 +43,10 @@ struct RelayCommand: AsyncParsableCommand {
     var durability = "full"
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one).") var metrics: String?
     @Option(help: "Delivered/read receipts to the other members: on or off.") var receipts = "on"
+    @Option(help: "Seconds over which one user's receipts in a conversation are coalesced (0: each at once).")
+    var receiptInterval = 0.25
+    @Option(help: "Conversations with more members send a receipt only to the members whose messages it covers.")
+    var receiptGroupLimit = 32
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func validate() throws {
@@ -54,6 +58,9 @@ struct RelayCommand: AsyncParsableCommand {
         for c in conversations { _ = try Self.parseConversation(c) }
         guard ["full", "normal"].contains(durability) else { throw ValidationError("--durability is full or normal") }
         guard ["on", "off"].contains(receipts) else { throw ValidationError("--receipts is on or off") }
+        guard receiptInterval >= 0, receiptInterval <= 3600, receiptGroupLimit >= 1 else {
+            throw ValidationError("--receipt-interval is 0 to 3600 seconds, --receipt-group-limit at least 1")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard maxConnections > 0, maxUnauthenticated > 0 else { throw ValidationError("connection limits must be at least 1") }
         guard maxHelloBytes >= 64, helloTimeout > 0 else { throw ValidationError("--max-hello-bytes >= 64 and --hello-timeout > 0") }
@@ -103,6 +110,8 @@ struct RelayCommand: AsyncParsableCommand {
         options.server.maxSyncPage = max(1, maxSyncPage)
         options.server.autoJoinConversations = autoJoin
         options.server.sendReceipts = receipts == "on"
+        options.server.receiptIntervalMs = UInt64(receiptInterval * 1000)
+        options.server.receiptGroupLimit = receiptGroupLimit
         options.maxConnections = maxConnections
         options.maxUnauthenticatedConnections = maxUnauthenticated
         options.server.helloTimeoutMs = UInt64(helloTimeout * 1000)

@@ -154,7 +154,8 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func deliveredWatermarksAreTrackedPerDeviceAndReportedAsReceipts(_ kind: StoreKind) throws {
-        let h = try ServerHarness(kind)
+        // Each advance at once (coalescing: ServerReceiptTests).
+        let h = try ServerHarness(kind, config: ServerConfig(rateLimit: nil, receiptIntervalMs: 0))
         try h.engine.createConversation("general", members: ["alice", "bob"])
         let alice = h.connect("alice", node: 1)
         let bobPhone = h.connect("bob", node: 2)

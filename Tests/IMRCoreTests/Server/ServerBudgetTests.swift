@@ -158,6 +158,7 @@ import Testing
         // Under the cap, one conversation named 200 times: one receipt, the highest.
         let repeated = (0..<200).map { Watermark(conversation: "c", deliveredSeq: UInt64($0 % 4)) }
         h.feed(.delivered(Delivered(watermarks: repeated)), from: bob)
+        h.advance(h.config.receiptIntervalMs)
         let receipts = h.take(alice).compactMap { if case let .receipt(r) = $0 { return r } else { return nil } }
         #expect(receipts.map(\.deliveredSeq) == [3])
     }

@@ -130,6 +130,8 @@ static void test_config(void) {
             {IMR_CONFIG_REQUEST_RATE_PER_SECOND, 1, UINT32_MAX},
             {IMR_CONFIG_MAX_PARKED_INPUT_BYTES, 1, INT32_MAX},
             {IMR_CONFIG_MAX_HELLO_BYTES, 64, IMR_LIMIT_MAX_FRAME_BYTES},
+            {IMR_CONFIG_RECEIPT_INTERVAL_MS, 0, IMR_MAX_TIME_MS},
+            {IMR_CONFIG_RECEIPT_GROUP_LIMIT, 1, INT32_MAX},
         };
         for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
             CHECK_EQ(imr_config_set_u64(config, ranges[i].key, ranges[i].min), IMR_OK);

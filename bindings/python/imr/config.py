@@ -66,6 +66,8 @@ U64_KEYS = {
     "request_rate_per_second": 67,
     "max_parked_input_bytes": 68,
     "max_hello_bytes": 69,
+    "receipt_interval_ms": 70,
+    "receipt_group_limit": 71,
 }
 #: Floating-point settings.
 DOUBLE_KEYS = {

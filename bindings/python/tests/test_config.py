@@ -35,6 +35,9 @@ def test_settings_by_name():
     ("max_parked_input_bytes", 2**31, ErrorCode.INVALID_ARG),
     ("max_hello_bytes", 63, ErrorCode.INVALID_ARG),
     ("max_hello_bytes", imr.LIMIT_MAX_FRAME_BYTES + 1, ErrorCode.INVALID_ARG),
+    ("receipt_interval_ms", imr.MAX_TIME_MS + 1, ErrorCode.INVALID_ARG),
+    ("receipt_group_limit", 0, ErrorCode.INVALID_ARG),
+    ("receipt_group_limit", 2**31, ErrorCode.INVALID_ARG),
 ])
 def test_bad_values_are_errors(name, value, code):
     with Config() as c:
@@ -46,7 +49,8 @@ def test_bad_values_are_errors(name, value, code):
 def test_budget_and_list_limits_in_range():
     with Config(max_watermarks_per_frame=1_048_576, max_members_per_frame=1, outbound_soft_bytes=2**31 - 1,
                 outbound_hard_bytes=1, request_rate_burst=0, request_rate_per_second=2**32 - 1,
-                max_parked_input_bytes=1, max_hello_bytes=imr.LIMIT_MAX_FRAME_BYTES) as c:
+                max_parked_input_bytes=1, max_hello_bytes=imr.LIMIT_MAX_FRAME_BYTES, receipt_interval_ms=0,
+                receipt_group_limit=2**31 - 1) as c:
         c.set("max_hello_bytes", 64)
 
 

@@ -82,6 +82,7 @@ extension ServerEngine {
             enqueue(.sendAck(SendAck(messageID: message.messageID, conversation: message.conversation, seq: message.seq,
                                      serverTimeMs: message.serverTimeMs, duplicate: false)), to: s)
             fanOut(message, members: orderedMembers(message.conversation, memberSet), except: s.id)
+            noteSent(message, members: memberSet)
         }
     }
 

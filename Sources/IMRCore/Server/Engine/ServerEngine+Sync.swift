@@ -69,15 +69,14 @@ extension ServerEngine {
                 try store.recordWatermark(conversation: mark.conversation, user: user, node: s.node,
                                           delivered: deliveredSeq, read: readSeq)
                 let after = WatermarkPair(delivered: max(before.delivered, deliveredSeq), read: max(before.read, readSeq))
-                if config.sendReceipts && after != before {
-                    sendReceipt(Receipt(conversation: mark.conversation, user: user, deliveredSeq: after.delivered,
-                                        readSeq: after.read > 0 ? after.read : nil),
-                                members: orderedMembers(mark.conversation, memberSet))
+                if after != before {
+                    noteReceipt(conversation: mark.conversation, user: user, from: before, to: after, now: now)
                 }
             } catch {
                 storeFailed(error, "recording a watermark in \(mark.conversation)")
             }
         }
+        flushReceiptsIfDue(now: now)
     }
 
     /// One watermark per conversation (the highest of each), in first-seen order: a frame that
@@ -97,22 +96,5 @@ extension ServerEngine {
             }
         }
         return out
-    }
-
-    /// Tells the other members' online devices how far `receipt.user` has got. Receipts are
-    /// cumulative, so one dropped under backpressure is superseded by the next.
-    private func sendReceipt(_ receipt: Receipt, members: [String]) {
-        var bytes: [UInt8]?
-        for member in members where !member.utf8.elementsEqual(receipt.user.utf8) {
-            guard let devices = online[ExactIdentifier(member)] else { continue }
-            if bytes == nil { bytes = encode(.receipt(receipt)) }
-            guard let bytes else { return }
-            for id in devices {
-                guard let d = sessions[id] else { continue }
-                if enqueueDroppable(bytes: bytes, to: d, conversation: receipt.conversation) {
-                    counters.receiptsQueued += 1
-                }
-            }
-        }
     }
 }

@@ -42,6 +42,9 @@ public final class ServerEngine {
     private var events: [ServerEvent] = []
     private var eventHead = 0
 
+    /// Receipts waiting for their interval (`ServerEngine+Receipts`).
+    var receipts = ReceiptBoard()
+
     /// Group commit: a store batch is open, and outputs from `heldFrom` on wait for its commit.
     private var batchOpen = false
     private var heldFrom = 0
@@ -444,14 +447,19 @@ public final class ServerEngine {
 
     /// When `handleTimeout` should next be called (monotonic ms), nil when no timer is needed.
     public var nextTimeout: UInt64? {
-        guard let parked = nextParkedDeadline else { return nextSweepAt }
-        return min(parked, nextSweepAt ?? parked)
+        func earlier(_ a: UInt64?, _ b: UInt64?) -> UInt64? {
+            guard let a else { return b }
+            guard let b else { return a }
+            return min(a, b)
+        }
+        return earlier(earlier(nextParkedDeadline, nextSweepAt), receipts.dueAt)
     }
 
-    /// Runs what is due at `now`: parked requests the budgets now allow, then the session
-    /// timers (hello timeout, pings after silence, idle close).
+    /// Runs what is due at `now`: parked requests the budgets now allow, receipts whose interval
+    /// has passed, then the session timers (hello timeout, pings after silence, idle close).
     public func handleTimeout(now: UInt64) {
         resumeParked(now: now)
+        flushReceiptsIfDue(now: now)
         guard let due = nextSweepAt, now >= due else { return }
         var pings: [Session] = []
         var expired: [(Session, String, Bool)] = []
@@ -509,6 +517,7 @@ public final class ServerEngine {
             store.rollbackBatch()
             storeFailed(error, "committing a batch of writes")
             forgetMembers()
+            receipts.dropPending()
             let held = Array(outputs[heldFrom...])
             outputs.removeSubrange(heldFrom...)
             var affected = Set<SessionID>()
