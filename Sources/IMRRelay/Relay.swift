@@ -5,17 +5,19 @@ import NIOPosix
 
 /// The reference relay: one `ServerEngine` behind a TCP listener speaking the delimited
 /// framing, on SwiftNIO, as a library a Swift server can embed. Start it in-process (`start`
-/// returns the bound port, 0 picks one) or through `imrctl relay`. All connections and the
-/// engine share one event loop.
+/// returns the bound port, 0 picks one) or through `imrctl relay`. Connections spread over the
+/// event loops of a group (one per core by default); the engine and its store have a thread of
+/// their own (`RelayCore`), so no event loop waits on a disk.
 public final class Relay: @unchecked Sendable {
     public let options: RelayOptions
     public let logger: Logger
     private let group: any EventLoopGroup
     private let ownsGroup: Bool
-    private let loop: any EventLoop
+    private let inbox = RelayInbox()
     private var core: RelayCore?
     private var serverChannel: (any Channel)?
     public private(set) var port = 0
+    private var stopped = false
 
     public init(options: RelayOptions, group: (any EventLoopGroup)? = nil, logger: Logger = Logger(label: "imr.relay")) {
         self.options = options
@@ -24,10 +26,9 @@ public final class Relay: @unchecked Sendable {
             self.group = group
             ownsGroup = false
         } else {
-            self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoops ?? System.coreCount))
             ownsGroup = true
         }
-        loop = self.group.next()
     }
 
     /// Opens the store, ensures the configured conversations and starts listening. Returns the
@@ -36,8 +37,9 @@ public final class Relay: @unchecked Sendable {
         precondition(core == nil, "a relay starts once")
         let options = self.options
         let logger = self.logger
-        let loop = self.loop
-        let core = try await loop.submit { () throws -> RelayCore in
+        let inbox = self.inbox
+        let timerLoop = group.next()
+        let core = try await inbox.run { () throws -> RelayCore in
             let store: any ServerStore
             if let path = options.databasePath {
                 store = try SQLiteServerStore(path: path, durability: options.durability)
@@ -49,16 +51,17 @@ public final class Relay: @unchecked Sendable {
             let engine = ServerEngine(config: options.server, store: engineStore, verifier: options.verifier)
             // Created once: later starts leave them to their members (removed members stay removed).
             for c in options.conversations { try engine.createConversationIfMissing(c.id, members: c.members) }
-            let core = RelayCore(loop: loop, engine: engine, store: store, logger: logger, metrics: metrics,
-                                 maxConnections: options.maxConnections,
+            let core = RelayCore(engine: engine, store: store, inbox: inbox, timerLoop: timerLoop, logger: logger,
+                                 metrics: metrics, maxConnections: options.maxConnections,
                                  maxUnauthenticatedConnections: options.maxUnauthenticatedConnections)
-            core.afterInput()
+            core.flush()
             return core
-        }.get()
+        }
+        inbox.start { batch in core.handle(batch) }
         self.core = core
         let maxFrameBytes = options.server.limits.maxFrameBytes
         let maxHelloBytes = options.server.maxHelloBytes
-        let bootstrap = ServerBootstrap(group: loop)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -67,16 +70,17 @@ public final class Relay: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     // Stop reading from a peer whose writes back up; the engine pauses its pushes.
                     try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
-                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(core: core, maxFrameBytes: maxFrameBytes,
-                                                                                         maxHelloBytes: maxHelloBytes))
+                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(
+                        inbox: inbox, maxFrameBytes: maxFrameBytes, maxHelloBytes: maxHelloBytes, logger: logger))
                 }
             }
         let channel: any Channel
         do {
             channel = try await bootstrap.bind(host: host, port: port).get()
         } catch {
-            try? await loop.flatSubmit { core.shutdown() }.get()
+            try? await stopCore(core)
             self.core = nil
+            try? await inbox.shutdown()
             throw error
         }
         serverChannel = channel
@@ -94,20 +98,29 @@ public final class Relay: @unchecked Sendable {
         }
         if let core {
             self.core = nil
-            try await loop.flatSubmit { core.shutdown() }.get()
+            try await stopCore(core)
         }
+        guard !stopped else { return }
+        stopped = true
+        try await inbox.shutdown()
         if ownsGroup { try await group.shutdownGracefully() }
         logger.info("stopped")
     }
 
-    /// Runs `body` with the engine on the relay's loop (admin calls, stats).
+    private func stopCore(_ core: RelayCore) async throws {
+        let done = group.next().makePromise(of: Void.self)
+        inbox.post(.call { core.shutdown(done) })
+        try await done.futureResult.get()
+    }
+
+    /// Runs `body` with the engine on the engine thread (admin calls, stats).
     public func withEngine<T: Sendable>(_ body: @escaping @Sendable (ServerEngine) throws -> T) async throws -> T {
         guard let core else { throw RelayError.notRunning }
-        return try await loop.submit {
+        return try await inbox.run {
             let result = try body(core.engine)
-            core.afterInput()
+            core.flush()
             return result
-        }.get()
+        }
     }
 
     public enum RelayError: Error { case notRunning }

@@ -17,6 +17,8 @@ public struct RelayOptions: Sendable {
     /// Where the relay reports its metrics (connections, sends accepted and refused by code,
     /// pushes, syncs, store commit latency and batch size, bytes queued); nil reports none.
     public var metrics: (any MetricsFactory)?
+    /// Event loops for the connections when the relay makes its own group; nil: one per core.
+    public var eventLoops: Int?
 
     public init(databasePath: String?, verifier: any TokenVerifier) {
         self.databasePath = databasePath

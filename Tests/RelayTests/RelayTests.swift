@@ -89,6 +89,30 @@ import Testing
         }
     }
 
+    /// Hello and a 32 KiB send in one write: the event loop hands the hello to the engine
+    /// thread, waits for its verdict, then splits the send at the full frame limit.
+    @Test(.timeLimit(.minutes(1)))
+    func helloPipelinedWithALargeSendIsServed() async throws {
+        try await withRelay { port, authority in
+            let codec = FrameCodec()
+            var rng = SeededGenerator(seed: 2)
+            let id = MessageID.uuidV7(unixMilliseconds: 1, using: &rng)
+            var bytes: [UInt8] = []
+            for frame in [Frame.hello(Hello(token: authority.mint(user: "alice", ttlSeconds: 60), deviceNode: 1)),
+                          .send(Send(conversation: "general", messageID: id, clock: VectorClock(),
+                                     payload: [UInt8](repeating: 7, count: 32 << 10)))] {
+                let body = try codec.encode(frame)
+                Varint.append(UInt64(body.count), to: &bytes)
+                bytes += body
+            }
+            let alice = try RawClient(port: port)
+            try alice.sendRaw(bytes)
+            _ = try alice.read { f -> Welcome? in if case let .welcome(w) = f { return w } else { return nil } }
+            let ack = try alice.read { f -> SendAck? in if case let .sendAck(a) = f { return a } else { return nil } }
+            #expect(ack.messageID == id && ack.seq == 1)
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func badInputClosesOnlyTheOffendingConnection() async throws {
         try await withRelay { port, authority in

@@ -12,6 +12,20 @@ public enum Varint {
         buffer.append(UInt8(v))
     }
 
+    /// Writes the varint at the start of `buffer` (at least `encodedSize(value)` bytes) and
+    /// returns its length.
+    public static func write(_ value: UInt64, to buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var v = value
+        var n = 0
+        while v >= 0x80 {
+            buffer[n] = UInt8(truncatingIfNeeded: v) | 0x80
+            v >>= 7
+            n += 1
+        }
+        buffer[n] = UInt8(v)
+        return n + 1
+    }
+
     /// The varint at `index`, which moves past it; nil when the bytes end first or it runs
     /// past 64 bits.
     public static func read<Bytes: RandomAccessCollection>(_ bytes: Bytes, at index: inout Int) -> UInt64?

@@ -47,6 +47,7 @@ struct RelayCommand: AsyncParsableCommand {
     var receiptInterval = 0.25
     @Option(help: "Conversations with more members send a receipt only to the members whose messages it covers.")
     var receiptGroupLimit = 32
+    @Option(help: "Event loops for the connections (default: one per core).") var eventLoops: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func validate() throws {
@@ -62,6 +63,7 @@ struct RelayCommand: AsyncParsableCommand {
             throw ValidationError("--receipt-interval is 0 to 3600 seconds, --receipt-group-limit at least 1")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard (eventLoops ?? 1) >= 1 else { throw ValidationError("--event-loops must be at least 1") }
         guard maxConnections > 0, maxUnauthenticated > 0 else { throw ValidationError("connection limits must be at least 1") }
         guard maxHelloBytes >= 64, helloTimeout > 0 else { throw ValidationError("--max-hello-bytes >= 64 and --hello-timeout > 0") }
         guard outboundSoftLimit > 0, outboundHardLimit >= outboundSoftLimit, maxParkedBytes > 0 else {
@@ -113,6 +115,7 @@ struct RelayCommand: AsyncParsableCommand {
         options.server.receiptIntervalMs = UInt64(receiptInterval * 1000)
         options.server.receiptGroupLimit = receiptGroupLimit
         options.maxConnections = maxConnections
+        options.eventLoops = eventLoops
         options.maxUnauthenticatedConnections = maxUnauthenticated
         options.server.helloTimeoutMs = UInt64(helloTimeout * 1000)
         options.server.maxHelloBytes = maxHelloBytes

@@ -37,6 +37,20 @@ import Testing
         }
     }
 
+    @Test func varintWriteMatchesAppendAndReadsBack() {
+        for value: UInt64 in [0, 1, 127, 128, 300, 16_383, 16_384, 1 << 35, UInt64.max] {
+            var appended: [UInt8] = []
+            Varint.append(value, to: &appended)
+            var written = [UInt8](repeating: 0xEE, count: Varint.maxBytes + 2)
+            let n = written.withUnsafeMutableBytes { Varint.write(value, to: $0) }
+            #expect(n == Varint.encodedSize(value))
+            #expect(Array(written[..<n]) == appended)
+            #expect(written[n...].allSatisfy { $0 == 0xEE }, "nothing past the varint is touched")
+            var index = 0
+            #expect(Varint.read(written, at: &index) == value && index == n)
+        }
+    }
+
     @Test func rawBufferAppendAndEmptyFrames() throws {
         var splitter = FrameSplitter()
         let stream: [UInt8] = [0, 0, 2, 0x08, 0x01, 0]
