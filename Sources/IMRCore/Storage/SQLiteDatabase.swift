@@ -23,6 +23,9 @@ public final class SQLiteDatabase {
 
     let handle: OpaquePointer
     private var statements: [String: Statement] = [:]
+    /// Statements stepped to a row and not yet reset. Each holds a read snapshot open, and a
+    /// WAL cannot be checkpointed past a snapshot still open: commits release them first.
+    fileprivate var statementsWithRows: [Statement] = []
 
     /// Opens (creating if needed) the database at `path` in WAL mode.
     public init(path: String, durability: Durability = .powerLoss) throws(SQLiteError) {
@@ -49,6 +52,7 @@ public final class SQLiteDatabase {
     }
 
     deinit {
+        statementsWithRows.removeAll()
         statements.removeAll()
         sqlite3_close_v2(handle)
     }
@@ -81,12 +85,28 @@ public final class SQLiteDatabase {
         return statement
     }
 
+    /// Resets every statement left on a row, ending the read snapshots they hold.
+    public func releaseReads() {
+        for statement in statementsWithRows {
+            statement.reset()
+            statement.listed = false
+        }
+        statementsWithRows.removeAll(keepingCapacity: true)
+    }
+
+    /// Commits the open transaction after releasing reads, so that the commit's automatic
+    /// checkpoint can move the whole WAL into the database and the WAL starts over.
+    public func commit() throws(SQLiteError) {
+        releaseReads()
+        try execute("COMMIT")
+    }
+
     /// Runs `body` in one transaction (BEGIN IMMEDIATE), rolled back when it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
-            try execute("COMMIT")
+            try commit()
             return result
         } catch {
             try? execute("ROLLBACK")
@@ -141,6 +161,9 @@ public final class SQLiteDatabase {
 
         deinit { sqlite3_finalize(stmt) }
 
+        /// Listed in `statementsWithRows` (once until the next `releaseReads`).
+        fileprivate var listed = false
+
         func reset() {
             sqlite3_reset(stmt)
             sqlite3_clear_bindings(stmt)
@@ -182,7 +205,12 @@ public final class SQLiteDatabase {
         /// Steps once: true when a row is available, false when done.
         public func step() throws(SQLiteError) -> Bool {
             switch sqlite3_step(stmt) {
-            case SQLITE_ROW: return true
+            case SQLITE_ROW:
+                if !listed {
+                    listed = true
+                    database.statementsWithRows.append(self)
+                }
+                return true
             case SQLITE_DONE: return false
             default:
                 let error = database.lastError

@@ -65,7 +65,7 @@ final class ClientStore {
                     attempts INTEGER NOT NULL, state INTEGER NOT NULL, failure_kind INTEGER NOT NULL,
                     failure_code INTEGER NOT NULL) WITHOUT ROWID;
                 """)
-            try db.execute("COMMIT")
+            try db.commit()
         } catch {
             try? db.execute("ROLLBACK")
             throw error
@@ -83,7 +83,7 @@ final class ClientStore {
         guard inTransaction else { return }
         inTransaction = false
         do {
-            try db.execute("COMMIT")
+            try db.commit()
         } catch {
             try? db.execute("ROLLBACK")
             throw error

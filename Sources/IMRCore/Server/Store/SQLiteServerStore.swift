@@ -72,7 +72,7 @@ public final class SQLiteServerStore: ServerStore {
 
     public func commitBatch() throws {
         guard inBatch else { return }
-        try open().execute("COMMIT")
+        try open().commit()
         inBatch = false
     }
 
