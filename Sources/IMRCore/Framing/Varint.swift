@@ -14,6 +14,7 @@ public enum Varint {
 
     /// Writes the varint at the start of `buffer` (at least `encodedSize(value)` bytes) and
     /// returns its length.
+    @inline(__always)
     public static func write(_ value: UInt64, to buffer: UnsafeMutableRawBufferPointer) -> Int {
         var v = value
         var n = 0

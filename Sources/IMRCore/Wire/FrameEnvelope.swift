@@ -83,15 +83,7 @@ struct FrameEnvelope {
 
     @inline(__always)
     private static func writeVarint(_ value: UInt64, _ p: UnsafeMutablePointer<UInt8>) -> Int {
-        var v = value
-        var n = 0
-        while v >= 0x80 {
-            p[n] = UInt8(truncatingIfNeeded: v) | 0x80
-            v >>= 7
-            n += 1
-        }
-        p[n] = UInt8(v)
-        return n + 1
+        Varint.write(value, to: UnsafeMutableRawBufferPointer(start: p, count: Varint.maxBytes))
     }
 
     // MARK: parsing
