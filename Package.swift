@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The embeddable core (IMRCore, and libimr.so built from IMRABI) depends only on
-// protobuf-c, libc and libsqlite3. NIO and friends belong to IMRRelay and imrctl.
+// protobuf-c, libc and libsqlite3. NIO and friends belong to IMRClient, IMRRelay and imrctl.
 let package = Package(
     name: "imr",
     products: [
@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "imr", type: .dynamic, targets: ["IMRABI"]),
         // The relay as a library a Swift server embeds (NIO, stores, tokens); `imrctl relay` runs it.
         .library(name: "IMRRelay", targets: ["IMRRelay"]),
+        // A networking client for Swift programs (NIO): async send, updates, failover.
+        .library(name: "IMRClient", targets: ["IMRClient"]),
         .executable(name: "imrctl", targets: ["imrctl"]),
     ],
     dependencies: [
@@ -62,9 +64,19 @@ let package = Package(
             dependencies: ["IMRCore"]
         ),
         .target(
+            name: "IMRClient",
+            dependencies: [
+                "IMRCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "IMRRelay",
             dependencies: [
                 "IMRCore",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -78,6 +90,7 @@ let package = Package(
             name: "imrctl",
             dependencies: [
                 "IMRCore",
+                "IMRClient",
                 "IMRRelay",
                 "IMRSimulation",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -97,7 +110,7 @@ let package = Package(
         // The relay over real TCP: in-process, and as a child process killed mid-stream.
         .testTarget(
             name: "RelayTests",
-            dependencies: ["imrctl", "IMRRelay", "IMRCore", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["imrctl", "IMRRelay", "IMRClient", "IMRCore", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus")]
         ),
     ],

@@ -41,7 +41,9 @@ public final class Relay: @unchecked Sendable {
         let timerLoop = group.next()
         let core = try await inbox.run { () throws -> RelayCore in
             let store: any ServerStore
-            if let path = options.databasePath {
+            if let makeStore = options.makeStore {
+                store = try makeStore()
+            } else if let path = options.databasePath {
                 store = try SQLiteServerStore(path: path, durability: options.durability)
             } else {
                 store = MemoryServerStore()

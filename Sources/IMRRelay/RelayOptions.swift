@@ -5,6 +5,9 @@ import IMRCore
 public struct RelayOptions: Sendable {
     /// SQLite file of the server store; nil keeps everything in memory.
     public var databasePath: String?
+    /// A store of the host's own, made on the engine thread (which then is its only user);
+    /// when set, `databasePath` is not used.
+    public var makeStore: (@Sendable () throws -> any ServerStore)?
     public var durability: SQLiteDatabase.Durability = .powerLoss
     public var verifier: any TokenVerifier
     public var server = ServerConfig()

@@ -17,8 +17,10 @@ import Testing
         var snapshot: [MessageID: UInt64] { lock.lock(); defer { lock.unlock() }; return acked }
     }
 
-    @Test(.timeLimit(.minutes(2)))
-    func sigkillMidStreamLosesNoAckedMessageAndLeavesNoHoles() throws {
+    /// SIGKILL, or SIGTERM (which drains: it stops reading, finishes the commit in flight,
+    /// sends its acks and closes) mid-stream.
+    @Test(.timeLimit(.minutes(2)), arguments: [false, true])
+    func stoppedMidStreamLosesNoAckedMessageAndLeavesNoHoles(graceful: Bool) throws {
         let dir = NSTemporaryDirectory() + "imr-relay-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -63,7 +65,11 @@ import Testing
         }
         let deadline = Date().addingTimeInterval(30)
         while ledger.count < perClient * users.count / 4 && Date() < deadline { usleep(2_000) }
-        relay.kill9()
+        if graceful {
+            #expect(relay.terminate() == 0)
+        } else {
+            relay.kill9()
+        }
         done.wait()
         let ackedBeforeCrash = ledger.snapshot
         #expect(ackedBeforeCrash.count >= perClient * users.count / 4)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IMRClient
 import IMRCore
 import NIOCore
 import NIOPosix
@@ -14,7 +15,7 @@ struct ChatCommand: AsyncParsableCommand {
             again), /status, /quit. At the end of input it waits for pending messages, then exits.
             """)
 
-    @Option(help: "The relay, host:port.") var server = "127.0.0.1:7700"
+    @Option(help: "The relay, host:port; several, comma-separated, are tried in turn (failover).") var server = "127.0.0.1:7700"
     @Option(help: "Your user id (as in the token).") var user: String
     @Option(help: "Your auth token (see `imrctl token`).") var token: String
     @Option(help: "The conversation to chat in.") var conversation = "general"
@@ -32,14 +33,19 @@ struct ChatCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (host, port) = try RelayCommand.parseListen(server)
+        let servers = try server.split(separator: ",").map { text in
+            guard let address = ServerAddress(String(text).trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--server must be host:port[,host:port...], got \(server)")
+            }
+            return address
+        }
         var rng = SystemRandomNumberGenerator()
         var config = ClientConfig(nodeID: node ?? (rng.next() | 1), token: token, userID: user)
         config.seed = rng.next()
         config.storePath = store
         let engine = try ClientEngine(config: config)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let session = ChatSession(engine: engine, loop: group.next(), host: host, port: port, conversation: conversation) { line in
+        let session = ChatSession(engine: engine, loop: group.next(), servers: servers, conversation: conversation) { line in
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
         session.start()

@@ -1,4 +1,5 @@
 import Foundation
+import IMRClient
 import IMRCore
 import NIOCore
 import NIOPosix
@@ -11,12 +12,12 @@ import NIOPosix
 final class ChatSession: @unchecked Sendable {
     let loop: any EventLoop
     private let engine: ClientEngine
-    private let host: String
-    private let port: Int
+    /// The relay the connection is on (set when it connects).
+    private var server: ServerAddress?
     let conversation: String
     private let output: @Sendable (String) -> Void
     /// Drives the engine over TCP (reconnects, timers); set once in `init`.
-    private var connection: ClientConnection!
+    private var connection: ClientDriver!
     private var stopped = false
 
     // What the user sees.
@@ -29,16 +30,14 @@ final class ChatSession: @unchecked Sendable {
     /// Set when the server refused the credentials: reconnecting cannot help.
     private(set) var fatalError: String?
 
-    init(engine: ClientEngine, loop: any EventLoop, host: String, port: Int, conversation: String,
+    init(engine: ClientEngine, loop: any EventLoop, servers: [ServerAddress], conversation: String,
          output: @escaping @Sendable (String) -> Void) {
         self.engine = engine
         self.loop = loop
-        self.host = host
-        self.port = port
         self.conversation = conversation
         self.output = output
-        connection = ClientConnection(
-            engine: engine, loop: loop, host: host, port: port, limits: engine.config.limits,
+        connection = ClientDriver(
+            engine: engine, loop: loop, servers: servers, limits: engine.config.limits,
             reconnectDelays: 200...10_000,
             onEvent: { [unowned self] event in show(event) },
             onStatus: { [unowned self] status in connectionChanged(status) })
@@ -54,10 +53,10 @@ final class ChatSession: @unchecked Sendable {
         }
     }
 
-    private func connectionChanged(_ status: ClientConnection.Status) {
+    private func connectionChanged(_ status: ClientDriver.Status) {
         switch status {
-        case .connected:
-            break
+        case let .connected(address):
+            server = address
         case let .disconnected(reason, retryInMs):
             readyAt = nil
             guard !stopped, fatalError == nil else { return }
@@ -134,7 +133,7 @@ final class ChatSession: @unchecked Sendable {
         case .connectionReady:
             readyAt = Self.now()
             caughtUp = false
-            say("* connected to \(host):\(port) as \(engine.config.userID); catching up on \(conversation)")
+            say("* connected to \(server.map { "\($0)" } ?? "the relay") as \(engine.config.userID); catching up on \(conversation)")
         case let .stateChanged(id, conv, state):
             guard conv == conversation else { return }
             let l = label(id)

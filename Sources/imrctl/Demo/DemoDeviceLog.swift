@@ -1,3 +1,4 @@
+import IMRClient
 import IMRCore
 import IMRSimulation
 

@@ -1,4 +1,5 @@
 import Foundation
+import IMRClient
 import IMRCore
 import IMRSimulation
 import NIOCore
@@ -36,7 +37,7 @@ struct DemoRun {
     private struct Device {
         var name: String
         var user: String
-        var connection: ClientConnection
+        var connection: ClientDriver
         var log: DemoDeviceLog
     }
 
@@ -79,7 +80,7 @@ struct DemoRun {
             let engine = try ClientEngine(config: config)
             let loop = group.next()
             let log = DemoDeviceLog()
-            let connection = ClientConnection(engine: engine, loop: loop, host: "127.0.0.1", port: proxyPort) { event in
+            let connection = ClientDriver(engine: engine, loop: loop, servers: [ServerAddress(host: "127.0.0.1", port: proxyPort)]) { event in
                 log.observe(event, metrics: metrics)
             }
             connection.start()

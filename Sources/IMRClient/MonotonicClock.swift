@@ -1,6 +1,6 @@
 import NIOCore
 
 /// Monotonic milliseconds for driving the engines (they never read a clock themselves).
-func monotonicMilliseconds() -> UInt64 {
+public func monotonicMilliseconds() -> UInt64 {
     NIODeadline.now().uptimeNanoseconds / 1_000_000
 }

@@ -2,24 +2,26 @@ import IMRCore
 import NIOCore
 import NIOPosix
 
-/// Drives one `ClientEngine` over a TCP connection with the delimited framing:
-/// reconnects with backoff, feeds received frames in, writes what the engine transmits,
-/// and keeps one timer armed at the engine's next deadline.
+/// Drives one `ClientEngine` over TCP with the delimited framing: connects to the first of
+/// its server addresses that answers, fails over to the next when one fails, reconnects with
+/// backoff and jitter, feeds received frames in, writes what the engine transmits, and keeps
+/// one timer armed at the engine's next deadline. `MessagingClient` is the async face over it;
+/// hosts that want callbacks on the loop use it directly.
 ///
 /// Every use of the engine happens on `loop`; other threads go through `perform`.
-final class ClientConnection: @unchecked Sendable {
-    let loop: any EventLoop
+public final class ClientDriver: @unchecked Sendable {
+    public let loop: any EventLoop
     private let engine: ClientEngine
-    private let host: String
-    private let port: Int
+    private let servers: [ServerAddress]
+    private var serverIndex = 0
     private let onEvent: (ClientEvent) -> Void
     private let onStatus: (Status) -> Void
     private let codecLimits: WireLimits
 
     /// What happened to the connection, for hosts that tell their user.
-    enum Status {
-        case connected
-        /// The connection failed or closed; the next attempt starts in `retryInMs`.
+    public enum Status: Sendable, Equatable {
+        case connected(ServerAddress)
+        /// The connection failed or closed; the next attempt (to the next address) starts in `retryInMs`.
         case disconnected(reason: String, retryInMs: Int64)
         /// The engine refused a frame (it counts or reports it); the connection goes on.
         case frameRefused(String)
@@ -36,46 +38,50 @@ final class ClientConnection: @unchecked Sendable {
     private var splitter: FrameSplitter
     private var timer: Scheduled<Void>?
     private var timerDeadline: UInt64?
+    private var reconnectTask: Scheduled<Void>?
     private let reconnectDelays: ClosedRange<Int64>
     private var reconnectDelayMs: Int64
 
     /// - Parameters:
+    ///   - servers: tried in order, starting over after the last; at least one.
     ///   - reconnectDelays: the first and the largest delay before reconnecting, in ms; it
     ///     doubles per failed attempt, with jitter.
     ///   - onEvent: called on `loop` for every engine event.
     ///   - onStatus: called on `loop` when the connection comes up, goes down or a frame is refused.
-    init(engine: ClientEngine, loop: any EventLoop, host: String, port: Int, limits: WireLimits = .default,
-         reconnectDelays: ClosedRange<Int64> = 100...2_000,
-         onEvent: @escaping (ClientEvent) -> Void, onStatus: @escaping (Status) -> Void = { _ in }) {
+    public init(engine: ClientEngine, loop: any EventLoop, servers: [ServerAddress], limits: WireLimits = .default,
+                reconnectDelays: ClosedRange<Int64> = 100...2_000,
+                onEvent: @escaping (ClientEvent) -> Void, onStatus: @escaping (Status) -> Void = { _ in }) {
+        precondition(!servers.isEmpty, "a driver needs at least one server address")
         self.engine = engine
         self.loop = loop
-        self.host = host
-        self.port = port
+        self.servers = servers
         self.onEvent = onEvent
         self.onStatus = onStatus
         self.codecLimits = limits
-        self.reconnectDelays = reconnectDelays
-        self.reconnectDelayMs = reconnectDelays.lowerBound
+        self.reconnectDelays = max(1, reconnectDelays.lowerBound)...max(1, reconnectDelays.upperBound)
+        self.reconnectDelayMs = self.reconnectDelays.lowerBound
         self.splitter = FrameSplitter(maxFrameBytes: limits.maxFrameBytes)
     }
 
-    func start() {
+    public func start() {
         loop.execute { self.connect() }
     }
 
     /// Runs `body` with the engine on its loop, then flushes whatever it produced.
-    func perform<T: Sendable>(_ body: @escaping @Sendable (ClientEngine, UInt64) throws -> T) -> EventLoopFuture<T> {
+    public func perform<T: Sendable>(_ body: @escaping @Sendable (ClientEngine, UInt64) throws -> T) -> EventLoopFuture<T> {
         loop.submit {
             defer { self.flush() }
             return try body(self.engine, monotonicMilliseconds())
         }
     }
 
-    func stop() -> EventLoopFuture<Void> {
+    /// Closes the connection and stops reconnecting; the engine stays usable through `perform`.
+    public func stop() -> EventLoopFuture<Void> {
         loop.flatSubmit {
             let previous = self.state
             self.state = .stopped
             self.timer?.cancel()
+            self.reconnectTask?.cancel()
             if case let .connected(channel) = previous {
                 return channel.close().recover { _ in }
             }
@@ -83,7 +89,7 @@ final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    var isConnected: Bool {
+    public var isConnected: Bool {
         loop.assertInEventLoop()
         if case .connected = state { return true }
         return false
@@ -95,12 +101,14 @@ final class ClientConnection: @unchecked Sendable {
         guard case .idle = state else { return }
         state = .connecting
         let handler = ConnectionHandler(owner: self)
+        let server = servers[serverIndex]
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
             }
-            .connect(host: host, port: port)
+            .connectTimeout(.seconds(5))
+            .connect(host: server.host, port: server.port)
             .whenComplete { result in
                 switch result {
                 case let .success(channel):
@@ -108,13 +116,13 @@ final class ClientConnection: @unchecked Sendable {
                     self.state = .connected(channel)
                     self.reconnectDelayMs = self.reconnectDelays.lowerBound
                     self.splitter = FrameSplitter(maxFrameBytes: self.codecLimits.maxFrameBytes)
-                    self.onStatus(.connected)
+                    self.onStatus(.connected(server))
                     self.engine.connected(now: monotonicMilliseconds())
                     self.flush()
                 case .failure:
                     guard case .connecting = self.state else { return }
                     self.state = .idle
-                    self.scheduleReconnect(because: "cannot connect to \(self.host):\(self.port)")
+                    self.scheduleReconnect(because: "cannot connect to \(server)")
                 }
             }
     }
@@ -145,12 +153,14 @@ final class ClientConnection: @unchecked Sendable {
         flush()
     }
 
+    /// The next attempt goes to the next address, after a delay that grows while attempts fail.
     private func scheduleReconnect(because reason: String) {
         guard case .idle = state else { return }
+        serverIndex = (serverIndex + 1) % servers.count
         // Jitter in [delay/2, delay], then double up to the cap.
         let delay = reconnectDelayMs / 2 + Int64.random(in: 0...max(1, reconnectDelayMs / 2))
         onStatus(.disconnected(reason: reason, retryInMs: delay))
-        loop.scheduleTask(in: .milliseconds(delay)) { self.connect() }
+        reconnectTask = loop.scheduleTask(in: .milliseconds(delay)) { self.connect() }
         reconnectDelayMs = min(reconnectDelays.upperBound, reconnectDelayMs * 2)
     }
 
@@ -160,10 +170,8 @@ final class ClientConnection: @unchecked Sendable {
             var wrote = false
             // Each frame is written from the engine's scratch space straight into the channel's buffer.
             while let buffer = engine.pollTransmit({ frame -> ByteBuffer in
-                var prefix: [UInt8] = []
-                Varint.append(UInt64(frame.count), to: &prefix)
-                var buffer = channel.allocator.buffer(capacity: prefix.count + frame.count)
-                buffer.writeBytes(prefix)
+                var buffer = channel.allocator.buffer(capacity: Varint.maxBytes + frame.count)
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Varint.maxBytes) { Varint.write(UInt64(frame.count), to: $0) }
                 buffer.writeBytes(frame)
                 return buffer
             }) {
@@ -199,12 +207,12 @@ final class ClientConnection: @unchecked Sendable {
     }
 }
 
-/// Forwards a channel's bytes and closure to its `ClientConnection`.
+/// Forwards a channel's bytes and closure to its `ClientDriver`.
 private final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    private let owner: ClientConnection
+    private let owner: ClientDriver
 
-    init(owner: ClientConnection) { self.owner = owner }
+    init(owner: ClientDriver) { self.owner = owner }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         owner.received(unwrapInboundIn(data))
