@@ -98,10 +98,12 @@ test-examples: lib
 # tested against the fresh in-tree library.
 PYENV := build/pyenv
 test-python: lib
+	$(SWIFT) build --product imrctl
 	@[ -x $(PYENV)/bin/python ] || python3 -m venv --system-site-packages $(PYENV)
 	@$(PYENV)/bin/python -m pytest --version >/dev/null 2>&1 || $(PYENV)/bin/python -m pip install -q pytest
 	$(PYENV)/bin/python -m pip install -q --force-reinstall --no-deps ./bindings/python
-	IMR_LIBRARY=$(CURDIR)/$(LIB_DIR)/$(LIB_SONAME) $(PYENV)/bin/python -m pytest -q bindings/python/tests
+	IMR_LIBRARY=$(CURDIR)/$(LIB_DIR)/$(LIB_SONAME) IMR_IMRCTL=$(CURDIR)/.build/debug/imrctl \
+	  $(PYENV)/bin/python -m pytest -q bindings/python/tests
 
 # The relay's socket and process tests run on their own, after the rest: beside the CPU-bound
 # simulations, which hold every thread of Swift's cooperative pool for minutes, they waited

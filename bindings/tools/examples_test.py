@@ -12,6 +12,7 @@ other's lines received, in the same order everywhere.
 import argparse
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -36,18 +37,23 @@ def main():
             print(f"examples_test: the relay did not start: {line!r}", file=sys.stderr)
             return 1
         server = m.group(1)
+        # Both clients are given an unreachable relay first: they fail over to the real one.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = f"127.0.0.1:{s.getsockname()[1]}"
+        servers = f"{dead},{server}"
         env = dict(os.environ, IMR_LIBRARY=str(Path(a.library).resolve()),
                    PYTHONPATH=str(ROOT / "bindings" / "python"))
         alice_lines = ["alice one", "alice two"]
         bob_lines = ["bob one"]
         feed_a = subprocess.Popen(["sh", "-c", "sleep 0.5; printf 'alice one\\nalice two\\n'; sleep 3"],
                                   stdout=subprocess.PIPE)
-        alice = subprocess.Popen([a.c_chat, "--server", server, "--token", "alice", "--conversation", "general",
+        alice = subprocess.Popen([a.c_chat, "--server", servers, "--token", "alice", "--conversation", "general",
                                   "--node", "0xA11CE"], stdin=feed_a.stdout, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
         feed_b = subprocess.Popen(["sh", "-c", "sleep 1.5; printf 'bob one\\n'; sleep 3"], stdout=subprocess.PIPE)
         bob = subprocess.Popen([sys.executable, str(ROOT / "bindings" / "python" / "examples" / "chat_asyncio.py"),
-                                "--server", server, "--token", "bob", "--conversation", "general"],
+                                "--server", servers, "--token", "bob", "--conversation", "general"],
                                stdin=feed_b.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         a_out, a_err = alice.communicate(timeout=30)
         b_out, b_err = bob.communicate(timeout=30)
@@ -68,6 +74,9 @@ def main():
         problems.append(f"alice (C) did not receive bob's lines: {a_seen}")
     if [t for _, u, t in b_seen if u == "alice"] != alice_lines:
         problems.append(f"bob (Python) did not receive alice's lines: {b_seen}")
+    for name, err in (("alice (C)", a_err), ("bob (Python)", b_err)):
+        if f"connected to {server}" not in err:
+            problems.append(f"{name} did not fail over to {server}")
     if alice.returncode != 0 or bob.returncode != 0:
         problems.append(f"exit codes: C {alice.returncode}, Python {bob.returncode}")
     if problems:
@@ -75,8 +84,8 @@ def main():
             print("examples_test: " + p_, file=sys.stderr)
         print("--- alice (C)\n" + a_out + a_err + "--- bob (Python)\n" + b_out + b_err, file=sys.stderr)
         return 1
-    print(f"examples_test: C and asyncio chat clients over the relay: {len(a_sent) + len(b_sent)} messages "
-          f"sent and received both ways")
+    print(f"examples_test: C and asyncio chat clients over the relay, each after failing over from an unreachable "
+          f"address: {len(a_sent) + len(b_sent)} messages sent and received both ways")
     return 0
 
 

@@ -7,7 +7,8 @@
  * Typed lines are sent to the conversation; every message shows its state
  * (sending / sent / failed) and received messages appear as they arrive. The
  * connection to the relay (`imrctl relay`) is one TCP socket with varint-delimited
- * frames; the client reconnects with backoff and catches up by sync.
+ * frames; the client reconnects with backoff and jitter and catches up by sync.
+ * `--server a:7700,b:7700` fails over from one relay to the next.
  *
  * The whole program is one poll() loop: the engine is sans-IO, so after every input
  * (a frame read, a typed line, a timer, a (dis)connect) the loop drains the frames to
@@ -30,9 +31,13 @@
 #define READ_CHUNK 65536
 #define MAX_LINE 4096
 
+#define MAX_SERVERS 8
+#define HOST_CAP 256
+
 typedef struct {
-    const char *host;
-    const char *port;
+    char host[MAX_SERVERS][HOST_CAP]; /* relays, tried in turn (failover) */
+    char port[MAX_SERVERS][8];
+    int servers;
     const char *token;
     const char *conversation;
     const char *store;
@@ -46,6 +51,7 @@ typedef struct {
     int fd;                    /* -1 while disconnected */
     uint64_t reconnect_at;     /* when to try again while disconnected */
     uint64_t backoff_ms;
+    int server;                /* the relay connected to, or to try next */
     uint8_t *out;              /* delimited frames not yet written */
     size_t out_len, out_cap;
     char line[MAX_LINE];
@@ -80,13 +86,13 @@ static void hex_id(const uint8_t id[16], char out[9]) {
 
 /* ------------------------------------------------------------------ connection */
 
-static int dial(const options *opt) {
+static int dial(const char *host, const char *port) {
     struct addrinfo hints, *res = NULL, *ai;
     int fd = -1;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(opt->host, opt->port, &hints, &res) != 0) return -1;
+    if (getaddrinfo(host, port, &hints, &res) != 0) return -1;
     for (ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) continue;
@@ -99,6 +105,14 @@ static int dial(const options *opt) {
     return fd;
 }
 
+/* The next attempt goes to the next relay, after the backoff with jitter (half to all of it);
+ * the backoff doubles up to 10 s while attempts fail. */
+static void schedule_reconnect(chat *c) {
+    c->server = (c->server + 1) % c->opt->servers;
+    c->reconnect_at = now_ms() + c->backoff_ms / 2 + random_u64() % (c->backoff_ms / 2 + 1);
+    c->backoff_ms = c->backoff_ms * 2 > 10000 ? 10000 : c->backoff_ms * 2;
+}
+
 static void drop_connection(chat *c, const char *why) {
     if (c->fd < 0) return;
     close(c->fd);
@@ -108,23 +122,23 @@ static void drop_connection(chat *c, const char *why) {
     c->splitter = NULL;
     int rc = imr_client_disconnected(c->client, now_ms());
     if (rc != IMR_OK) die("disconnected", rc);
-    c->reconnect_at = now_ms() + c->backoff_ms;
-    fprintf(stderr, "-- disconnected (%s); reconnecting in %llu ms\n", why, (unsigned long long)c->backoff_ms);
-    c->backoff_ms = c->backoff_ms * 2 > 10000 ? 10000 : c->backoff_ms * 2;
+    schedule_reconnect(c);
+    fprintf(stderr, "-- disconnected (%s); reconnecting to %s:%s in %llu ms\n", why, c->opt->host[c->server],
+            c->opt->port[c->server], (unsigned long long)(c->reconnect_at - now_ms()));
 }
 
 static void try_connect(chat *c) {
-    c->fd = dial(c->opt);
+    c->fd = dial(c->opt->host[c->server], c->opt->port[c->server]);
     if (c->fd < 0) {
-        c->reconnect_at = now_ms() + c->backoff_ms;
-        c->backoff_ms = c->backoff_ms * 2 > 10000 ? 10000 : c->backoff_ms * 2;
+        fprintf(stderr, "-- cannot connect to %s:%s\n", c->opt->host[c->server], c->opt->port[c->server]);
+        schedule_reconnect(c);
         return;
     }
     int rc = imr_splitter_new(0, &c->splitter);
     if (rc != IMR_OK) die("splitter", rc);
     rc = imr_client_connected(c->client, now_ms());
     if (rc != IMR_OK) die("connected", rc);
-    fprintf(stderr, "-- connected to %s:%s\n", c->opt->host, c->opt->port);
+    fprintf(stderr, "-- connected to %s:%s\n", c->opt->host[c->server], c->opt->port[c->server]);
 }
 
 /* ------------------------------------------------------------------ the driving loop */
@@ -307,12 +321,34 @@ static void read_socket(chat *c) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: imr-chat-c --server HOST:PORT --token TOKEN --conversation ID\n"
+            "usage: imr-chat-c --server HOST:PORT[,HOST:PORT...] --token TOKEN --conversation ID\n"
             "                  [--node N] [--store FILE] [--quit-after-sent N]\n");
     exit(2);
 }
 
-static void parse(int argc, char **argv, options *opt, char *hostbuf, size_t hostcap) {
+/* "host:port,host:port,..." into opt (at most MAX_SERVERS). */
+static void parse_servers(const char *list, options *opt) {
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = NULL;
+        for (size_t i = 0; i < len; i++) if (p[i] == ':') colon = p + i;
+        if (opt->servers == MAX_SERVERS || !colon || colon == p || (size_t)(colon - p) >= HOST_CAP ||
+            len - (size_t)(colon - p) - 1 == 0 || len - (size_t)(colon - p) - 1 >= sizeof opt->port[0])
+            usage();
+        memcpy(opt->host[opt->servers], p, (size_t)(colon - p));
+        opt->host[opt->servers][colon - p] = '\0';
+        memcpy(opt->port[opt->servers], colon + 1, len - (size_t)(colon - p) - 1);
+        opt->port[opt->servers][len - (size_t)(colon - p) - 1] = '\0';
+        opt->servers++;
+        p += len;
+        if (*p == ',') p++;
+    }
+    if (opt->servers == 0) usage();
+}
+
+static void parse(int argc, char **argv, options *opt) {
     const char *server = NULL;
     memset(opt, 0, sizeof *opt);
     opt->quit_after_sent = -1;
@@ -330,18 +366,12 @@ static void parse(int argc, char **argv, options *opt, char *hostbuf, size_t hos
         i++;
     }
     if (!server || !opt->token || !opt->conversation) usage();
-    const char *colon = strrchr(server, ':');
-    if (!colon || (size_t)(colon - server) >= hostcap) usage();
-    memcpy(hostbuf, server, (size_t)(colon - server));
-    hostbuf[colon - server] = '\0';
-    opt->host = hostbuf;
-    opt->port = colon + 1;
+    parse_servers(server, opt);
 }
 
 int main(int argc, char **argv) {
-    options opt;
-    char host[256];
-    parse(argc, argv, &opt, host, sizeof host);
+    static options opt; /* large (the server list): not on the stack */
+    parse(argc, argv, &opt);
 
     imr_config *config = NULL;
     int rc = imr_config_new(&config);

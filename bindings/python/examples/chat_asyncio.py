@@ -1,15 +1,11 @@
 #!/usr/bin/env python3
-"""A line-based chat client on asyncio and the imr Python package.
+"""A line-based chat client on imr.aio (asyncio) and the imr Python package.
 
     python3 chat_asyncio.py --server 127.0.0.1:7700 --token TOKEN --conversation general
 
-Typed lines are sent; each shows its state (sending / sent / failed) and received
-messages appear as they arrive. One TCP connection to the relay (`imrctl relay`) with
-varint-delimited frames; it reconnects with backoff and catches up by sync.
-
-The engine is sans-IO: after every input (a frame, a line, a timer, a (dis)connect) the
-client calls drive(), which writes every frame the engine wants to send, shows every
-event, and re-arms the one timer at the engine's next deadline.
+Typed lines are sent; each shows its state (sending / sent / failed) and received messages
+appear as they arrive. ``--server a:7700,b:7700`` fails over from one relay to the next;
+the client reconnects with backoff and catches up by sync.
 """
 
 from __future__ import annotations
@@ -18,148 +14,80 @@ import argparse
 import asyncio
 import os
 import sys
-import time
 
 import imr
 from imr import EventKind
+from imr.aio import Connected, Disconnected
 
 
-def now_ms() -> int:
-    return int(time.monotonic() * 1000)
+def show(update, args, state) -> None:
+    if isinstance(update, Connected):
+        print(f"-- connected to {update.server[0]}:{update.server[1]}", file=sys.stderr)
+    elif isinstance(update, Disconnected):
+        print(f"-- {update.reason}; next attempt in {update.retry_in:.1f} s", file=sys.stderr)
+    elif update.kind == EventKind.CONNECTION_READY:
+        print("-- ready", file=sys.stderr)
+    elif update.kind == EventKind.MESSAGE_SENDING:  # a retried message
+        print(f"   {update.message_id[-4:].hex()} sending again")
+    elif update.kind == EventKind.MESSAGE_SENT:
+        print(f"   {update.message_id[-4:].hex()} sent (#{update.seq})")
+        state["sent"] += 1
+    elif update.kind == EventKind.MESSAGE_FAILED:
+        print(f"   {update.message_id[-4:].hex()} FAILED ({imr.Failure(update.code).name.lower()})")
+    elif update.kind == EventKind.MESSAGE_RECEIVED and update.conversation == args.conversation:
+        print(f"[{update.seq}] {update.user}: {update.payload.decode('utf-8', 'replace')}")
+    elif update.kind == EventKind.SERVER_ERROR:
+        print(f"-- server error {update.code}{' (fatal)' if update.fatal else ''}: {update.detail}", file=sys.stderr)
+    elif update.kind == EventKind.ERROR:
+        print(f"-- {imr.strerror(update.code)}: {update.detail}", file=sys.stderr)
+    sys.stdout.flush()
 
 
-class Chat:
-    def __init__(self, args):
-        self.args = args
-        self.client = imr.Client(
-            node_id=args.node or int.from_bytes(os.urandom(8), "little") or 1,
-            seed=int.from_bytes(os.urandom(8), "little"),
-            token=args.token,
-            store_path=args.store,
-        )
-        self.writer: asyncio.StreamWriter | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.sent = 0
-        self.done = asyncio.Event()
+async def chat(args) -> None:
+    state = {"sent": 0}
+    async with imr.aio.connect(args.server.split(","), token=args.token, store_path=args.store,
+                               node_id=args.node or int.from_bytes(os.urandom(8), "little") or 1,
+                               seed=int.from_bytes(os.urandom(8), "little")) as client:
+        async def updates():
+            async for update in client.events():
+                show(update, args, state)
+                if args.quit_after_sent is not None and state["sent"] >= args.quit_after_sent:
+                    return
 
-    # -- the driving loop: after every input --------------------------------------
-
-    def drive(self) -> None:
-        for frame in self.client.transmits():
-            if self.writer is not None:
-                self.writer.write(imr.delimit(frame))
-        for event in self.client.events():
-            self.show(event)
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        deadline = self.client.next_timeout
-        if deadline is not None:
+        async def keyboard():
             loop = asyncio.get_running_loop()
-            delay = max(0, deadline - now_ms()) / 1000
-            self.timer = loop.call_later(delay, self.on_timer)
-
-    def on_timer(self) -> None:
-        self.timer = None
-        self.client.handle_timeout(now_ms())
-        self.drive()
-
-    def show(self, e: imr.Event) -> None:
-        short = e.message_id[-4:].hex()
-        if e.kind == EventKind.CONNECTION_READY:
-            print("-- ready", file=sys.stderr)
-        elif e.kind == EventKind.MESSAGE_SENDING:  # a retried message
-            print(f"   {short} sending again")
-        elif e.kind == EventKind.MESSAGE_SENT:
-            print(f"   {short} sent (#{e.seq})")
-            self.sent += 1
-            if self.args.quit_after_sent is not None and self.sent >= self.args.quit_after_sent:
-                self.done.set()
-        elif e.kind == EventKind.MESSAGE_FAILED:
-            print(f"   {short} FAILED ({imr.Failure(e.code).name.lower()})")
-        elif e.kind == EventKind.MESSAGE_RECEIVED and e.conversation == self.args.conversation:
-            print(f"[{e.seq}] {e.user}: {e.payload.decode('utf-8', 'replace')}")
-        elif e.kind == EventKind.SERVER_ERROR:
-            print(f"-- server error {e.code}{' (fatal)' if e.fatal else ''}: {e.detail}", file=sys.stderr)
-        elif e.kind == EventKind.ERROR:
-            print(f"-- {imr.strerror(e.code)}: {e.detail}", file=sys.stderr)
-        sys.stdout.flush()
-
-    # -- inputs ----------------------------------------------------------------------
-
-    async def connection(self) -> None:
-        host, port = self.args.server.rsplit(":", 1)
-        backoff = 0.5
-        while True:
-            try:
-                reader, writer = await asyncio.open_connection(host, int(port))
-            except OSError as e:
-                print(f"-- cannot connect ({e}); retrying in {backoff:.1f} s", file=sys.stderr)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
-                continue
-            print(f"-- connected to {host}:{port}", file=sys.stderr)
-            backoff = 0.5
-            self.writer = writer
-            self.client.connected(now_ms())
-            self.drive()
-            with imr.Splitter() as splitter:
-                try:
-                    while data := await reader.read(65536):
-                        for frame in splitter.feed(data):
-                            try:
-                                self.client.handle_frame(frame, now_ms())
-                            except imr.ImrError as e:
-                                print(f"-- frame refused: {e}", file=sys.stderr)
-                        self.drive()
-                        await writer.drain()
-                except (imr.ImrError, OSError) as e:  # a framing error is fatal for the stream
-                    print(f"-- connection lost: {e}", file=sys.stderr)
-            self.writer = None
-            writer.close()
-            self.client.disconnected(now_ms())
-            self.drive()
-            print(f"-- disconnected; reconnecting in {backoff:.1f} s", file=sys.stderr)
-            await asyncio.sleep(backoff)
-
-    async def keyboard(self) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while line := await reader.readline():
-            text = line.decode("utf-8", "replace").rstrip("\n")
-            if text:
-                try:
-                    message_id = self.client.send(self.args.conversation, text.encode(), now_ms())
-                    print(f"   {message_id[-4:].hex()} sending")
-                except imr.ImrError as e:
-                    print(f"-- not sent: {e}", file=sys.stderr)
-                self.drive()
-        if self.args.quit_after_sent is None:
+            reader = asyncio.StreamReader()
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+            while line := await reader.readline():
+                if text := line.decode("utf-8", "replace").rstrip("\n"):
+                    try:
+                        message_id = await client.send(args.conversation, text)
+                        print(f"   {message_id[-4:].hex()} sending")
+                    except imr.ImrError as e:
+                        print(f"-- not sent: {e}", file=sys.stderr)
             # End of input: leave once nothing waits for an ack.
-            while any(entry.state == imr.State.SENDING for entry in self.client.outbox()):
+            while any(entry.state == imr.State.SENDING for entry in client.outbox()):
                 await asyncio.sleep(0.05)
-            self.done.set()
 
-    async def run(self) -> None:
-        tasks = [asyncio.create_task(self.connection()), asyncio.create_task(self.keyboard())]
-        await self.done.wait()
-        if self.writer is not None:
-            await self.writer.drain()
-        for t in tasks:
-            t.cancel()
-        self.client.close()
+        tasks = [asyncio.create_task(updates()), asyncio.create_task(keyboard())]
+        if args.quit_after_sent is not None:
+            await tasks[0]
+        else:
+            await tasks[1]
+            await asyncio.sleep(0.2)  # the last updates
+        for task in tasks:
+            task.cancel()
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--server", required=True, help="relay address, host:port")
+    p.add_argument("--server", required=True, help="relay address, host:port; several, comma-separated, fail over")
     p.add_argument("--token", required=True)
     p.add_argument("--conversation", required=True)
     p.add_argument("--node", type=lambda s: int(s, 0), default=0, help="device node id (random by default)")
     p.add_argument("--store", help="SQLite file for a durable outbox and timeline")
     p.add_argument("--quit-after-sent", type=int, help="exit after this many messages are sent (for scripts)")
-    asyncio.run(Chat(p.parse_args()).run())
+    asyncio.run(chat(p.parse_args()))
 
 
 if __name__ == "__main__":

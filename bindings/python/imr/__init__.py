@@ -16,6 +16,7 @@ from .client import Client
 from .events import Event, EventFlag, EventKind, Failure, Message, OutboxEntry, RejectCode, State, WireError
 from .server import Output, Role, Server
 from .framing import DEFAULT_MAX_FRAME_BYTES, LIMIT_MAX_FRAME_BYTES, Splitter, delimit, delimited_size
+from . import aio
 
 __version__ = "0.1.0"
 #: The largest time value the engines accept (IMR_MAX_TIME_MS).
@@ -59,6 +60,7 @@ __all__ = [
     "VERSION",
     "VectorClock",
     "WireError",
+    "aio",
     "delimit",
     "delimited_size",
     "is_fatal",
