@@ -1,6 +1,7 @@
 import IMRCore
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Drives one `ClientEngine` over TCP with the delimited framing: connects to the first of
 /// its server addresses that answers, fails over to the next when one fails, reconnects with
@@ -17,6 +18,9 @@ public final class ClientDriver: @unchecked Sendable {
     private let onEvent: (ClientEvent) -> Void
     private let onStatus: (Status) -> Void
     private let codecLimits: WireLimits
+    private let tls: NIOSSLContext?
+    /// Why the connection last failed (a TLS verification error, a reset), for the next status.
+    private var lastError: String?
 
     /// What happened to the connection, for hosts that tell their user.
     public enum Status: Sendable, Equatable {
@@ -48,8 +52,10 @@ public final class ClientDriver: @unchecked Sendable {
     ///     doubles per failed attempt, with jitter.
     ///   - onEvent: called on `loop` for every engine event.
     ///   - onStatus: called on `loop` when the connection comes up, goes down or a frame is refused.
+    ///   - tls: TLS to every server (verified against the context's trust roots, and its
+    ///     name or address); nil: plaintext.
     public init(engine: ClientEngine, loop: any EventLoop, servers: [ServerAddress], limits: WireLimits = .default,
-                reconnectDelays: ClosedRange<Int64> = 100...2_000,
+                reconnectDelays: ClosedRange<Int64> = 100...2_000, tls: NIOSSLContext? = nil,
                 onEvent: @escaping (ClientEvent) -> Void, onStatus: @escaping (Status) -> Void = { _ in }) {
         precondition(!servers.isEmpty, "a driver needs at least one server address")
         self.engine = engine
@@ -58,6 +64,7 @@ public final class ClientDriver: @unchecked Sendable {
         self.onEvent = onEvent
         self.onStatus = onStatus
         self.codecLimits = limits
+        self.tls = tls
         self.reconnectDelays = max(1, reconnectDelays.lowerBound)...max(1, reconnectDelays.upperBound)
         self.reconnectDelayMs = self.reconnectDelays.lowerBound
         self.splitter = FrameSplitter(maxFrameBytes: limits.maxFrameBytes)
@@ -102,10 +109,19 @@ public final class ClientDriver: @unchecked Sendable {
         state = .connecting
         let handler = ConnectionHandler(owner: self)
         let server = servers[serverIndex]
+        let tls = self.tls
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // An address is verified against the certificate's IP entries; a name is also sent as SNI.
+                        let isAddress = (try? SocketAddress(ipAddress: server.host, port: 0)) != nil
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : server.host))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
             }
             .connectTimeout(.seconds(5))
             .connect(host: server.host, port: server.port)
@@ -132,7 +148,13 @@ public final class ClientDriver: @unchecked Sendable {
         state = .idle
         engine.disconnected(now: monotonicMilliseconds())
         flush()
-        scheduleReconnect(because: "disconnected")
+        let reason = lastError.map { "disconnected: \($0)" } ?? "disconnected"
+        lastError = nil
+        scheduleReconnect(because: reason)
+    }
+
+    fileprivate func failed(_ error: any Error) {
+        lastError = "\(error)"
     }
 
     fileprivate func received(_ buffer: ByteBuffer) {
@@ -224,6 +246,7 @@ private final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendabl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        owner.failed(error)
         context.close(promise: nil)
     }
 }

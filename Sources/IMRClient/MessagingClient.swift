@@ -2,6 +2,7 @@ import IMRCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A networking client for Swift programs: the client engine (`IMRCore`) driven over TCP by
 /// SwiftNIO, with async calls and an `AsyncSequence` of updates.
@@ -30,10 +31,15 @@ public final class MessagingClient: Sendable {
     /// - Parameters:
     ///   - servers: relay addresses, tried in order (at least one).
     ///   - config: the engine's configuration (token, node id, store path, timers, limits).
+    ///   - tls: TLS to the relays, for example `TLSConfiguration.makeClientConfiguration()` with
+    ///     `trustRoots` set to a private CA; the server is verified (its certificate chain, and
+    ///     its name or address) unless the configuration says otherwise. Nil: plaintext.
     ///   - group: the event loop group to run on; nil makes one thread of its own.
-    public init(servers: [ServerAddress], config: ClientConfig, reconnectDelays: ClosedRange<Int64> = 100...5_000,
+    public init(servers: [ServerAddress], config: ClientConfig, tls: TLSConfiguration? = nil,
+                reconnectDelays: ClosedRange<Int64> = 100...5_000,
                 updateBufferLimit: Int = 10_000, group: (any EventLoopGroup)? = nil) throws {
         guard !servers.isEmpty else { throw ClientError.invalidConfig("no server address") }
+        let sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
         let engine = try ClientEngine(config: config)
         let (stream, continuation) = AsyncStream.makeStream(of: ClientUpdate.self,
                                                             bufferingPolicy: .bufferingOldest(max(1, updateBufferLimit)))
@@ -46,7 +52,7 @@ public final class MessagingClient: Sendable {
             if case .dropped = continuation.yield(update) { dropped.withLockedValue { $0 += 1 } }
         }
         driver = ClientDriver(engine: engine, loop: loop, servers: servers, limits: config.limits,
-                              reconnectDelays: reconnectDelays,
+                              reconnectDelays: reconnectDelays, tls: sslContext,
                               onEvent: { deliver(.engine($0)) },
                               onStatus: { status in
                                   switch status {

@@ -2,6 +2,7 @@ import IMRCore
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The reference relay: one `ServerEngine` behind a TCP listener speaking the delimited
 /// framing, on SwiftNIO, as a library a Swift server can embed. Start it in-process (`start`
@@ -61,6 +62,7 @@ public final class Relay: @unchecked Sendable {
         }
         inbox.start { batch in core.handle(batch) }
         self.core = core
+        let sslContext = try options.tls.map { try NIOSSLContext(configuration: $0) }
         let maxFrameBytes = options.server.limits.maxFrameBytes
         let maxHelloBytes = options.server.maxHelloBytes
         let bootstrap = ServerBootstrap(group: group)
@@ -70,6 +72,7 @@ public final class Relay: @unchecked Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 512 << 10))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
                     // Stop reading from a peer whose writes back up; the engine pauses its pushes.
                     try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
                     try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(
@@ -88,7 +91,7 @@ public final class Relay: @unchecked Sendable {
         serverChannel = channel
         self.port = channel.localAddress?.port ?? port
         logger.info("listening", metadata: ["host": "\(host)", "port": "\(self.port)",
-                                            "store": "\(options.databasePath ?? "memory")"])
+                                            "store": "\(options.databasePath ?? "memory")", "tls": "\(options.tls != nil)"])
         return self.port
     }
 

@@ -1,5 +1,6 @@
 import CoreMetrics
 import IMRCore
+import NIOSSL
 
 /// How a relay is set up.
 public struct RelayOptions: Sendable {
@@ -20,6 +21,9 @@ public struct RelayOptions: Sendable {
     /// Where the relay reports its metrics (connections, sends accepted and refused by code,
     /// pushes, syncs, store commit latency and batch size, bytes queued); nil reports none.
     public var metrics: (any MetricsFactory)?
+    /// TLS on every connection (`TLSConfiguration.makeServerConfiguration`); nil: plaintext,
+    /// for loopback and trusted networks.
+    public var tls: TLSConfiguration?
     /// Event loops for the connections when the relay makes its own group; nil: one per core.
     public var eventLoops: Int?
 

@@ -4,6 +4,7 @@ import Foundation
 import IMRCore
 import IMRRelay
 import Logging
+import NIOSSL
 import Prometheus
 
 /// `imrctl relay`: the reference relay server.
@@ -47,6 +48,8 @@ struct RelayCommand: AsyncParsableCommand {
     var receiptInterval = 0.25
     @Option(help: "Conversations with more members send a receipt only to the members whose messages it covers.")
     var receiptGroupLimit = 32
+    @Option(help: "TLS 1.3: the relay's certificate chain, PEM (see `imrctl cert`).") var tlsCert: String?
+    @Option(help: "TLS: the relay's private key, PEM.") var tlsKey: String?
     @Option(help: "Event loops for the connections (default: one per core).") var eventLoops: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
@@ -63,6 +66,7 @@ struct RelayCommand: AsyncParsableCommand {
             throw ValidationError("--receipt-interval is 0 to 3600 seconds, --receipt-group-limit at least 1")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (eventLoops ?? 1) >= 1 else { throw ValidationError("--event-loops must be at least 1") }
         guard maxConnections > 0, maxUnauthenticated > 0 else { throw ValidationError("connection limits must be at least 1") }
         guard maxHelloBytes >= 64, helloTimeout > 0 else { throw ValidationError("--max-hello-bytes >= 64 and --hello-timeout > 0") }
@@ -116,6 +120,13 @@ struct RelayCommand: AsyncParsableCommand {
         options.server.receiptGroupLimit = receiptGroupLimit
         options.maxConnections = maxConnections
         options.eventLoops = eventLoops
+        if let tlsCert, let tlsKey {
+            let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain,
+                                                               privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem)))
+            tls.minimumTLSVersion = .tlsv13
+            options.tls = tls
+        }
         options.maxUnauthenticatedConnections = maxUnauthenticated
         options.server.helloTimeoutMs = UInt64(helloTimeout * 1000)
         options.server.maxHelloBytes = maxHelloBytes
