@@ -16,7 +16,7 @@ public final class Relay: @unchecked Sendable {
     private let ownsGroup: Bool
     private let inbox = RelayInbox()
     private var core: RelayCore?
-    private var serverChannel: (any Channel)?
+    private var serverChannels: [any Channel] = []
     public private(set) var port = 0
     private var stopped = false
 
@@ -63,22 +63,7 @@ public final class Relay: @unchecked Sendable {
         inbox.start { batch in core.handle(batch) }
         self.core = core
         let sslContext = try options.tls.map { try NIOSSLContext(configuration: $0) }
-        let maxFrameBytes = options.server.limits.maxFrameBytes
-        let maxHelloBytes = options.server.maxHelloBytes
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 512)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 512 << 10))
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
-                    // Stop reading from a peer whose writes back up; the engine pauses its pushes.
-                    try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
-                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(
-                        inbox: inbox, maxFrameBytes: maxFrameBytes, maxHelloBytes: maxHelloBytes, logger: logger))
-                }
-            }
+        let bootstrap = Self.bootstrap(group: group, inbox: inbox, tls: sslContext, options: options, logger: logger)
         let channel: any Channel
         do {
             channel = try await bootstrap.bind(host: host, port: port).get()
@@ -88,19 +73,50 @@ public final class Relay: @unchecked Sendable {
             try? await inbox.shutdown()
             throw error
         }
-        serverChannel = channel
+        serverChannels.append(channel)
         self.port = channel.localAddress?.port ?? port
         logger.info("listening", metadata: ["host": "\(host)", "port": "\(self.port)",
                                             "store": "\(options.databasePath ?? "memory")", "tls": "\(options.tls != nil)"])
         return self.port
     }
 
+    /// A second listener without TLS, beside a TLS one: for clients on loopback or a trusted
+    /// network (a C program without a TLS library). Call after `start`; returns the bound port.
+    public func startPlaintextListener(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+        guard core != nil else { throw RelayError.notRunning }
+        let channel = try await Self.bootstrap(group: group, inbox: inbox, tls: nil, options: options, logger: logger)
+            .bind(host: host, port: port).get()
+        serverChannels.append(channel)
+        let bound = channel.localAddress?.port ?? port
+        logger.info("listening (plaintext)", metadata: ["host": "\(host)", "port": "\(bound)"])
+        return bound
+    }
+
+    private static func bootstrap(group: any EventLoopGroup, inbox: RelayInbox, tls: NIOSSLContext?, options: RelayOptions,
+                                  logger: Logger) -> ServerBootstrap {
+        let maxFrameBytes = options.server.limits.maxFrameBytes
+        let maxHelloBytes = options.server.maxHelloBytes
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 512 << 10))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    // Stop reading from a peer whose writes back up; the engine pauses its pushes.
+                    try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
+                    try channel.pipeline.syncOperations.addHandler(RelayConnectionHandler(
+                        inbox: inbox, maxFrameBytes: maxFrameBytes, maxHelloBytes: maxHelloBytes, logger: logger))
+                }
+            }
+    }
+
     /// Graceful stop: stop accepting, flush and close every connection, close the store.
     public func stop() async throws {
-        if let serverChannel {
-            self.serverChannel = nil
-            try? await serverChannel.close()
-        }
+        let listeners = serverChannels
+        serverChannels = []
+        for channel in listeners { try? await channel.close() }
         if let core {
             self.core = nil
             try await stopCore(core)

@@ -23,26 +23,28 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func linesAreSentWithTheirStateAndTheOtherSideCatchesUp() throws {
+    func linesAreSentWithTheirStateAndTheOtherSideCatchesUp() async throws {
         let dir = NSTemporaryDirectory() + "imr-chat-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let secretFile = dir + "/secret"
         try "chat-test-secret-0123456789abcdef\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
-        let authority = try HMACTokenAuthority(secretFile: secretFile)
+        let authority = try TokenAuthority(secretFile: secretFile)
+        let aliceToken = try await authority.mint(user: "alice", ttlSeconds: 60)
+        let bobToken = try await authority.mint(user: "bob", ttlSeconds: 60)
         let relay = try RelayProcess(arguments: ["--listen", "127.0.0.1:0", "--db", dir + "/relay.sqlite", "--secret-file", secretFile,
                                                  "--conversation", "general:alice,bob", "--log-level", "warning"],
                                      logFile: dir + "/relay.log")
         let server = "127.0.0.1:\(relay.port)"
 
-        let (alice, aliceStatus) = try chat(["--server", server, "--user", "alice", "--token", authority.mint(user: "alice", ttlSeconds: 60)],
+        let (alice, aliceStatus) = try chat(["--server", server, "--user", "alice", "--token", aliceToken],
                                             input: "hello bob\nhow are you?\n")
         #expect(aliceStatus == 0)
         #expect(alice.contains("[1] sending: hello bob"))
         #expect(alice.contains("[1] sent (#1)"))
         #expect(alice.contains("[2] sent (#2)"))
 
-        let (bob, bobStatus) = try chat(["--server", server, "--user", "bob", "--token", authority.mint(user: "bob", ttlSeconds: 60)],
+        let (bob, bobStatus) = try chat(["--server", server, "--user", "bob", "--token", bobToken],
                                         input: "")
         #expect(bobStatus == 0)
         #expect(bob.contains("#1 alice: hello bob"))

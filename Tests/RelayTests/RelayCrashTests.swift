@@ -20,14 +20,17 @@ import Testing
     /// SIGKILL, or SIGTERM (which drains: it stops reading, finishes the commit in flight,
     /// sends its acks and closes) mid-stream.
     @Test(.timeLimit(.minutes(2)), arguments: [false, true])
-    func stoppedMidStreamLosesNoAckedMessageAndLeavesNoHoles(graceful: Bool) throws {
+    func stoppedMidStreamLosesNoAckedMessageAndLeavesNoHoles(graceful: Bool) async throws {
         let dir = NSTemporaryDirectory() + "imr-relay-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let secretFile = dir + "/secret"
         try "relay-test-secret-0123456789abcdef\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
-        let authority = try HMACTokenAuthority(secretFile: secretFile)
+        let authority = try TokenAuthority(secretFile: secretFile)
         let users = ["u0", "u1", "u2", "u3"]
+        var minted: [String] = []
+        for user in users { minted.append(try await authority.mint(user: user, ttlSeconds: 600)) }
+        let tokens = minted
         let perClient = 300
         let args = ["--listen", "127.0.0.1:0", "--db", dir + "/relay.sqlite", "--secret-file", secretFile,
                     "--conversation", "general:" + users.joined(separator: ","), "--rate", "0",
@@ -42,7 +45,7 @@ import Testing
         let ledger = Ledger()
         let done = DispatchGroup()
         for (c, user) in users.enumerated() {
-            let token = authority.mint(user: user, ttlSeconds: 600)
+            let token = tokens[c]
             let mine = ids[c]
             let port = relay.port
             done.enter()
@@ -81,7 +84,7 @@ import Testing
         var clients: [RawClient] = []
         for (c, user) in users.enumerated() {
             let client = try RawClient(port: relay.port)
-            let welcome = try client.hello(token: authority.mint(user: user, ttlSeconds: 600), node: UInt64(c + 1))
+            let welcome = try client.hello(token: tokens[c], node: UInt64(c + 1))
             let head = try #require(welcome.conversations.first { $0.conversation == "general" }).headSeq
             #expect(head >= UInt64(ackedBeforeCrash.values.max() ?? 0), "the head after restart covers every acked seq")
             for (i, id) in ids[c].enumerated() {

@@ -1,61 +1,101 @@
+import Crypto
+import CryptoExtras
 import Foundation
+import JWTKit
 import IMRCore
 import Logging
 import Testing
 @testable import IMRRelay
 @testable import imrctl
 
-@Suite struct HMACTokenTests {
-    let authority = try! HMACTokenAuthority(secret: Array("0123456789abcdef0123".utf8))
-    let now: UInt64 = 1_800_000_000_000
+/// JWTs as the relay checks them: HS256 with the secret, ES256 and RS256 with a public key;
+/// every refusal with its verdict (the engine turns `.invalid` into AUTH_FAILED and `.expired`
+/// into TOKEN_EXPIRED).
+@Suite struct JWTTokenTests {
+    let authority = try! TokenAuthority(secret: Array("0123456789abcdef0123456789abcdef".utf8))
+    let nowMs: UInt64 = 1_800_000_000_000
+    var now: Date { Date(timeIntervalSince1970: Double(nowMs) / 1000) }
 
-    @Test func mintedTokensVerifyUntilTheyExpire() {
-        let token = authority.mint(user: "alice", ttlSeconds: 60, nowUnixMs: now)
-        #expect(authority.verify(token: token, nowUnixMs: now) == .valid(user: "alice"))
-        #expect(authority.verify(token: token, nowUnixMs: now + 59_999) == .valid(user: "alice"))
-        #expect(authority.verify(token: token, nowUnixMs: now + 60_000) == .expired)
-        let unicode = authority.mint(user: "zoë.ü/+", ttlSeconds: 60, nowUnixMs: now)
-        #expect(authority.verify(token: unicode, nowUnixMs: now) == .valid(user: "zoë.ü/+"))
+    static func segment(_ json: String) -> String {
+        Data(json.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    @Test func tamperedForeignAndMalformedTokensAreInvalid() throws {
-        let token = authority.mint(user: "alice", ttlSeconds: 60, nowUnixMs: now)
-        let parts = token.split(separator: ".").map(String.init)
-        let other = try HMACTokenAuthority(secret: Array("another secret, also long".utf8))
-        let bad = [
-            Base64URL.encode(Array("mallory".utf8)) + "." + parts[1] + "." + parts[2],   // other user
-            parts[0] + "." + String(UInt64(parts[1])! + 3600) + "." + parts[2],          // extended expiry
-            parts[0] + "." + parts[1] + "." + String(parts[2].reversed()),
-            other.mint(user: "alice", ttlSeconds: 60, nowUnixMs: now),
-            "", ".", "..", "a.b.c", "alice", token + ".", token + "x", parts[0] + ".-1." + parts[2],
-            parts[0] + ". 1." + parts[2], String(repeating: "A", count: 10_000),
+    @Test func mintedTokensVerifyUntilTheyExpireWithSkew() async throws {
+        let verifier = authority.verifier()
+        let token = try await authority.mint(user: "alice", ttlSeconds: 60, nowUnixMs: nowMs)
+        #expect(verifier.verify(token: token, nowUnixMs: nowMs) == .valid(user: "alice"))
+        #expect(verifier.verify(token: token, nowUnixMs: nowMs + 60_000 + 29_000) == .valid(user: "alice"), "30 s of skew")
+        #expect(verifier.verify(token: token, nowUnixMs: nowMs + 60_000 + 30_000) == .expired)
+        let unicode = try await authority.mint(user: "zoë.ü/+", ttlSeconds: 60, nowUnixMs: nowMs)
+        #expect(verifier.verify(token: unicode, nowUnixMs: nowMs) == .valid(user: "zoë.ü/+"))
+    }
+
+    @Test func forgedMalformedAndMisdirectedTokensAreRefused() async throws {
+        let verifier = authority.verifier(audience: "relay-1")
+        let good = try await authority.mint(RelayClaims(user: "alice", expires: now + 60, audience: "relay-1"))
+        #expect(verifier.verify(token: good, nowUnixMs: nowMs) == .valid(user: "alice"))
+        let parts = good.split(separator: ".").map(String.init)
+        let payload = Self.segment(#"{"sub":"mallory","exp":\#(nowMs / 1000 + 60),"aud":"relay-1"}"#)
+        let other = try TokenAuthority(secret: Array("another secret, also long enough for HS256".utf8))
+        let es256 = try TokenAuthority(es256PrivateKeyPEM: P256.Signing.PrivateKey().pemRepresentation)
+        let refused: [(String, String)] = [
+            (parts[0] + "." + payload + "." + parts[2], "another user under the same signature"),
+            (parts[0] + "." + parts[1] + "." + String(parts[2].reversed()), "a bad signature"),
+            (Self.segment(#"{"alg":"none","typ":"JWT"}"#) + "." + parts[1] + ".", "alg none"),
+            (Self.segment(#"{"alg":"HS512","typ":"JWT"}"#) + "." + parts[1] + "." + parts[2], "another algorithm named"),
+            (try await other.mint(RelayClaims(user: "alice", expires: now + 60, audience: "relay-1")), "another secret"),
+            (try await es256.mint(RelayClaims(user: "alice", expires: now + 60, audience: "relay-1")), "ES256 to an HS256 relay"),
+            (try await authority.mint(RelayClaims(user: "alice", expires: now + 60)), "no audience"),
+            (try await authority.mint(RelayClaims(user: "alice", expires: now + 60, audience: "relay-2")), "another audience"),
+            (try await authority.mint(RelayClaims(user: "alice", expires: now + 600, notBefore: now + 300, audience: "relay-1")),
+             "not yet valid"),
+            (try await authority.mint(RelayClaims(user: "", expires: now + 60, audience: "relay-1")), "no user"),
+            ("", "empty"), ("a.b.c", "garbage"), (good + ".", "four parts"), (String(repeating: "A", count: 10_000), "long"),
         ]
-        for t in bad { #expect(authority.verify(token: t, nowUnixMs: now) == .invalid, "\(t.prefix(40))") }
-        // An expired token that was tampered with is invalid, not expired.
-        #expect(authority.verify(token: bad[1], nowUnixMs: now + 10_000_000) == .invalid)
-        #expect(throws: (any Error).self) { try HMACTokenAuthority(secret: Array("short".utf8)) }
+        for (token, why) in refused {
+            #expect(verifier.verify(token: token, nowUnixMs: nowMs) == .invalid, "\(why)")
+        }
+        // Authentic but expired: expired, not invalid; a tampered expired token is invalid.
+        let expired = try await authority.mint(RelayClaims(user: "alice", expires: now - 3600, audience: "relay-1"))
+        #expect(verifier.verify(token: expired, nowUnixMs: nowMs) == .expired)
+        #expect(verifier.verify(token: expired.dropLast(2) + "AA", nowUnixMs: nowMs) == .invalid)
+        #expect(throws: (any Error).self) { try TokenAuthority(secret: Array("shorter than the 32 bytes of SHA-256".utf8.prefix(31))) }
     }
 
-    @Test func base64URLRoundTrips() {
-        var rng = SeededGenerator(seed: 3)
-        for n in 0..<40 {
-            let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            let text = Base64URL.encode(bytes)
-            #expect(!text.contains("=") && !text.contains("+") && !text.contains("/"))
-            #expect(Base64URL.decode(text) == bytes)
-        }
-        #expect(Base64URL.decode("a") == nil)
-        #expect(Base64URL.decode("ab=c") == nil)
+    @Test func es256AndRS256TokensVerifyWithThePublicKeyOnly() async throws {
+        let dir = NSTemporaryDirectory() + "imr-jwt-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p256 = P256.Signing.PrivateKey()
+        try p256.publicKey.pemRepresentation.write(toFile: dir + "/es256.pem", atomically: true, encoding: .utf8)
+        let es256 = try TokenAuthority(es256PrivateKeyPEM: p256.pemRepresentation)
+        let esVerifier = try JWTTokenVerifier(publicKeyFile: dir + "/es256.pem")
+        #expect(esVerifier.verify(token: try await es256.mint(user: "alice", ttlSeconds: 60, nowUnixMs: nowMs), nowUnixMs: nowMs)
+                == .valid(user: "alice"))
+        #expect(esVerifier.verify(token: try await authority.mint(user: "alice", ttlSeconds: 60, nowUnixMs: nowMs), nowUnixMs: nowMs)
+                == .invalid, "an HS256 token to an ES256 relay")
+
+        let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        try rsa.publicKey.pemRepresentation.write(toFile: dir + "/rs256.pem", atomically: true, encoding: .utf8)
+        let keys = JWTKeyCollection()
+        await keys.add(rsa: try Insecure.RSA.PrivateKey(pem: rsa.pemRepresentation), digestAlgorithm: .sha256)
+        let rsToken = try await keys.sign(RelayClaims(user: "bob", expires: now + 60))
+        let rsVerifier = try JWTTokenVerifier(publicKeyFile: dir + "/rs256.pem")
+        #expect(rsVerifier.verify(token: rsToken, nowUnixMs: nowMs) == .valid(user: "bob"))
+        #expect(esVerifier.verify(token: rsToken, nowUnixMs: nowMs) == .invalid)
+        try "not a key".write(toFile: dir + "/junk.pem", atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try JWTTokenVerifier(publicKeyFile: dir + "/junk.pem") }
     }
 }
 
 /// The relay in-process (as the demo runs it), over real loopback TCP.
 @Suite struct RelayInProcessTests {
-    static let secret = Array("in-process-secret-0123456789".utf8)
+    static let secret = Array("in-process-secret-0123456789abcdef".utf8)
 
-    func withRelay(configure: (inout ServerConfig) -> Void = { _ in }, _ body: (Int, HMACTokenAuthority) throws -> Void) async throws {
-        let authority = try HMACTokenAuthority(secret: Self.secret)
-        var options = RelayOptions(databasePath: nil, verifier: HMACTokenVerifier(authority: authority))
+    func withRelay(configure: (inout ServerConfig) -> Void = { _ in }, _ body: (Int, TokenAuthority) async throws -> Void) async throws {
+        let authority = try TokenAuthority(secret: Self.secret)
+        var options = RelayOptions(databasePath: nil, verifier: authority.verifier())
         options.conversations = [("general", ["alice", "bob"])]
         options.server.rateLimit = nil
         configure(&options.server)
@@ -64,7 +104,7 @@ import Testing
         let relay = Relay(options: options, logger: logger)
         let port = try await relay.start(host: "127.0.0.1", port: 0)
         #expect(port > 0)
-        do { try body(port, authority) } catch { try await relay.stop(); throw error }
+        do { try await body(port, authority) } catch { try await relay.stop(); throw error }
         try await relay.stop()
     }
 
@@ -73,9 +113,9 @@ import Testing
         try await withRelay { port, authority in
             let alice = try RawClient(port: port)
             let bob = try RawClient(port: port)
-            #expect(try alice.hello(token: authority.mint(user: "alice", ttlSeconds: 60), node: 1).conversations
+            #expect(try await alice.hello(token: authority.mint(user: "alice", ttlSeconds: 60), node: 1).conversations
                     == [ConversationHead(conversation: "general", headSeq: 0)])
-            _ = try bob.hello(token: authority.mint(user: "bob", ttlSeconds: 60), node: 2)
+            _ = try await bob.hello(token: authority.mint(user: "bob", ttlSeconds: 60), node: 2)
             var rng = SeededGenerator(seed: 1)
             let id = MessageID.uuidV7(unixMilliseconds: 1, using: &rng)
             try alice.send(.send(Send(conversation: "general", messageID: id, clock: VectorClock(), payload: Array("hi".utf8))))
@@ -98,7 +138,8 @@ import Testing
             var rng = SeededGenerator(seed: 2)
             let id = MessageID.uuidV7(unixMilliseconds: 1, using: &rng)
             var bytes: [UInt8] = []
-            for frame in [Frame.hello(Hello(token: authority.mint(user: "alice", ttlSeconds: 60), deviceNode: 1)),
+            let token = try await authority.mint(user: "alice", ttlSeconds: 60)
+            for frame in [Frame.hello(Hello(token: token, deviceNode: 1)),
                           .send(Send(conversation: "general", messageID: id, clock: VectorClock(),
                                      payload: [UInt8](repeating: 7, count: 32 << 10)))] {
                 let body = try codec.encode(frame)
@@ -117,7 +158,7 @@ import Testing
     func badInputClosesOnlyTheOffendingConnection() async throws {
         try await withRelay { port, authority in
             let good = try RawClient(port: port)
-            _ = try good.hello(token: authority.mint(user: "alice", ttlSeconds: 60), node: 1)
+            _ = try await good.hello(token: authority.mint(user: "alice", ttlSeconds: 60), node: 1)
 
             // A bad token: error frame, then the connection closes.
             let forged = try RawClient(port: port)
@@ -126,7 +167,8 @@ import Testing
 
             // An expired token.
             let late = try RawClient(port: port)
-            try late.send(.hello(Hello(token: authority.mint(user: "bob", expiresAtUnixSeconds: 1), deviceNode: 9)))
+            try late.send(.hello(Hello(token: try await authority.mint(RelayClaims(user: "bob", expires: Date(timeIntervalSince1970: 1))),
+                                       deviceNode: 9)))
             #expect(try late.readToEnd().errorCodes == [.tokenExpired])
 
             // An oversize length prefix (2^40 bytes): refused before anything is buffered.
@@ -146,7 +188,7 @@ import Testing
             try early.send(.syncRequest(SyncRequest(conversation: "general", afterSeq: 0, limit: 1)))
             #expect(try early.readToEnd().errorCodes == [.notAuthenticated])
             let retry = try RawClient(port: port)
-            _ = try retry.hello(token: authority.mint(user: "bob", ttlSeconds: 60), node: 3)
+            _ = try await retry.hello(token: authority.mint(user: "bob", ttlSeconds: 60), node: 3)
 
             // The good connection never noticed.
             try good.send(.ping(nonce: 1))
@@ -159,8 +201,8 @@ import Testing
         try await withRelay(configure: { $0.pingIntervalMs = 200; $0.idleTimeoutMs = 700; $0.timerGranularityMs = 50 }) { port, authority in
             let silent = try RawClient(port: port)
             let lively = try RawClient(port: port)
-            _ = try silent.hello(token: authority.mint(user: "alice", ttlSeconds: 60), node: 1)
-            _ = try lively.hello(token: authority.mint(user: "bob", ttlSeconds: 60), node: 2)
+            _ = try await silent.hello(token: authority.mint(user: "alice", ttlSeconds: 60), node: 1)
+            _ = try await lively.hello(token: authority.mint(user: "bob", ttlSeconds: 60), node: 2)
             let started = Date()
             // The lively one answers every ping for a while.
             var pings = 0
@@ -183,7 +225,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func manyConnectionsOpenAndClose() async throws {
         try await withRelay { port, authority in
-            let token = authority.mint(user: "alice", ttlSeconds: 60)
+            let token = try await authority.mint(user: "alice", ttlSeconds: 60)
             for round in 0..<10 {
                 var batch: [RawClient] = []
                 for i in 0..<50 {

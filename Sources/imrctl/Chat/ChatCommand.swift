@@ -4,6 +4,7 @@ import IMRClient
 import IMRCore
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// `imrctl chat`: a line-based chat client for people, on the client engine.
 struct ChatCommand: AsyncParsableCommand {
@@ -22,9 +23,11 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(help: "SQLite file for the outbox, cursors and history (kept across restarts).") var store: String?
     @Option(help: "This device's node id (default: random each start; give one with --store).") var node: UInt64?
     @Option(help: "Seconds to wait for pending messages after the end of input.") var drainTimeout = 15.0
+    @Option(help: "TLS, trusting the CA certificates in this PEM file (see `imrctl cert`).") var caFile: String?
+    @Flag(help: "TLS, trusting the system's CA certificates.") var tls = false
 
     func validate() throws {
-        _ = try RelayCommand.parseListen(server)
+        _ = try servers()
         guard (try? IdentifierRules.validate(conversation, field: "conversation")) != nil else {
             throw ValidationError("invalid --conversation")
         }
@@ -32,12 +35,22 @@ struct ChatCommand: AsyncParsableCommand {
         if node == 0 { throw ValidationError("--node must not be 0") }
     }
 
-    func run() async throws {
-        let servers = try server.split(separator: ",").map { text in
+    func servers() throws -> [ServerAddress] {
+        try server.split(separator: ",").map { text in
             guard let address = ServerAddress(String(text).trimmingCharacters(in: .whitespaces)) else {
                 throw ValidationError("--server must be host:port[,host:port...], got \(server)")
             }
             return address
+        }
+    }
+
+    func run() async throws {
+        let servers = try servers()
+        var tlsContext: NIOSSLContext?
+        if tls || caFile != nil {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let caFile { configuration.trustRoots = .file(caFile) }
+            tlsContext = try NIOSSLContext(configuration: configuration)
         }
         var rng = SystemRandomNumberGenerator()
         var config = ClientConfig(nodeID: node ?? (rng.next() | 1), token: token, userID: user)
@@ -45,7 +58,7 @@ struct ChatCommand: AsyncParsableCommand {
         config.storePath = store
         let engine = try ClientEngine(config: config)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let session = ChatSession(engine: engine, loop: group.next(), servers: servers, conversation: conversation) { line in
+        let session = ChatSession(engine: engine, loop: group.next(), servers: servers, tls: tlsContext, conversation: conversation) { line in
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
         session.start()

@@ -3,6 +3,7 @@ import IMRClient
 import IMRCore
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One chat device: a `ClientEngine` driven over TCP on one event loop. It reconnects with
 /// exponential backoff and jitter (the engine resends unacked messages and catches up by sync
@@ -30,7 +31,7 @@ final class ChatSession: @unchecked Sendable {
     /// Set when the server refused the credentials: reconnecting cannot help.
     private(set) var fatalError: String?
 
-    init(engine: ClientEngine, loop: any EventLoop, servers: [ServerAddress], conversation: String,
+    init(engine: ClientEngine, loop: any EventLoop, servers: [ServerAddress], tls: NIOSSLContext?, conversation: String,
          output: @escaping @Sendable (String) -> Void) {
         self.engine = engine
         self.loop = loop
@@ -38,7 +39,7 @@ final class ChatSession: @unchecked Sendable {
         self.output = output
         connection = ClientDriver(
             engine: engine, loop: loop, servers: servers, limits: engine.config.limits,
-            reconnectDelays: 200...10_000,
+            reconnectDelays: 200...10_000, tls: tls,
             onEvent: { [unowned self] event in show(event) },
             onStatus: { [unowned self] status in connectionChanged(status) })
     }

@@ -68,7 +68,7 @@ struct DemoRun {
         for i in 0..<max(1, options.devices) {
             let user = users[i % users.count]
             let name = "\(user)-\(i / users.count + 1)"
-            var config = ClientConfig(nodeID: rng.next() | 1, token: relay.token(for: user), userID: user)
+            var config = ClientConfig(nodeID: rng.next() | 1, token: try await relay.token(for: user), userID: user)
             config.seed = options.seed &* 7_919 &+ UInt64(i)
             // A lossy network: retransmit soon, keep trying, probe the head often.
             config.ackTimeoutBaseMs = 400

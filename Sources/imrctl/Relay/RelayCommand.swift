@@ -11,11 +11,13 @@ import Prometheus
 struct RelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay",
-        abstract: "Run the reference relay: TCP, delimited protobuf frames, SQLite store, HMAC tokens.")
+        abstract: "Run the reference relay: TCP, delimited protobuf frames, SQLite store, JWTs, TLS.")
 
     @Option(help: "Address to listen on, host:port (port 0 picks a free one).") var listen = "127.0.0.1:7700"
     @Option(help: "SQLite file of the server store (created if missing). Without it, the store is in memory.") var db: String?
-    @Option(help: "File holding the token secret (see `imrctl token`).") var secretFile: String?
+    @Option(help: "File holding the token secret: HS256 JWTs (see `imrctl token`).") var secretFile: String?
+    @Option(help: "ES256 or RS256 JWTs instead: the public key, PEM.") var jwtPublicKey: String?
+    @Option(help: "Tokens must name this audience (`aud`).") var jwtAudience: String?
     @Flag(help: "Accept any token as the user name itself. For local experiments only: it authenticates nobody.")
     var insecureUserTokens = false
     @Option(name: .customLong("conversation"), help: "Conversation to create at the first start, as id:member,member,... (repeatable; later starts leave it to its members).")
@@ -50,11 +52,15 @@ struct RelayCommand: AsyncParsableCommand {
     var receiptGroupLimit = 32
     @Option(help: "TLS 1.3: the relay's certificate chain, PEM (see `imrctl cert`).") var tlsCert: String?
     @Option(help: "TLS: the relay's private key, PEM.") var tlsKey: String?
+    @Option(help: "With TLS, also listen without it here, host:port (loopback or a trusted network).") var plainListen: String?
     @Option(help: "Event loops for the connections (default: one per core).") var eventLoops: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func validate() throws {
-        guard secretFile != nil || insecureUserTokens else {
+        guard [secretFile != nil, jwtPublicKey != nil].filter({ $0 }).count <= 1 else {
+            throw ValidationError("give --secret-file or --jwt-public-key, not both")
+        }
+        guard secretFile != nil || jwtPublicKey != nil || insecureUserTokens else {
             throw ValidationError("give --secret-file (or --insecure-user-tokens for local experiments)")
         }
         _ = try Self.parseListen(listen)
@@ -67,6 +73,10 @@ struct RelayCommand: AsyncParsableCommand {
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if let plainListen {
+            guard tlsCert != nil else { throw ValidationError("--plain-listen is a second listener beside TLS (--tls-cert)") }
+            _ = try Self.parseListen(plainListen)
+        }
         guard (eventLoops ?? 1) >= 1 else { throw ValidationError("--event-loops must be at least 1") }
         guard maxConnections > 0, maxUnauthenticated > 0 else { throw ValidationError("connection limits must be at least 1") }
         guard maxHelloBytes >= 64, helloTimeout > 0 else { throw ValidationError("--max-hello-bytes >= 64 and --hello-timeout > 0") }
@@ -103,7 +113,9 @@ struct RelayCommand: AsyncParsableCommand {
         let logger = Logger(label: "imr.relay")
         let verifier: any TokenVerifier
         if let secretFile {
-            verifier = HMACTokenVerifier(authority: try HMACTokenAuthority(secretFile: secretFile))
+            verifier = try TokenAuthority(secretFile: secretFile).verifier(audience: jwtAudience)
+        } else if let jwtPublicKey {
+            verifier = try JWTTokenVerifier(publicKeyFile: jwtPublicKey, audience: jwtAudience)
         } else {
             logger.warning("--insecure-user-tokens: any token is accepted as the user name")
             verifier = InsecureUserNameVerifier()
@@ -151,8 +163,13 @@ struct RelayCommand: AsyncParsableCommand {
         let relay = Relay(options: options, logger: logger)
         let signals = SignalWaiter([SIGINT, SIGTERM])
         let bound = try await relay.start(host: host, port: port)
-        // The one stdout line: scripts and tests read the port from it.
-        FileHandle.standardOutput.write(Data("imr relay listening on \(host):\(bound)\n".utf8))
+        var plainLine = ""
+        if let plainListen {
+            let (plainHost, plainPort) = try Self.parseListen(plainListen)
+            plainLine = " plaintext \(plainHost):\(try await relay.startPlaintextListener(host: plainHost, port: plainPort))"
+        }
+        // The one stdout line: scripts and tests read the ports from it.
+        FileHandle.standardOutput.write(Data("imr relay listening on \(host):\(bound)\(options.tls != nil ? " tls" : "")\(plainLine)\n".utf8))
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
         try await relay.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 
 import imr
@@ -45,7 +46,8 @@ def show(update, args, state) -> None:
 
 async def chat(args) -> None:
     state = {"sent": 0}
-    async with imr.aio.connect(args.server.split(","), token=args.token, store_path=args.store,
+    context = ssl.create_default_context(cafile=args.ca_file) if args.ca_file or args.tls else None
+    async with imr.aio.connect(args.server.split(","), token=args.token, store_path=args.store, ssl=context,
                                node_id=args.node or int.from_bytes(os.urandom(8), "little") or 1,
                                seed=int.from_bytes(os.urandom(8), "little")) as client:
         async def updates():
@@ -86,6 +88,8 @@ def main() -> None:
     p.add_argument("--conversation", required=True)
     p.add_argument("--node", type=lambda s: int(s, 0), default=0, help="device node id (random by default)")
     p.add_argument("--store", help="SQLite file for a durable outbox and timeline")
+    p.add_argument("--ca-file", help="TLS, trusting the CA certificates in this PEM file")
+    p.add_argument("--tls", action="store_true", help="TLS, trusting the system's CA certificates")
     p.add_argument("--quit-after-sent", type=int, help="exit after this many messages are sent (for scripts)")
     asyncio.run(chat(p.parse_args()))
 

@@ -153,3 +153,49 @@ def test_unreachable_addresses_are_reported_and_bad_ones_refused():
             with pytest.raises(ValueError):
                 imr.aio.connect(bad, token="alice", node_id=1)
     asyncio.run(main())
+
+
+def test_tls_and_jwt_end_to_end_and_their_refusals():
+    """A relay with a throwaway CA's certificate (`imrctl cert`) and HS256 JWTs (`imrctl token`)."""
+    import ssl
+
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([IMRCTL, "cert", "--out", d, "--host", "127.0.0.1"], check=True, capture_output=True)
+        secret = os.path.join(d, "secret")
+
+        def token(user):
+            return subprocess.run([IMRCTL, "token", "--user", user, "--secret-file", secret, "--create-secret"],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+
+        alice_token, bob_token = token("alice"), token("bob")
+        process = subprocess.Popen([IMRCTL, "relay", "--listen", "127.0.0.1:0", "--secret-file", secret,
+                                    "--tls-cert", os.path.join(d, "relay.pem"), "--tls-key", os.path.join(d, "relay.key"),
+                                    "--conversation", "general:alice,bob", "--log-level", "warning"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            m = re.search(r"listening on (\S+:\d+) tls", process.stdout.readline())
+            assert m, "the TLS relay did not start"
+            server = m.group(1)
+            trusted = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+
+            async def main():
+                async with imr.aio.connect([server], ssl=trusted, token=alice_token, node_id=1, **fast()) as alice, \
+                        imr.aio.connect([server], ssl=trusted, token=bob_token, node_id=2, **fast()) as bob:
+                    await alice.send("general", "over tls with a jwt")
+                    assert await next_matching(bob, received_text) == "over tls with a jwt"
+
+                # Not trusting the CA: the handshake fails, the reason says why, nothing is live.
+                async with imr.aio.connect([server], ssl=ssl.create_default_context(), token=alice_token, node_id=3,
+                                           **fast()) as stranger:
+                    notice = await next_matching(stranger, lambda u: u if isinstance(u, Disconnected) else None)
+                    assert "CERTIFICATE_VERIFY_FAILED" in notice.reason
+                # A forged token: the relay refuses it with a fatal AUTH_FAILED error event.
+                async with imr.aio.connect([server], ssl=trusted, token=alice_token[:-4] + "AAAA", node_id=4,
+                                           **fast()) as forger:
+                    refused = await next_matching(forger, lambda u: u if isinstance(u, imr.Event)
+                                                  and u.kind == EventKind.SERVER_ERROR else None)
+                    assert refused.fatal and refused.code == imr.WireError.AUTH_FAILED
+            asyncio.run(main())
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

@@ -1,7 +1,7 @@
 /// A verifier over an explicit table of tokens: each registered token names a user and an
 /// optional expiry (wall time, Unix ms). For hosts that embed the server engine and do their
-/// own authentication (the C ABI's `imr_server_add_token`); the reference relay verifies HMAC
-/// tokens instead. Used by one thread at a time, like the engine that calls it.
+/// own authentication (the C ABI's `imr_server_add_token`); the reference relay verifies JWTs
+/// instead. Used by one thread at a time, like the engine that calls it.
 public final class TokenTable: TokenVerifier, @unchecked Sendable {
     private struct Grant {
         var user: String

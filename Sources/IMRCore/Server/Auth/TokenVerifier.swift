@@ -9,7 +9,7 @@ public enum TokenVerdict: Sendable, Equatable {
 }
 
 /// Checks the token of a hello. The engine calls it once per session, with wall time.
-/// The reference relay's verifier checks HMAC-SHA256 tokens (imrctl, `HMACTokenVerifier`);
+/// The reference relay's verifier checks JWTs (`JWTTokenVerifier` in IMRRelay);
 /// tests and simulations use simpler ones.
 public protocol TokenVerifier: Sendable {
     func verify(token: String, nowUnixMs: UInt64) -> TokenVerdict
