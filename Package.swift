@@ -124,6 +124,10 @@ let package = Package(
             dependencies: ["imrctl", "IMRRelay", "IMRClient", "IMRCore", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "JWTKit", package: "jwt-kit"),
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "X509", package: "swift-certificates")]
         ),
     ],

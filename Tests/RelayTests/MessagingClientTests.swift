@@ -2,6 +2,7 @@ import Foundation
 import IMRClient
 import IMRCore
 import Logging
+import NIOConcurrencyHelpers
 import Testing
 @testable import IMRRelay
 
@@ -94,14 +95,17 @@ import Testing
         try await relay.stop()
     }
 
+    /// Relay A stops mid-stream; relay B takes over the same store at another address, which
+    /// the clients knew from the start: they fail over to it, and nothing is lost or doubled.
     @Test(.timeLimit(.minutes(1)))
-    func aRelayRestartMidStreamLosesNothing() async throws {
+    func failoverToASecondRelayMidStreamLosesNothing() async throws {
         let dir = NSTemporaryDirectory() + "imr-client-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var relay = Relay(options: Self.relayOptions(db: dir + "/relay.sqlite"), logger: Self.quietLogger())
         let port = try await relay.start()
-        let server = [ServerAddress(host: "127.0.0.1", port: port)]
+        let secondPort = try Self.deadPort()
+        let server = [ServerAddress(host: "127.0.0.1", port: port), ServerAddress(host: "127.0.0.1", port: secondPort)]
         let alice = try MessagingClient(servers: server, config: Self.config("alice", node: 1), reconnectDelays: 20...200)
         let bob = try MessagingClient(servers: server, config: Self.config("bob", node: 2), reconnectDelays: 20...200)
         let collected = Task {
@@ -118,7 +122,7 @@ import Testing
         // Sent while no relay runs: recorded now, delivered after the restart.
         for i in 5..<10 { try await alice.send(Array("m\(i)".utf8), to: "general") }
         relay = Relay(options: Self.relayOptions(db: dir + "/relay.sqlite"), logger: Self.quietLogger())
-        _ = try await relay.start(port: port)
+        _ = try await relay.start(port: secondPort)
 
         let texts = try await withThrowingTaskGroup(of: [String]?.self) { group in
             group.addTask { await collected.value }
@@ -135,6 +139,58 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(states.count == 10 && states.allSatisfy { if case .sent = $0 { true } else { false } })
+        await alice.close()
+        await bob.close()
+        try await relay.stop()
+    }
+
+    /// A server that answers every connection with the start of a frame and closes: the client
+    /// drops the partial frame and fails over to the real relay.
+    @Test(.timeLimit(.minutes(1)))
+    func aServerThatClosesMidFrameIsLeftForTheNextAddress() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length); return getsockname(listener, $0, &length) }
+        }
+        listen(listener, 8)
+        let brokenPort = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread {
+            while true {
+                let fd = accept(listener, nil, nil)
+                if fd < 0 { return }
+                let partial: [UInt8] = [100, 0x08, 0x01, 0x12]   // a 100-byte frame that stops after 3 bytes
+                _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(fd)
+            }
+        }
+        defer { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+
+        let relay = Relay(options: Self.relayOptions(db: nil), logger: Self.quietLogger())
+        let port = try await relay.start()
+        let broken = ServerAddress(host: "127.0.0.1", port: brokenPort)
+        let live = ServerAddress(host: "127.0.0.1", port: port)
+        let alice = try MessagingClient(servers: [broken, live], config: Self.config("alice", node: 1), reconnectDelays: 20...100)
+        let bob = try MessagingClient(servers: [live], config: Self.config("bob", node: 2))
+        let trail = NIOLockedValueBox<[String]>([])
+        _ = try await Self.next(alice) { update -> Bool? in
+            switch update {
+            case let .connected(server):
+                trail.withLockedValue { $0.append(server == live ? "live" : "broken") }
+                return server == live ? true : nil
+            case .disconnected:
+                trail.withLockedValue { $0.append("closed") }
+                return nil
+            default:
+                return nil
+            }
+        }
+        #expect(trail.withLockedValue { $0 } == ["broken", "closed", "live"])
+        try await alice.send(Array("after a broken server".utf8), to: "general")
+        #expect(try await Self.next(bob) { Self.received($0) } == "after a broken server")
         await alice.close()
         await bob.close()
         try await relay.stop()

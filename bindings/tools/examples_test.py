@@ -8,6 +8,7 @@ to the host), bob the asyncio chat client (bindings/python/examples, on imr.aio,
 `imrctl chat` (Swift, on IMRClient, TLS). Each is given an unreachable address first and fails
 over to the relay; each types lines and must see its own lines sent and everyone else's
 received, in the same order everywhere. A client trusting no CA and a forged token are refused.
+Then the C client over two relays sharing a store, the first killed mid-run.
 
     examples_test.py --imrctl .build/debug/imrctl --c-chat bindings/c/build/imr-chat-c \\
                      --library build/lib/libimr.so.0
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,53 @@ def typed(lines, delay):
     """A process that types `lines` after `delay` seconds, then keeps stdin open a while."""
     script = f"sleep {delay}; printf '{''.join(line + chr(92) + 'n' for line in lines)}'; sleep 4"
     return subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE)
+
+
+def start_relay(imrctl, listen, db):
+    relay = subprocess.Popen([imrctl, "relay", "--listen", listen, "--insecure-user-tokens", "--db", db,
+                              "--conversation", "general:alice,bob", "--log-level", "warning"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    m = re.search(r"listening on (\S+:\d+)", relay.stdout.readline())
+    if not m:
+        relay.kill()
+        raise RuntimeError("the relay did not start")
+    return relay, m.group(1)
+
+
+def c_over_two_relays(a):
+    """The C client over two relays sharing a store: the first is killed (SIGKILL) after the
+    client's first message; the second takes over; the second message gets the next seq."""
+    with tempfile.TemporaryDirectory() as work:
+        db = os.path.join(work, "relay.sqlite")
+        first, first_address = start_relay(a.imrctl, "127.0.0.1:0", db)
+        second_address = dead_address()
+        second = None
+        try:
+            feed = subprocess.Popen(["sh", "-c", "sleep 0.5; printf 'before\\n'; sleep 3; printf 'after\\n'; sleep 6"],
+                                    stdout=subprocess.PIPE)
+            alice = subprocess.Popen([a.c_chat, "--server", f"{first_address},{second_address}", "--token", "alice",
+                                      "--conversation", "general", "--node", "0xA11CE", "--quit-after-sent", "2"],
+                                     stdin=feed.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(2)
+            first.kill()
+            first.wait()
+            second, _ = start_relay(a.imrctl, second_address, db)
+            out, err = alice.communicate(timeout=60)
+            feed.kill()
+        finally:
+            for r in (first, second):
+                if r is not None and r.poll() is None:
+                    r.terminate()
+                    r.wait(timeout=10)
+    problems = []
+    seqs = re.findall(r"sent \(#(\d+)\)", out)
+    if seqs != ["1", "2"]:
+        problems.append(f"the C client over two relays: sent {seqs}, not #1 then #2")
+    if f"connected to {second_address}" not in err:
+        problems.append("the C client did not fail over to the second relay")
+    if alice.returncode != 0:
+        problems.append(f"the C client over two relays exited with {alice.returncode}")
+    return problems, out + err
 
 
 def main():
@@ -97,7 +146,7 @@ def main():
             relay.terminate()
             relay.wait(timeout=10)
 
-    problems = []
+    problems, failover_log = c_over_two_relays(a)
     received = {}
     for name, (out, err) in outputs.items():
         sent = re.findall(r"sent \(#(\d+)\)", out)
@@ -131,11 +180,12 @@ def main():
         for name, (out, err) in outputs.items():
             print(f"--- {name}\n{out}{err}", file=sys.stderr)
         print(f"--- stranger\n{stranger.stdout}{stranger.stderr}--- forger\n{forger.stdout}{forger.stderr}", file=sys.stderr)
+        print(f"--- C over two relays\n{failover_log}", file=sys.stderr)
         return 1
     total = sum(len(v) for v in lines.values())
     print(f"examples_test: C (plaintext), asyncio Python and Swift (TLS) chat clients, JWTs, each after failing over from "
           f"an unreachable address: {total} messages sent, every one received by the two others in one order; "
-          f"an untrusted certificate and a forged token refused")
+          f"an untrusted certificate and a forged token refused; the C client kept its seqs across a killed relay")
     return 0
 
 

@@ -84,15 +84,18 @@ def test_send_and_receive_after_failing_over_from_a_dead_address(relay):
     asyncio.run(main())
 
 
-def test_a_relay_restart_mid_stream_loses_nothing():
+def test_failover_to_a_second_relay_mid_stream_loses_nothing():
+    """Relay A stops mid-stream; relay B takes over the same store at the second address."""
     with tempfile.TemporaryDirectory() as d:
         db = os.path.join(d, "relay.sqlite")
         relay = RelayProcess(db=db)
+        second = dead_address()
 
         async def main():
             nonlocal relay
-            async with imr.aio.connect([relay.address], token="alice", node_id=1, **fast()) as alice, \
-                    imr.aio.connect([relay.address], token="bob", node_id=2, **fast()) as bob:
+            servers = [relay.address, second]
+            async with imr.aio.connect(servers, token="alice", node_id=1, **fast()) as alice, \
+                    imr.aio.connect(servers, token="bob", node_id=2, **fast()) as bob:
                 async def collect():
                     texts = []
                     async for update in bob.events():
@@ -108,7 +111,7 @@ def test_a_relay_restart_mid_stream_loses_nothing():
                 relay.stop()
                 for i in range(5, 10):  # recorded while no relay runs; delivered after the restart
                     await alice.send("general", f"m{i}")
-                relay = RelayProcess(listen=f"127.0.0.1:{relay.port}", db=db)
+                relay = RelayProcess(listen=second, db=db)
                 texts = await asyncio.wait_for(collector, 20)
                 assert sorted(texts) == sorted(f"m{i}" for i in range(10)), "every message once"
                 for _ in range(200):
