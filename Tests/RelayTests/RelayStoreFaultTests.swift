@@ -10,16 +10,15 @@ import Testing
     /// The SQLite store with faults at fixed points of the stream, whatever the timing: appends
     /// 200 to 299 fail, the first three commits after append 400 fail (and are rolled back, as
     /// a real failed commit is), and five commits after append 600 stall for 50 ms each.
-    final class FaultyStore: ServerStore, @unchecked Sendable {
+    final class FaultyStore: ForwardingServerStore, @unchecked Sendable {
         struct Injected: Error {}
-        let inner: SQLiteServerStore
+        let sqlite: SQLiteServerStore
+        var inner: any ServerStore { sqlite }
         private var appends = 0
         private var failedCommits = 0
         private var stalledCommits = 0
-        init(path: String) throws { inner = try SQLiteServerStore(path: path, durability: .processCrash) }
+        init(path: String) throws { sqlite = try SQLiteServerStore(path: path, durability: .processCrash) }
 
-        func beginBatch() throws { try inner.beginBatch() }
-        func rollbackBatch() { inner.rollbackBatch() }
         func commitBatch() throws {
             if appends >= 400 && failedCommits < 3 {
                 failedCommits += 1
@@ -29,35 +28,12 @@ import Testing
                 stalledCommits += 1
                 usleep(50_000)
             }
-            try inner.commitBatch()
+            try sqlite.commitBatch()
         }
         func append(_ m: NewMessage) throws -> AppendOutcome {
             appends += 1
             if (200..<300).contains(appends) { throw Injected() }
-            return try inner.append(m)
-        }
-        func createConversation(_ c: String, members: [String], owners: [String]) throws -> Bool {
-            try inner.createConversation(c, members: members, owners: owners)
-        }
-        func members(of c: String) throws -> [String]? { try inner.members(of: c) }
-        func owners(of c: String) throws -> [String] { try inner.owners(of: c) }
-        func addMember(_ u: String, to c: String) throws { try inner.addMember(u, to: c) }
-        func setRole(_ r: MemberRole, of u: String, in c: String) throws { try inner.setRole(r, of: u, in: c) }
-        func removeMember(_ u: String, from c: String) throws { try inner.removeMember(u, from: c) }
-        func conversations(of u: String) throws -> [ConversationHead] { try inner.conversations(of: u) }
-        func headSeq(of c: String) throws -> UInt64? { try inner.headSeq(of: c) }
-        func message(in c: String, id: MessageID) throws -> StoredMessage? { try inner.message(in: c, id: id) }
-        func messages(in c: String, after: UInt64, limit: Int) throws -> [StoredMessage] {
-            try inner.messages(in: c, after: after, limit: limit)
-        }
-        func recordWatermark(conversation: String, user: String, node: UInt64, delivered: UInt64, read: UInt64) throws -> WatermarkPair {
-            try inner.recordWatermark(conversation: conversation, user: user, node: node, delivered: delivered, read: read)
-        }
-        func userWatermark(conversation: String, user: String) throws -> WatermarkPair {
-            try inner.userWatermark(conversation: conversation, user: user)
-        }
-        func deviceWatermark(conversation: String, user: String, node: UInt64) throws -> WatermarkPair {
-            try inner.deviceWatermark(conversation: conversation, user: user, node: node)
+            return try sqlite.append(m)
         }
     }
 
@@ -155,7 +131,7 @@ import Testing
         #expect(acked.count == perClient * users.count, "every message was acked in the end")
         #expect(ledger.faultsSeen > 0, "the faults reached the clients")
         #expect(ledger.conflictingAcks == 0, "a message acked twice had one seq")
-        let stored = try store.inner.messages(in: "general", after: 0, limit: 100_000)
+        let stored = try store.sqlite.messages(in: "general", after: 0, limit: 100_000)
         #expect(stored.map(\.seq) == Array(1...UInt64(stored.count)), "no seq holes")
         #expect(Set(stored.map(\.messageID)).count == stored.count, "each message stored once")
         #expect(stored.count == acked.count)

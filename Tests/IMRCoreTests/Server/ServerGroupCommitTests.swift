@@ -23,33 +23,13 @@ import Testing
     }
 
     /// A memory store whose next commit fails (it cannot roll back; the test looks at outputs).
-    final class FlakyStore: ServerStore {
-        let inner = MemoryServerStore()
+    final class FlakyStore: ForwardingServerStore {
+        let inner: any ServerStore = MemoryServerStore()
         var failNextCommit = false
         var batches = 0
         struct Boom: Error {}
         func beginBatch() throws { batches += 1 }
         func commitBatch() throws { if failNextCommit { failNextCommit = false; throw Boom() } }
-        func createConversation(_ c: String, members: [String], owners: [String]) throws -> Bool {
-            try inner.createConversation(c, members: members, owners: owners)
-        }
-        func members(of c: String) throws -> [String]? { try inner.members(of: c) }
-        func owners(of c: String) throws -> [String] { try inner.owners(of: c) }
-        func addMember(_ u: String, to c: String) throws { try inner.addMember(u, to: c) }
-        func setRole(_ r: MemberRole, of u: String, in c: String) throws { try inner.setRole(r, of: u, in: c) }
-        func removeMember(_ u: String, from c: String) throws { try inner.removeMember(u, from: c) }
-        func conversations(of u: String) throws -> [ConversationHead] { try inner.conversations(of: u) }
-        func headSeq(of c: String) throws -> UInt64? { try inner.headSeq(of: c) }
-        func append(_ m: NewMessage) throws -> AppendOutcome { try inner.append(m) }
-        func message(in c: String, id: MessageID) throws -> StoredMessage? { try inner.message(in: c, id: id) }
-        func messages(in c: String, after: UInt64, limit: Int) throws -> [StoredMessage] { try inner.messages(in: c, after: after, limit: limit) }
-        func recordWatermark(conversation: String, user: String, node: UInt64, delivered: UInt64, read: UInt64) throws -> WatermarkPair {
-            try inner.recordWatermark(conversation: conversation, user: user, node: node, delivered: delivered, read: read)
-        }
-        func userWatermark(conversation: String, user: String) throws -> WatermarkPair { try inner.userWatermark(conversation: conversation, user: user) }
-        func deviceWatermark(conversation: String, user: String, node: UInt64) throws -> WatermarkPair {
-            try inner.deviceWatermark(conversation: conversation, user: user, node: node)
-        }
     }
 
     @Test func aFailedCommitWithdrawsTheAcksAndClosesTheSessionsConcerned() throws {
