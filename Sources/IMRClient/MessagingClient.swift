@@ -79,9 +79,29 @@ public final class MessagingClient: Sendable {
         try await driver.perform { engine, now in try engine.retry(id, now: now) }.get()
     }
 
-    /// The conversation's messages as this device holds them (nil for an unknown conversation).
-    public func timeline(_ conversation: String) async throws -> Timeline? {
-        try await driver.perform { engine, _ in engine.timeline(conversation) }.get()
+    /// Which order a timeline page follows.
+    public enum TimelineOrder: Sendable {
+        /// The order messages arrived on this device.
+        case arrival
+        /// Causal order, the same on every device.
+        case history
+    }
+
+    /// A page of the conversation's messages as this device holds them: at most `limit` from
+    /// `offset` (empty past the end or for an unknown conversation). Pages are copied out, so
+    /// the engine never copies a whole history because a caller holds it.
+    public func timeline(_ conversation: String, order: TimelineOrder = .history, offset: Int = 0,
+                         limit: Int = 100) async throws -> [TimelineEntry] {
+        try await driver.perform { engine, _ in
+            guard let timeline = engine.timeline(conversation), offset >= 0, limit > 0, offset < timeline.count else { return [] }
+            let range = offset..<min(timeline.count, offset + limit)
+            return order == .history ? timeline.history(in: range) : timeline.live(in: range)
+        }.get()
+    }
+
+    /// How many messages the device holds in the conversation (0 for an unknown one).
+    public func timelineCount(_ conversation: String) async throws -> Int {
+        try await driver.perform { engine, _ in engine.timeline(conversation)?.count ?? 0 }.get()
     }
 
     /// Every own message with its state.

@@ -96,6 +96,22 @@ import Testing
         #expect(sent == 1)
         let outbox = try await alice.outbox()
         #expect(outbox.count == 1 && outbox[0].id == id && outbox[0].seq == 1)
+        for i in 1..<5 { try await alice.send(Array("more \(i)".utf8), to: "general") }
+        for _ in 0..<200 where try await bob.timelineCount("general") < 5 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try await bob.timelineCount("general") == 5)
+        let page = try await bob.timeline("general", offset: 1, limit: 3)
+        #expect(page.map { String(decoding: $0.payload, as: UTF8.self) } == ["more 1", "more 2", "more 3"])
+        #expect(try await bob.timeline("general", order: .arrival, offset: 4, limit: 10).count == 1)
+        #expect(try await bob.timeline("general", offset: 5).isEmpty)
+        #expect(try await bob.timeline("nowhere").isEmpty)
+
+        // Cancelling the task that reads updates ends its iteration; the client goes on.
+        let reader = Task { for await _ in bob.updates {} }
+        reader.cancel()
+        await reader.value
+        try await alice.send(Array("after the reader left".utf8), to: "general")
+        for _ in 0..<200 where try await bob.timelineCount("general") < 6 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try await bob.timelineCount("general") == 6)
         await alice.close()
         await bob.close()
         try await relay.stop()
