@@ -51,7 +51,7 @@ public struct FrameSplitter: Sendable {
                 let frame = Array(buffer[readIndex..<readIndex + length])
                 readIndex += length
                 state = .readingLength
-                if readIndex == buffer.count { buffer.removeAll(keepingCapacity: true); readIndex = 0 }
+                if readIndex == buffer.count { releaseConsumed() }
                 return frame
             }
         }
@@ -90,6 +90,23 @@ public struct FrameSplitter: Sendable {
         readIndex = 0
         throw error
     }
+
+    /// Everything was consumed: a small buffer is kept for the next read, a large one (left by
+    /// one big frame) is freed, so that a connection holds no more than it is using.
+    private mutating func releaseConsumed() {
+        if buffer.capacity > Self.retainedCapacity {
+            buffer = []
+        } else {
+            buffer.removeAll(keepingCapacity: true)
+        }
+        readIndex = 0
+    }
+
+    /// The most capacity kept between frames.
+    static let retainedCapacity = 64 << 10
+
+    /// Bytes allocated for buffering (for tests of the release).
+    var bufferCapacity: Int { buffer.capacity }
 
     private mutating func compact() {
         if readIndex > 0 && readIndex * 2 >= buffer.count {

@@ -37,6 +37,19 @@ import Testing
         }
     }
 
+    /// A connection that once received a big frame does not keep its buffer.
+    @Test func aBigFramesBufferIsReleasedOnceConsumed() throws {
+        var splitter = FrameSplitter()
+        var prefix: [UInt8] = []
+        Varint.append(300_000, to: &prefix)
+        splitter.append(prefix + [UInt8](repeating: 1, count: 300_000))
+        #expect(try splitter.next()?.count == 300_000)
+        #expect(splitter.bufferCapacity == 0)
+        splitter.append([3, 1, 2, 3])
+        #expect(try splitter.next() == [1, 2, 3])
+        #expect(splitter.bufferCapacity > 0 && splitter.bufferCapacity <= FrameSplitter.retainedCapacity, "small buffers are kept")
+    }
+
     @Test func varintWriteMatchesAppendAndReadsBack() {
         for value: UInt64 in [0, 1, 127, 128, 300, 16_383, 16_384, 1 << 35, UInt64.max] {
             var appended: [UInt8] = []
