@@ -11,7 +11,7 @@ BENCH_APT_PACKAGES := nats-server mosquitto libmosquitto-dev
 # The Python with python3-protobuf (Tests/Vectors/vectors.py; the Swift tests use the same).
 VECTOR_PYTHON ?= /usr/bin/python3
 
-.PHONY: all build deps deps-bench bench-relay test test-swift proto proto-check vectors bench bench-abi bench-compare bench-instructions demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
+.PHONY: all build deps deps-bench bench-relay docs test test-swift proto proto-check vectors bench bench-abi bench-compare bench-instructions demo soak clean lib install test-abi test-examples test-header check-abi test-c test-install test-python
 
 # The C ABI library (make lib): version from the header, SONAME libimr.so.MAJOR.
 imr_version_part = $(shell sed -n 's/^\#define IMR_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/imr.h)
@@ -49,7 +49,7 @@ deps-bench:
 build: deps
 	$(SWIFT) build
 
-test: deps test-swift test-abi test-fuzz
+test: deps test-swift test-abi test-fuzz docs
 
 # Every check of the C ABI and its bindings.
 test-abi: test-header check-abi test-c test-install test-python test-examples
@@ -232,6 +232,13 @@ install: lib
 
 clean:
 	rm -rf .build build $(LIB_SCRATCH) $(COMPARE_DIR) $(FUZZ_SCRATCH)
+
+# The DocC catalog of IMRCore (Sources/IMRCore/IMRCore.docc), as a static site in build/docs;
+# broken links and unknown symbols are errors.
+docs:
+	$(SWIFT) package --allow-writing-to-directory build/docs generate-documentation --target IMRCore \
+	  --output-path build/docs --transform-for-static-hosting --warnings-as-errors
+	@echo "docs: build/docs (open build/docs/documentation/imrcore/index.html through a web server)"
 
 # Coverage-guided fuzzing (Tests/Fuzz, README "Fuzzing"): libFuzzer targets for the frame
 # decoder, the stream splitter and both engines (Swift, a package of their own so that
