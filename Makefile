@@ -5,7 +5,8 @@ DESTDIR    ?=
 PROTO      := proto/imr.proto
 WIRE_DIR   := Sources/IMRWireC
 # python3-protobuf: Google's protobuf for Debian's /usr/bin/python3, the wire vectors' independent checker.
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libsqlite3-dev pkg-config valgrind gcc g++ binutils
+# postgresql: the PostgreSQL store's tests start a private server (initdb in a temporary folder).
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libsqlite3-dev pkg-config valgrind gcc g++ binutils postgresql
 # The servers and the MQTT client library of `make bench-relay` only (make test never installs them).
 BENCH_APT_PACKAGES := nats-server mosquitto libmosquitto-dev
 # The Python with python3-protobuf (Tests/Vectors/vectors.py; the Swift tests use the same).

@@ -76,7 +76,7 @@ public final class Relay: @unchecked Sendable {
         serverChannels.append(channel)
         self.port = channel.localAddress?.port ?? port
         logger.info("listening", metadata: ["host": "\(host)", "port": "\(self.port)",
-                                            "store": "\(options.databasePath ?? "memory")", "tls": "\(options.tls != nil)"])
+                                            "store": "\(options.makeStore != nil ? "the host's" : options.databasePath ?? "memory")", "tls": "\(options.tls != nil)"])
         return self.port
     }
 

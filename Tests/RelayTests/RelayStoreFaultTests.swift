@@ -131,7 +131,10 @@ import Testing
         #expect(acked.count == perClient * users.count, "every message was acked in the end")
         #expect(ledger.faultsSeen > 0, "the faults reached the clients")
         #expect(ledger.conflictingAcks == 0, "a message acked twice had one seq")
-        let stored = try store.sqlite.messages(in: "general", after: 0, limit: 100_000)
+        // The relay closed its store at stop: read the file afresh.
+        let reopened = try SQLiteServerStore(path: dir + "/relay.sqlite", durability: .processCrash)
+        defer { reopened.close() }
+        let stored = try reopened.messages(in: "general", after: 0, limit: 100_000)
         #expect(stored.map(\.seq) == Array(1...UInt64(stored.count)), "no seq holes")
         #expect(Set(stored.map(\.messageID)).count == stored.count, "each message stored once")
         #expect(stored.count == acked.count)

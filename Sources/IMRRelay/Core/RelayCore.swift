@@ -275,7 +275,7 @@ final class RelayCore: @unchecked Sendable {
         }
         EventLoopFuture.andAllComplete(closing, on: done.futureResult.eventLoop).whenComplete { [self] _ in
             inbox.post(.call { [self] in
-                (store as? SQLiteServerStore)?.close()
+                store.close()
                 logger.info("store closed", metadata: ["sessions": "\(open.count)"])
                 done.succeed()
             })

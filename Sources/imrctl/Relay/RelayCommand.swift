@@ -15,6 +15,8 @@ struct RelayCommand: AsyncParsableCommand {
 
     @Option(help: "Address to listen on, host:port (port 0 picks a free one).") var listen = "127.0.0.1:7700"
     @Option(help: "SQLite file of the server store (created if missing). Without it, the store is in memory.") var db: String?
+    @Option(help: "PostgreSQL instead: postgres://user[:password]@host[:port]/database (or IMR_POSTGRES_URL).")
+    var postgres: String?
     @Option(help: "File holding the token secret: HS256 JWTs (see `imrctl token`).") var secretFile: String?
     @Option(help: "ES256 or RS256 JWTs instead: the public key, PEM.") var jwtPublicKey: String?
     @Option(help: "Tokens must name this audience (`aud`).") var jwtAudience: String?
@@ -72,6 +74,10 @@ struct RelayCommand: AsyncParsableCommand {
             throw ValidationError("--receipt-interval is 0 to 3600 seconds, --receipt-group-limit at least 1")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard db == nil || postgresURL == nil else { throw ValidationError("give --db or --postgres, not both") }
+        if let postgresURL, PostgresServerStore.configuration(url: postgresURL) == nil {
+            throw ValidationError("--postgres must be postgres://user[:password]@host[:port]/database")
+        }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         if let plainListen {
             guard tlsCert != nil else { throw ValidationError("--plain-listen is a second listener beside TLS (--tls-cert)") }
@@ -84,6 +90,9 @@ struct RelayCommand: AsyncParsableCommand {
             throw ValidationError("--outbound-soft-limit must be positive and at most --outbound-hard-limit; --max-parked-bytes positive")
         }
     }
+
+    /// `--postgres`, or the environment's IMR_POSTGRES_URL.
+    var postgresURL: String? { postgres ?? ProcessInfo.processInfo.environment["IMR_POSTGRES_URL"] }
 
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
@@ -121,6 +130,10 @@ struct RelayCommand: AsyncParsableCommand {
             verifier = InsecureUserNameVerifier()
         }
         var options = RelayOptions(databasePath: db, verifier: verifier)
+        if let postgresURL {
+            let storeLogger = logger
+            options.makeStore = { try PostgresServerStore(url: postgresURL, logger: storeLogger) }
+        }
         options.durability = durability == "normal" ? .processCrash : .powerLoss
         options.server.pingIntervalMs = UInt64(max(0, pingInterval) * 1000)
         options.server.idleTimeoutMs = UInt64(max(0, idleTimeout) * 1000)
@@ -147,7 +160,7 @@ struct RelayCommand: AsyncParsableCommand {
         options.server.requestRateLimit = requestRate == 0 ? nil : RateLimit(burst: max(1, requestBurst), refillPerSecond: requestRate)
         options.server.maxParkedInputBytes = maxParkedBytes
         options.conversations = try conversations.map(Self.parseConversation)
-        if db == nil { logger.warning("no --db: messages are kept in memory only") }
+        if db == nil && postgresURL == nil { logger.warning("no --db or --postgres: messages are kept in memory only") }
 
         var endpoint: MetricsEndpoint?
         if let metrics {

@@ -40,4 +40,5 @@ extension ForwardingServerStore {
     public func beginBatch() throws { try inner.beginBatch() }
     public func commitBatch() throws { try inner.commitBatch() }
     public func rollbackBatch() { inner.rollbackBatch() }
+    public func close() { inner.close() }
 }

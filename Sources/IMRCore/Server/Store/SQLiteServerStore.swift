@@ -288,7 +288,7 @@ public final class SQLiteServerStore: ServerStore {
     }
 
     /// A clock as 16-byte big-endian (node, counter) pairs, in the clock's canonical order.
-    static func encode(_ clock: VectorClock) -> [UInt8] {
+    public static func encode(_ clock: VectorClock) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(clock.count * 16)
         for e in clock.entries {
@@ -298,7 +298,7 @@ public final class SQLiteServerStore: ServerStore {
         return out
     }
 
-    static func decodeClock(_ bytes: [UInt8]) -> VectorClock {
+    public static func decodeClock(_ bytes: [UInt8]) -> VectorClock {
         var entries: [VectorClock.Entry] = []
         entries.reserveCapacity(bytes.count / 16)
         var i = 0

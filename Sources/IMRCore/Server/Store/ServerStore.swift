@@ -98,6 +98,9 @@ public protocol ServerStore: AnyObject {
     func beginBatch() throws
     func commitBatch() throws
     func rollbackBatch()
+
+    /// Releases the store's file or connection; later calls throw. Idempotent.
+    func close()
 }
 
 extension ServerStore {
@@ -121,4 +124,5 @@ extension ServerStore {
     public func beginBatch() throws {}
     public func commitBatch() throws {}
     public func rollbackBatch() {}
+    public func close() {}
 }
