@@ -57,6 +57,10 @@ public final class Relay: @unchecked Sendable {
             let core = RelayCore(engine: engine, store: store, inbox: inbox, timerLoop: timerLoop, logger: logger,
                                  metrics: metrics, maxConnections: options.maxConnections,
                                  maxUnauthenticatedConnections: options.maxUnauthenticatedConnections)
+            // Relays sharing a PostgreSQL database push each other's messages to their own devices.
+            (store as? PostgresServerStore)?.onPeerMessage = { conversation, seq in
+                inbox.post(.call { core.engine.deliverStoredElsewhere(conversation: conversation, seq: seq, now: RelayCore.now()) })
+            }
             core.flush()
             return core
         }

@@ -29,22 +29,9 @@ import Testing
         return config
     }
 
-    /// A TCP socket bound to a free port on 127.0.0.1, and the port.
-    static func boundSocket() -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length); return getsockname(fd, $0, &length) }
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
-
     /// A port nothing listens on: bound, then closed.
     static func deadPort() throws -> Int {
-        let (fd, port) = boundSocket()
+        let (fd, port) = boundLoopbackSocket()
         close(fd)
         return port
     }
@@ -170,7 +157,7 @@ import Testing
     /// drops the partial frame and fails over to the real relay.
     @Test(.timeLimit(.minutes(1)))
     func aServerThatClosesMidFrameIsLeftForTheNextAddress() async throws {
-        let (listener, brokenPort) = Self.boundSocket()
+        let (listener, brokenPort) = boundLoopbackSocket()
         listen(listener, 8)
         Thread.detachNewThread {
             while true {

@@ -1,5 +1,7 @@
 import Foundation
+import IMRClient
 import IMRCore
+import Logging
 import NIOConcurrencyHelpers
 import Testing
 @testable import IMRRelay
@@ -100,6 +102,42 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.checkRules(try SQLiteServerStore(path: dir + "/s.sqlite", durability: .processCrash),
                             reopen: { try SQLiteServerStore(path: dir + "/s.sqlite", durability: .processCrash) })
+    }
+
+    /// Two relays on one database: a message sent through one reaches a device on the other by
+    /// push (its probe interval is ten minutes, so nothing else could bring it in time).
+    @Test(.timeLimit(.minutes(2)))
+    func relaysOnOnePostgresPushEachOthersMessages() async throws {
+        let server = try PostgresServer()
+        defer { server.stop() }
+        let url = try server.makeDatabase("cluster")
+        var relays: [Relay] = []
+        var addresses: [ServerAddress] = []
+        for _ in 0..<2 {
+            var options = RelayOptions(databasePath: nil, verifier: InsecureUserNameVerifier())
+            options.makeStore = { try PostgresServerStore(url: url) }
+            options.conversations = [("general", ["alice", "bob"])]
+            options.server.rateLimit = nil
+            let relay = Relay(options: options, logger: MessagingClientTests.quietLogger())
+            addresses.append(ServerAddress(host: "127.0.0.1", port: try await relay.start()))
+            relays.append(relay)
+        }
+        var quiet = MessagingClientTests.config("bob", node: 2)
+        quiet.pollIntervalMs = 600_000
+        let alice = try MessagingClient(servers: [addresses[0]], config: MessagingClientTests.config("alice", node: 1))
+        let bob = try MessagingClient(servers: [addresses[1]], config: quiet)
+        _ = try await MessagingClientTests.next(bob) { update -> Bool? in
+            if case .engine(.connectionReady) = update { return true } else { return nil }
+        }
+        for i in 0..<3 { try await alice.send(Array("across \(i)".utf8), to: "general") }
+        var texts: [String] = []
+        while texts.count < 3 {
+            texts.append(try await MessagingClientTests.next(bob, within: 5) { MessagingClientTests.received($0) })
+        }
+        #expect(texts == ["across 0", "across 1", "across 2"])
+        await alice.close()
+        await bob.close()
+        for relay in relays { try await relay.stop() }
     }
 
     @Test(.timeLimit(.minutes(2)))

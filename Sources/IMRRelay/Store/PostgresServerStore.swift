@@ -1,5 +1,6 @@
 import IMRCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PostgresNIO
@@ -32,8 +33,21 @@ public final class PostgresServerStore: ServerStore {
         }
     }
 
+    /// The channel on which every append is announced, delivered at its commit, in commit
+    /// order, to every relay listening (`onPeerMessage`).
+    public static let messagesChannel = "imr_messages"
+
     private let group: MultiThreadedEventLoopGroup
     private var connection: PostgresConnection?
+    private var backendPID: Int32 = 0
+    private let peerMessageHandler = NIOLockedValueBox<(@Sendable (String, UInt64) -> Void)?>(nil)
+
+    /// Called on the connection's event loop with (conversation, seq) for each message another
+    /// relay committed; set it before traffic starts.
+    public var onPeerMessage: (@Sendable (String, UInt64) -> Void)? {
+        get { peerMessageHandler.withLockedValue { $0 } }
+        set { peerMessageHandler.withLockedValue { $0 = newValue } }
+    }
     private let logger: Logger
     private var inBatch = false
 
@@ -44,6 +58,7 @@ public final class PostgresServerStore: ServerStore {
         do {
             connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: 1, logger: logger).wait()
             try migrate()
+            try listen()
         } catch {
             close()
             throw error
@@ -119,6 +134,23 @@ public final class PostgresServerStore: ServerStore {
             _ = try? run("ROLLBACK")
             throw error
         }
+    }
+
+    /// Listens for the appends of other relays (this connection's own are skipped by its pid).
+    private func listen() throws {
+        guard let connection else { throw StoreError.closed }
+        backendPID = try run("SELECT pg_backend_pid()").first?.decode(Int32.self) ?? 0
+        let ownPID = backendPID
+        let handler = peerMessageHandler
+        connection.addListener(channel: Self.messagesChannel) { _, notification in
+            guard notification.backendPID != ownPID,
+                  let separator = notification.payload.lastIndex(of: "\u{1F}"),
+                  let seq = UInt64(notification.payload[notification.payload.index(after: separator)...]),
+                  let deliver = handler.withLockedValue({ $0 })
+            else { return }
+            deliver(String(notification.payload[..<separator]), seq)
+        }
+        try run(PostgresQuery(unsafeSQL: "LISTEN \(Self.messagesChannel)"))
     }
 
     private func migrate() throws {
@@ -250,6 +282,8 @@ public final class PostgresServerStore: ServerStore {
                         \(Int64(bitPattern: m.senderNode)), \(Int64(bitPattern: m.serverTimeMs)),
                         \(ByteBuffer(bytes: SQLiteServerStore.encode(m.clock))), \(ByteBuffer(bytes: m.payload)))
                 """)
+            // Delivered to the other relays at the commit, and not at all if it rolls back.
+            try run("SELECT pg_notify(\(Self.messagesChannel), \(m.conversation + "\u{1F}" + String(seq)))")
             return .stored(StoredMessage(conversation: m.conversation, seq: seq, serverTimeMs: m.serverTimeMs,
                                          senderUser: m.senderUser, senderNode: m.senderNode, messageID: m.messageID,
                                          clock: m.clock, payload: m.payload))

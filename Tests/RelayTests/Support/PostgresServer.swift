@@ -43,7 +43,9 @@ final class PostgresServer {
         }
         try Self.run(asUnprivileged: "\(binaries)/initdb",
                      ["-D", directory + "/data", "-U", "imr", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])
-        port = Self.freePort()
+        let (fd, free) = boundLoopbackSocket()
+        close(fd)
+        port = free
         process = Process()
         let (executable, arguments) = Self.unprivileged("\(binaries)/postgres", [
             "-D", directory + "/data", "-p", String(port), "-k", directory, "-c", "listen_addresses=127.0.0.1",
@@ -105,18 +107,5 @@ final class PostgresServer {
         guard process.terminationStatus == 0 else {
             throw Failure.failed(([executable] + arguments).joined(separator: " "), output)
         }
-    }
-
-    private static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length); return getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

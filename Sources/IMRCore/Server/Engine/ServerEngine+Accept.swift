@@ -86,6 +86,22 @@ extension ServerEngine {
         }
     }
 
+    /// A message another server stored in the shared store (its seq announced by the store):
+    /// pushed to this engine's online member devices, as if it had been accepted here. A
+    /// device that misses it still closes the gap by sync and head probe.
+    public func deliverStoredElsewhere(conversation: String, seq: UInt64, now: UInt64) {
+        guard seq > 0 else { return }
+        do {
+            guard let message = try store.messages(in: conversation, after: seq - 1, limit: 1).first, message.seq == seq,
+                  let memberSet = try membership(conversation) else { return }
+            // No session here sent it: every online member device gets it.
+            fanOut(message, members: orderedMembers(conversation, memberSet), except: SessionID(rawValue: 0))
+            noteSent(message, members: memberSet)
+        } catch {
+            storeFailed(error, "reading a message stored elsewhere in \(conversation)")
+        }
+    }
+
     /// Pushes a stored message to every online device of every member but the device that
     /// sent it: its ack carries the seq, and the client holds the
     /// message from the ack. The sender's other devices get the push.
