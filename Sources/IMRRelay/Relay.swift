@@ -61,6 +61,9 @@ public final class Relay: @unchecked Sendable {
             (store as? PostgresServerStore)?.onPeerMessage = { conversation, seq in
                 inbox.post(.call { core.engine.deliverStoredElsewhere(conversation: conversation, seq: seq, now: RelayCore.now()) })
             }
+            (store as? PostgresServerStore)?.onPeerMembershipChange = { conversation in
+                inbox.post(.call { core.engine.membershipChangedElsewhere(conversation) })
+            }
             core.flush()
             return core
         }

@@ -1,6 +1,6 @@
 import Foundation
 import IMRClient
-import IMRCore
+@testable import IMRCore
 import Logging
 import NIOConcurrencyHelpers
 import Testing
@@ -135,6 +135,26 @@ import Testing
             texts.append(try await MessagingClientTests.next(bob, within: 5) { MessagingClientTests.received($0) })
         }
         #expect(texts == ["across 0", "across 1", "across 2"])
+
+        // Members added through one relay: the other relay, which had them cached, hears of it.
+        try await relays[0].withEngine { engine in try engine.addMember("carol", to: "general") }
+        let carolOnSecond = try MessagingClient(servers: [addresses[1]], config: MessagingClientTests.config("carol", node: 3))
+        let id = try await carolOnSecond.send(Array("carol here".utf8), to: "general")
+        let state = try await MessagingClientTests.next(carolOnSecond, within: 5) { update -> MessageState? in
+            if case let .engine(.stateChanged(changed, _, state)) = update, changed == id { return state }
+            return nil
+        }
+        #expect({ if case .sent = state { true } else { false } }(), "\(state)")
+        #expect(try await MessagingClientTests.next(alice, within: 5) { MessagingClientTests.received($0) } == "carol here")
+        try await relays[0].withEngine { engine in try engine.removeMember("carol", from: "general") }
+        for _ in 0..<100 {
+            let members = try await relays[1].withEngine { engine in try engine.membership("general")?.contains("carol") }
+            if members == false { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(try await relays[1].withEngine { engine in try engine.membership("general")?.contains("carol") } == false,
+                "the second relay's cache forgot the removed member")
+        await carolOnSecond.close()
         await alice.close()
         await bob.close()
         for relay in relays { try await relay.stop() }

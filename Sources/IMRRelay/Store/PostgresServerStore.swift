@@ -36,11 +36,21 @@ public final class PostgresServerStore: ServerStore {
     /// The channel on which every append is announced, delivered at its commit, in commit
     /// order, to every relay listening (`onPeerMessage`).
     public static let messagesChannel = "imr_messages"
+    /// The channel on which membership and role changes are announced (the conversation).
+    public static let membersChannel = "imr_members"
 
     private let group: MultiThreadedEventLoopGroup
     private var connection: PostgresConnection?
     private var backendPID: Int32 = 0
     private let peerMessageHandler = NIOLockedValueBox<(@Sendable (String, UInt64) -> Void)?>(nil)
+    private let peerMembershipHandler = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+
+    /// Called on the connection's event loop with the conversation whose members or roles
+    /// another relay changed; set it before traffic starts.
+    public var onPeerMembershipChange: (@Sendable (String) -> Void)? {
+        get { peerMembershipHandler.withLockedValue { $0 } }
+        set { peerMembershipHandler.withLockedValue { $0 = newValue } }
+    }
 
     /// Called on the connection's event loop with (conversation, seq) for each message another
     /// relay committed; set it before traffic starts.
@@ -151,6 +161,12 @@ public final class PostgresServerStore: ServerStore {
             deliver(String(notification.payload[..<separator]), seq)
         }
         try run(PostgresQuery(unsafeSQL: "LISTEN \(Self.messagesChannel)"))
+        let membershipHandler = peerMembershipHandler
+        connection.addListener(channel: Self.membersChannel) { _, notification in
+            guard notification.backendPID != ownPID, let changed = membershipHandler.withLockedValue({ $0 }) else { return }
+            changed(notification.payload)
+        }
+        try run(PostgresQuery(unsafeSQL: "LISTEN \(Self.membersChannel)"))
     }
 
     private func migrate() throws {
@@ -241,18 +257,32 @@ public final class PostgresServerStore: ServerStore {
     }
 
     public func addMember(_ user: String, to conversation: String) throws {
-        guard try exists(conversation) else { throw ServerStoreError.unknownConversation(conversation) }
-        try run("INSERT INTO members (conversation, member) VALUES (\(conversation), \(user)) ON CONFLICT DO NOTHING")
+        try atomically {
+            guard try exists(conversation) else { throw ServerStoreError.unknownConversation(conversation) }
+            try run("INSERT INTO members (conversation, member) VALUES (\(conversation), \(user)) ON CONFLICT DO NOTHING")
+            try notifyMembershipChange(conversation)
+        }
     }
 
     public func setRole(_ role: MemberRole, of user: String, in conversation: String) throws {
-        guard try exists(conversation) else { throw ServerStoreError.unknownConversation(conversation) }
-        try run("UPDATE members SET role = \(Int16(role.rawValue)) WHERE conversation = \(conversation) AND member = \(user)")
+        try atomically {
+            guard try exists(conversation) else { throw ServerStoreError.unknownConversation(conversation) }
+            try run("UPDATE members SET role = \(Int16(role.rawValue)) WHERE conversation = \(conversation) AND member = \(user)")
+            try notifyMembershipChange(conversation)
+        }
     }
 
     public func removeMember(_ user: String, from conversation: String) throws {
-        guard try exists(conversation) else { throw ServerStoreError.unknownConversation(conversation) }
-        try run("DELETE FROM members WHERE conversation = \(conversation) AND member = \(user)")
+        try atomically {
+            guard try exists(conversation) else { throw ServerStoreError.unknownConversation(conversation) }
+            try run("DELETE FROM members WHERE conversation = \(conversation) AND member = \(user)")
+            try notifyMembershipChange(conversation)
+        }
+    }
+
+    /// Delivered to the other relays at the commit, so their member caches read it afresh.
+    private func notifyMembershipChange(_ conversation: String) throws {
+        try run("SELECT pg_notify(\(Self.membersChannel), \(conversation))")
     }
 
     public func conversations(of user: String) throws -> [ConversationHead] {

@@ -27,13 +27,19 @@ extension ServerEngine {
             return
         }
 
-        let memberSet: Membership
+        var memberSet: Membership
         do {
             guard let m = try membership(send.conversation) else {
                 reject(.unknownConversation, "no conversation \(send.conversation)")
                 return
             }
             memberSet = m
+            if !memberSet.contains(user) {
+                // Before refusing, read the members afresh: another server sharing the store may
+                // have added this user a moment ago.
+                membershipChangedElsewhere(send.conversation)
+                if let fresh = try membership(send.conversation) { memberSet = fresh }
+            }
         } catch {
             storeFailed(error, "reading members of \(send.conversation)")
             reject(.serverBusy, retryAfterMs: 1000, "server store unavailable")

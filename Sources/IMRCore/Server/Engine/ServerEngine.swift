@@ -562,6 +562,14 @@ public final class ServerEngine {
         orderedMemberCache[key] = nil
     }
 
+    /// Another server changed this conversation's members or roles in the shared store: the
+    /// next lookup reads them afresh.
+    public func membershipChangedElsewhere(_ conversation: String) {
+        let key = ExactIdentifier(conversation)
+        memberCache[key] = nil
+        orderedMemberCache[key] = nil
+    }
+
     func forgetMembers() {
         memberCache.removeAll(keepingCapacity: true)
         orderedMemberCache.removeAll(keepingCapacity: true)
