@@ -198,12 +198,15 @@ bench-instructions: lib
 
 # libimr.so: the IMRABI product in release with the Swift runtime linked statically
 # (SwiftPM's --static-swift-stdlib does not apply to dynamic libraries), exporting
-# exactly the header's IMR_API functions (linker version script generated from the
-# header), with SONAME libimr.so.MAJOR. Its own scratch path keeps the debug build intact.
-lib: deps $(LIB_DIR)/imr.map
+# exactly the header's IMR_API functions (the package's version script,
+# Sources/IMRABI/exports.map; check-abi compares the exports with the header), with SONAME
+# libimr.so.MAJOR. Its own scratch path keeps the debug build intact.
+lib: deps $(LIB_DIR)/imr.symbols
+	@grep -q '^IMR_$(LIB_MAJOR) {' Sources/IMRABI/exports.map || \
+	  { echo "error: Sources/IMRABI/exports.map must name the version node IMR_$(LIB_MAJOR)"; exit 1; }
 	rm -f $(LIB_BUILT)
 	$(SWIFT) build -c release --product imr --scratch-path $(LIB_SCRATCH) -Xswiftc -static-stdlib \
-	  -Xlinker --version-script=$(CURDIR)/$(LIB_DIR)/imr.map -Xlinker -soname=$(LIB_SONAME)
+	  -Xlinker -soname=$(LIB_SONAME)
 	# Debug info stripped: the toolchain's DWARF 5 is unreadable to valgrind 3.19, and
 	# the symbols stay for backtraces.
 	strip --strip-debug -o $(LIB_DIR)/$(LIB_REAL) $(LIB_BUILT)
@@ -216,9 +219,6 @@ lib: deps $(LIB_DIR)/imr.map
 $(LIB_DIR)/imr.symbols: include/imr.h $(ABI_SYMBOLS)
 	@mkdir -p $(LIB_DIR)
 	$(ABI_SYMBOLS) include/imr.h > $@
-
-$(LIB_DIR)/imr.map: $(LIB_DIR)/imr.symbols
-	{ echo 'IMR_$(LIB_MAJOR) {'; echo '  global:'; sed 's/.*/    &;/' $<; echo '  local: *;'; echo '};'; } > $@
 
 # make install PREFIX=/usr/local DESTDIR=: the header, the library with its symlinks,
 # and the pkg-config file.

@@ -63,7 +63,10 @@ let package = Package(
         ),
         .target(
             name: "IMRABI",
-            dependencies: ["IMRCore", "CIMR"]
+            dependencies: ["IMRCore", "CIMR"],
+            exclude: ["exports.map"],
+            // Only the C ABI leaves the library, whichever way it is built.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/IMRABI/exports.map"])]
         ),
         // The deterministic fault simulator and the delivery invariant checker (tests, demo, simulate).
         .target(
