@@ -83,11 +83,11 @@ public struct JWTTokenVerifier: TokenVerifier {
 
     public func verify(token: String, nowUnixMs: UInt64) -> TokenVerdict {
         let bytes = Array(token.utf8)
-        let parser = DefaultJWTParser()
-        guard let parts = try? parser.getTokenParts(bytes),
-              let (header, claims, signature) = try? parser.parse(bytes, as: RelayClaims.self),
+        // The signed input is the token up to its last dot (header "." payload).
+        guard let (header, claims, signature) = try? DefaultJWTParser().parse(bytes, as: RelayClaims.self),
               header.alg == key.algorithm,
-              isValid(signature: [UInt8](signature), input: Array(parts.header) + [UInt8(ascii: ".")] + Array(parts.payload))
+              let lastDot = bytes.lastIndex(of: UInt8(ascii: ".")),
+              isValid(signature: [UInt8](signature), input: Array(bytes[..<lastDot]))
         else { return .invalid }
         let now = Double(nowUnixMs) / 1000
         let leeway = Double(leewaySeconds)

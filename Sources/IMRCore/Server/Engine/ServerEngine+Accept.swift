@@ -37,7 +37,7 @@ extension ServerEngine {
             if !memberSet.contains(user) {
                 // Before refusing, read the members afresh: another server sharing the store may
                 // have added this user a moment ago.
-                membershipChangedElsewhere(send.conversation)
+                forgetMembership(send.conversation)
                 if let fresh = try membership(send.conversation) { memberSet = fresh }
             }
         } catch {
@@ -101,7 +101,7 @@ extension ServerEngine {
             guard let message = try store.messages(in: conversation, after: seq - 1, limit: 1).first, message.seq == seq,
                   let memberSet = try membership(conversation) else { return }
             // No session here sent it: every online member device gets it.
-            fanOut(message, members: orderedMembers(conversation, memberSet), except: SessionID(rawValue: 0))
+            fanOut(message, members: orderedMembers(conversation, memberSet), except: nil)
             noteSent(message, members: memberSet)
         } catch {
             storeFailed(error, "reading a message stored elsewhere in \(conversation)")
@@ -109,9 +109,9 @@ extension ServerEngine {
     }
 
     /// Pushes a stored message to every online device of every member but the device that
-    /// sent it: its ack carries the seq, and the client holds the
-    /// message from the ack. The sender's other devices get the push.
-    func fanOut(_ message: StoredMessage, members: [String], except sender: SessionID) {
+    /// sent it (nil: a message accepted elsewhere, pushed to every device): its ack carries
+    /// the seq, and the client holds the message from the ack. The sender's other devices get the push.
+    func fanOut(_ message: StoredMessage, members: [String], except sender: SessionID?) {
         var bytes: [UInt8]?
         for member in members {
             guard let devices = online[ExactIdentifier(member)] else { continue }

@@ -565,6 +565,11 @@ public final class ServerEngine {
     /// Another server changed this conversation's members or roles in the shared store: the
     /// next lookup reads them afresh.
     public func membershipChangedElsewhere(_ conversation: String) {
+        forgetMembership(conversation)
+    }
+
+    /// The next lookup of this conversation's members reads the store.
+    func forgetMembership(_ conversation: String) {
         let key = ExactIdentifier(conversation)
         memberCache[key] = nil
         orderedMemberCache[key] = nil
